@@ -1,0 +1,5 @@
+//! The `baton` command line.
+
+fn main() {
+    println!("baton");
+}
