@@ -9,13 +9,20 @@
 //! testable by feeding events and checking actions.
 
 pub mod choice;
+pub mod definition;
 pub mod error;
+pub mod history;
+pub mod interpreter;
 pub mod intrinsics;
 pub mod path;
+pub mod query;
 pub mod template;
 pub mod validate;
 
+pub use definition::{DefinitionError, StateMachine};
 pub use error::Failure;
+pub use interpreter::{Action, Execution, ExecutionInfo, Input, Options, Outcome, TaskRequest};
+pub use validate::MachineType;
 
 /// The variables visible to a state (`$name` in JSONPath, `$name` in JSONata).
 pub type Vars = serde_json::Map<String, serde_json::Value>;

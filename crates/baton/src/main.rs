@@ -1,5 +1,52 @@
-//! The `baton` command line.
+//! The `baton` command line: the entry point that wires the crates together.
 
-fn main() {
-    println!("baton");
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod exec_cmd;
+mod input;
+mod jsonata_cmd;
+mod runner;
+mod validate_cmd;
+
+/// Baton: the building blocks of a cloud-native application in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one execution of a state machine (or a batch of them) and print the result as JSON.
+    Exec(exec_cmd::ExecArgs),
+    /// Validate a state machine definition as ValidateStateMachineDefinition does.
+    Validate(validate_cmd::ValidateArgs),
+    /// Evaluate a JSONata expression.
+    Jsonata(jsonata_cmd::JsonataArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Exec(args) => exec_cmd::run(args),
+        Command::Validate(args) => validate_cmd::run(args),
+        Command::Jsonata(args) => jsonata_cmd::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("baton: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,1796 @@
+//! The interpreter: one execution of a state machine, as a pure state machine of its own.
+//!
+//! [`Execution::start`] and [`Execution::step`] take an input (the start, a task's result, a
+//! timer that fired) and the current time, advance every branch of control as far as it can go
+//! without the outside world, and return the [`Action`]s for the caller to perform: run a
+//! task, start a timer, or report that the execution ended.
+//!
+//! Branches of control (the root, each Parallel branch, each Map iteration) are *threads*
+//! kept in a slab; a thread waiting on a task, a timer or its children is parked, and the
+//! input that wakes it names the action it waits on.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::definition::{
+    Assign, ChoiceCondition, Dynamic, IoPath, QueryLanguage, ResultPath, State, StateKind,
+    StateMachine, Transition, WaitSpec,
+};
+use crate::error::names;
+use crate::history::{not_truncated, payload, History};
+use crate::query::{Query, QueryEnv};
+use crate::{Env, Failure, Vars};
+
+/// Identifies an action (a task or a timer) so that its completion finds its waiter.
+pub type ActionId = u64;
+
+/// Who runs the execution, for the context object and ARNs.
+#[derive(Debug, Clone)]
+pub struct ExecutionInfo {
+    pub execution_arn: String,
+    pub name: String,
+    pub state_machine_arn: String,
+    pub state_machine_name: String,
+    pub role_arn: String,
+    pub region: String,
+    pub redrive_count: u32,
+}
+
+impl Default for ExecutionInfo {
+    fn default() -> Self {
+        let account = "123456789012";
+        let region = "us-east-1";
+        Self {
+            execution_arn: format!("arn:aws:states:{region}:{account}:execution:machine:run"),
+            name: "run".into(),
+            state_machine_arn: format!("arn:aws:states:{region}:{account}:stateMachine:machine"),
+            state_machine_name: "machine".into(),
+            role_arn: format!("arn:aws:iam::{account}:role/baton"),
+            region: region.into(),
+            redrive_count: 0,
+        }
+    }
+}
+
+/// Limits and switches of one execution.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Keep history events (ids are counted either way).
+    pub record_history: bool,
+    /// The largest payload a state may produce, in bytes (AWS: 256 KiB).
+    pub max_payload_bytes: usize,
+    /// Inline Map concurrency when `MaxConcurrency` is 0 (unbounded in AWS; 40 at a time).
+    pub default_map_concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { record_history: true, max_payload_bytes: 256 * 1024, default_map_concurrency: 40 }
+    }
+}
+
+/// A task to run on behalf of the execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRequest {
+    pub id: ActionId,
+    /// The `Resource` of the Task state.
+    pub resource: String,
+    /// The task's input (after `InputPath` and `Parameters`, or `Arguments`).
+    pub input: Value,
+    /// The name of the Task state.
+    pub state_name: String,
+    /// `TimeoutSeconds`, if set (the interpreter times the task out itself).
+    pub timeout_seconds: Option<u64>,
+    /// `HeartbeatSeconds`, if set.
+    pub heartbeat_seconds: Option<u64>,
+    /// The task token, for `.waitForTaskToken` resources.
+    pub task_token: Option<String>,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded { output: Value },
+    Failed { error: Option<String>, cause: Option<String> },
+    TimedOut { error: Option<String>, cause: Option<String> },
+    Aborted { error: Option<String>, cause: Option<String> },
+}
+
+impl Outcome {
+    /// `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Succeeded { .. } => "SUCCEEDED",
+            Self::Failed { .. } => "FAILED",
+            Self::TimedOut { .. } => "TIMED_OUT",
+            Self::Aborted { .. } => "ABORTED",
+        }
+    }
+}
+
+/// What the caller must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Run a task and report [`Input::TaskSucceeded`] or [`Input::TaskFailed`].
+    RunTask(TaskRequest),
+    /// Report [`Input::TimerFired`] at this time (milliseconds since the epoch).
+    StartTimer { id: ActionId, fire_at_millis: i64 },
+    /// The task or timer is no longer awaited; the caller may cancel it.
+    Cancel { id: ActionId },
+    /// The execution ended.
+    Finished(Outcome),
+}
+
+/// What happened outside.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    TaskSucceeded { id: ActionId, output: Value },
+    TaskFailed { id: ActionId, error: Option<String>, cause: Option<String> },
+    TaskHeartbeat { id: ActionId },
+    TimerFired { id: ActionId },
+    /// StopExecution.
+    Stop { error: Option<String>, cause: Option<String> },
+}
+
+type ThreadId = usize;
+
+#[derive(Debug)]
+struct Thread {
+    machine: Arc<StateMachine>,
+    state: usize,
+    /// The raw input of the current state.
+    input: Value,
+    vars: Vars,
+    parent: Option<(ThreadId, usize)>,
+    phase: Phase,
+    prev_event: u64,
+    entered_event: u64,
+    entered_time: i64,
+    /// Attempts made per retrier of the current state.
+    retries: Vec<u32>,
+    /// `$$.Map.Item` for an iteration of a Map.
+    map_item: Option<(usize, Value)>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Enter,
+    /// Run the state's body again after a retry delay.
+    Resume,
+    Task(Box<TaskWait>),
+    Wait { timer: ActionId },
+    RetryDelay { timer: ActionId },
+    Join(Box<Join>),
+    Done,
+}
+
+#[derive(Debug)]
+struct TaskWait {
+    action: ActionId,
+    timeout_timer: Option<ActionId>,
+    heartbeat: Option<(ActionId, u64)>,
+    resource: String,
+    effective_input: Value,
+    lambda: bool,
+}
+
+#[derive(Debug)]
+struct Join {
+    map: bool,
+    results: Vec<Option<Value>>,
+    running: Vec<ThreadId>,
+    pending_items: VecDeque<(usize, Value)>,
+    max_concurrency: usize,
+    failures: usize,
+    tolerated_count: Option<u64>,
+    tolerated_percentage: Option<f64>,
+    effective_input: Value,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Waiter {
+    Task(ThreadId),
+    TaskTimeout(ThreadId),
+    Heartbeat(ThreadId),
+    Timer(ThreadId),
+    ExecutionTimeout,
+}
+
+/// One execution in progress.
+#[derive(Debug)]
+pub struct Execution {
+    root: Arc<StateMachine>,
+    info: ExecutionInfo,
+    options: Options,
+    input: Value,
+    start_time: i64,
+    now: i64,
+    threads: Vec<Option<Thread>>,
+    free: Vec<ThreadId>,
+    ready: VecDeque<ThreadId>,
+    waits: HashMap<ActionId, Waiter>,
+    next_action: ActionId,
+    history: History,
+    outcome: Option<Outcome>,
+    actions: Vec<Action>,
+    transitions: u64,
+}
+
+/// The result of running a state's body up to its end.
+enum Flow {
+    /// The state finished with this output and goes on.
+    Done { output: Value, assigned: Option<Vars>, next: Transition },
+    /// The state parked the thread (task, timer, children).
+    Parked,
+    /// The state failed.
+    Fail(Failure),
+    /// A Fail state ended the thread with this error (not catchable).
+    Terminal(Failure),
+}
+
+impl Execution {
+    /// Starts an execution at time `now` (milliseconds since the epoch).
+    pub fn start(
+        machine: Arc<StateMachine>,
+        info: ExecutionInfo,
+        input: Value,
+        options: Options,
+        now: i64,
+    ) -> (Self, Vec<Action>) {
+        let mut ex = Self {
+            root: machine.clone(),
+            info,
+            history: History::new(options.record_history),
+            options,
+            input: input.clone(),
+            start_time: now,
+            now,
+            threads: Vec::new(),
+            free: Vec::new(),
+            ready: VecDeque::new(),
+            waits: HashMap::new(),
+            next_action: 1,
+            outcome: None,
+            actions: Vec::new(),
+            transitions: 0,
+        };
+        let role = ex.info.role_arn.clone();
+        let started = ex.history.push(0, now, "ExecutionStarted", Some("executionStartedEventDetails"), || {
+            json!({"input": payload(&input), "inputDetails": not_truncated(), "roleArn": role})
+        });
+        if let Some(secs) = machine.timeout_seconds {
+            let id = ex.new_action(Waiter::ExecutionTimeout);
+            ex.actions.push(Action::StartTimer { id, fire_at_millis: now + secs as i64 * 1000 });
+        }
+        let start = machine.start_at;
+        let t = ex.spawn(machine, start, input, Vars::new(), None, started, None);
+        ex.ready.push_back(t);
+        ex.run();
+        let actions = std::mem::take(&mut ex.actions);
+        (ex, actions)
+    }
+
+    /// Applies an input at time `now` and returns the actions it leads to.
+    pub fn step(&mut self, input: Input, now: i64) -> Vec<Action> {
+        self.now = now.max(self.now);
+        if self.outcome.is_some() {
+            return Vec::new();
+        }
+        match input {
+            Input::Stop { error, cause } => {
+                let (e, c) = (error.clone(), cause.clone());
+                self.history.push(self.history.last_id(), self.now, "ExecutionAborted", Some("executionAbortedEventDetails"), || {
+                    let mut d = Map::new();
+                    if let Some(e) = e {
+                        d.insert("error".into(), Value::String(e));
+                    }
+                    if let Some(c) = c {
+                        d.insert("cause".into(), Value::String(c));
+                    }
+                    Value::Object(d)
+                });
+                self.finish(Outcome::Aborted { error, cause });
+            }
+            Input::TaskSucceeded { id, output } => {
+                if let Some(Waiter::Task(t)) = self.waits.remove(&id) {
+                    self.task_done(t, Ok(output));
+                }
+            }
+            Input::TaskFailed { id, error, cause } => {
+                if let Some(Waiter::Task(t)) = self.waits.remove(&id) {
+                    self.task_done(t, Err(Failure { error, cause }));
+                }
+            }
+            Input::TaskHeartbeat { id } => {
+                if let Some(Waiter::Task(t)) = self.waits.get(&id).copied() {
+                    self.heartbeat(t);
+                }
+            }
+            Input::TimerFired { id } => match self.waits.remove(&id) {
+                Some(Waiter::Timer(t)) => self.timer_fired(t),
+                Some(Waiter::TaskTimeout(t)) => self.task_timed_out(t, names::TIMEOUT),
+                Some(Waiter::Heartbeat(t)) => self.task_timed_out(t, names::HEARTBEAT_TIMEOUT),
+                Some(Waiter::ExecutionTimeout) => {
+                    self.history.push(self.history.last_id(), self.now, "ExecutionTimedOut", Some("executionTimedOutEventDetails"), || {
+                        json!({"error": names::TIMEOUT})
+                    });
+                    self.finish(Outcome::TimedOut { error: Some(names::TIMEOUT.into()), cause: None });
+                }
+                _ => {}
+            },
+        }
+        self.run();
+        std::mem::take(&mut self.actions)
+    }
+
+    /// How the execution ended, once it has.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Moves the recorded history out.
+    pub fn take_history(&mut self) -> History {
+        std::mem::take(&mut self.history)
+    }
+
+    /// State transitions made so far.
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
+    // ----- threads -------------------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        &mut self,
+        machine: Arc<StateMachine>,
+        state: usize,
+        input: Value,
+        vars: Vars,
+        parent: Option<(ThreadId, usize)>,
+        prev_event: u64,
+        map_item: Option<(usize, Value)>,
+    ) -> ThreadId {
+        let n = machine.states[state].retry.len();
+        let t = Thread {
+            machine,
+            state,
+            input,
+            vars,
+            parent,
+            phase: Phase::Enter,
+            prev_event,
+            entered_event: 0,
+            entered_time: self.now,
+            retries: vec![0; n],
+            map_item,
+        };
+        match self.free.pop() {
+            Some(id) => {
+                self.threads[id] = Some(t);
+                id
+            }
+            None => {
+                self.threads.push(Some(t));
+                self.threads.len() - 1
+            }
+        }
+    }
+
+    fn raw(&self, t: ThreadId) -> Value {
+        self.threads[t].as_ref().expect("live thread").input.clone()
+    }
+
+    fn th(&mut self, t: ThreadId) -> &mut Thread {
+        self.threads[t].as_mut().expect("live thread")
+    }
+
+    fn new_action(&mut self, w: Waiter) -> ActionId {
+        let id = self.next_action;
+        self.next_action += 1;
+        self.waits.insert(id, w);
+        id
+    }
+
+    fn event(&mut self, t: ThreadId, kind: String, key: Option<&'static str>, details: impl FnOnce() -> Value) -> u64 {
+        let prev = self.th(t).prev_event;
+        let id = self.history.push(prev, self.now, kind, key, details);
+        self.th(t).prev_event = id;
+        id
+    }
+
+    fn run(&mut self) {
+        while let Some(t) = self.ready.pop_front() {
+            if self.outcome.is_some() {
+                self.ready.clear();
+                return;
+            }
+            if self.threads.get(t).is_some_and(Option::is_some) {
+                self.advance(t);
+            }
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        for id in self.waits.keys().copied().collect::<Vec<_>>() {
+            self.actions.push(Action::Cancel { id });
+        }
+        self.waits.clear();
+        self.ready.clear();
+        self.actions.push(Action::Finished(outcome.clone()));
+        self.outcome = Some(outcome);
+    }
+
+    // ----- the context object --------------------------------------------------------------
+
+    fn context(&self, t: &Thread, with_item: bool, token: Option<&str>) -> Value {
+        let state = &t.machine.states[t.state];
+        let mut c = Map::new();
+        c.insert(
+            "Execution".into(),
+            json!({
+                "Id": self.info.execution_arn,
+                "Input": self.input,
+                "Name": self.info.name,
+                "RoleArn": self.info.role_arn,
+                "StartTime": iso_millis(self.start_time),
+                "RedriveCount": self.info.redrive_count,
+            }),
+        );
+        c.insert(
+            "State".into(),
+            json!({
+                "EnteredTime": iso_millis(t.entered_time),
+                "Name": state.name,
+                "RetryCount": t.retries.iter().sum::<u32>(),
+            }),
+        );
+        c.insert(
+            "StateMachine".into(),
+            json!({"Id": self.info.state_machine_arn, "Name": self.info.state_machine_name}),
+        );
+        if let Some(token) = token {
+            c.insert("Task".into(), json!({ "Token": token }));
+        }
+        if with_item {
+            if let Some((i, v)) = &t.map_item {
+                c.insert("Map".into(), json!({"Item": {"Index": i, "Value": v}}));
+            }
+        }
+        Value::Object(c)
+    }
+
+    // ----- running a state -----------------------------------------------------------------
+
+    fn advance(&mut self, t: ThreadId) {
+        let now = self.now;
+        let th = self.th(t);
+        let machine = th.machine.clone();
+        let state = &machine.states[th.state];
+        if matches!(th.phase, Phase::Enter) {
+            th.entered_time = now;
+            let name = state.name.clone();
+            let input = payload_if(self.history.record, &self.th(t).input);
+            let id = self.event(t, format!("{}StateEntered", state.type_name()), Some("stateEnteredEventDetails"), || {
+                json!({"input": input, "inputDetails": not_truncated(), "name": name})
+            });
+            self.th(t).entered_event = id;
+        }
+        self.th(t).phase = Phase::Done;
+        let flow = self.body(t, state);
+        self.after(t, state, flow);
+    }
+
+    fn after(&mut self, t: ThreadId, state: &State, flow: Flow) {
+        match flow {
+            Flow::Parked => {}
+            Flow::Done { output, assigned, next } => self.exit_state(t, state, output, assigned, next),
+            Flow::Fail(f) => self.handle_failure(t, state, f),
+            Flow::Terminal(f) => self.thread_failed(t, f),
+        }
+    }
+
+    fn runtime_error(&mut self, t: ThreadId, f: Failure) -> Failure {
+        let th = self.th(t);
+        let name = th.machine.states[th.state].name.clone();
+        let entered = th.entered_event;
+        Failure {
+            error: f.error,
+            cause: Some(format!(
+                "An error occurred while executing the state '{name}' (entered at the event id #{entered}). {}",
+                f.cause.unwrap_or_default()
+            )),
+        }
+    }
+
+    fn body(&mut self, t: ThreadId, state: &State) -> Flow {
+        match self.body_inner(t, state) {
+            Ok(flow) => flow,
+            Err(f) => Flow::Fail(self.runtime_error(t, f)),
+        }
+    }
+
+    fn body_inner(&mut self, t: ThreadId, state: &State) -> Result<Flow, Failure> {
+        let jsonata = state.language == QueryLanguage::Jsonata;
+        match &state.kind {
+            StateKind::Pass { result } => {
+                if jsonata {
+                    let raw = self.raw(t);
+                    let out = match result {
+                        Some(r) => r.clone(),
+                        None => raw.clone(),
+                    };
+                    return self.finish_jsonata(t, state, &raw, Some(&out), None, out.clone());
+                }
+                let eff = self.effective_input(t, state)?;
+                let result = match result {
+                    Some(r) => r.clone(),
+                    None => eff,
+                };
+                self.finish_jsonpath(t, state, result)
+            }
+            StateKind::Succeed => {
+                if jsonata {
+                    let raw = self.raw(t);
+                    return self.finish_jsonata(t, state, &raw, None, None, raw.clone());
+                }
+                let eff = self.apply_io(t, &state.input_path, self.raw(t), "InputPath")?;
+                let out = self.apply_io(t, &state.output_path, eff, "OutputPath")?;
+                Ok(Flow::Done { output: out, assigned: None, next: Transition::End })
+            }
+            StateKind::Fail { error, cause } => {
+                let error = self.dynamic_string(t, state, error.as_ref(), "Error")?;
+                let cause = self.dynamic_string(t, state, cause.as_ref(), "Cause")?;
+                Ok(Flow::Terminal(Failure { error, cause }))
+            }
+            StateKind::Choice { choices, default } => self.choice(t, state, choices, *default),
+            StateKind::Wait(spec) => {
+                let (eff, raw) = if jsonata {
+                    let raw = self.raw(t);
+                    (raw.clone(), raw)
+                } else {
+                    let raw = self.raw(t);
+                    (self.apply_io(t, &state.input_path, raw.clone(), "InputPath")?, raw)
+                };
+                let _ = raw;
+                let fire_at = self.wait_deadline(t, spec, &eff)?;
+                let timer = self.new_action(Waiter::Timer(t));
+                self.actions.push(Action::StartTimer { id: timer, fire_at_millis: fire_at });
+                self.th(t).phase = Phase::Wait { timer };
+                Ok(Flow::Parked)
+            }
+            StateKind::Task(spec) => {
+                let (eff, task_input) = if jsonata {
+                    let raw = self.raw(t);
+                    let args = match &state.arguments {
+                        Some(q) => self.eval_query(t, q, None, None, "Arguments")?,
+                        None => raw.clone(),
+                    };
+                    (raw, args)
+                } else {
+                    let eff = self.apply_io(t, &state.input_path, self.raw(t), "InputPath")?;
+                    let token = spec.resource.ends_with(".waitForTaskToken").then(|| self.task_token(t));
+                    let input = match &state.parameters {
+                        Some(p) => {
+                            let ctx = self.context(self.threads[t].as_ref().unwrap(), false, token.as_deref());
+                            let th = self.threads[t].as_ref().unwrap();
+                            p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
+                        }
+                        None => eff.clone(),
+                    };
+                    (eff, input)
+                };
+                let timeout = self.dynamic_u64(t, state, spec.timeout_seconds.as_ref(), "TimeoutSeconds")?;
+                let heartbeat = self.dynamic_u64(t, state, spec.heartbeat_seconds.as_ref(), "HeartbeatSeconds")?;
+                self.schedule_task(t, state, &spec.resource, eff, task_input, timeout, heartbeat);
+                Ok(Flow::Parked)
+            }
+            StateKind::Parallel { branches } => {
+                let eff = if jsonata {
+                    match &state.arguments {
+                        Some(q) => self.eval_query(t, q, None, None, "Arguments")?,
+                        None => self.raw(t),
+                    }
+                } else {
+                    let eff = self.apply_io(t, &state.input_path, self.raw(t), "InputPath")?;
+                    self.apply_parameters(t, state, eff)?
+                };
+                self.event(t, "ParallelStateStarted".into(), None, || Value::Null);
+                let started = self.th(t).prev_event;
+                let vars = self.th(t).vars.clone();
+                let mut running = Vec::with_capacity(branches.len());
+                for (i, b) in branches.iter().enumerate() {
+                    let c = self.spawn(b.clone(), b.start_at, eff.clone(), vars.clone(), Some((t, i)), started, None);
+                    running.push(c);
+                    self.ready.push_back(c);
+                }
+                self.th(t).phase = Phase::Join(Box::new(Join {
+                    map: false,
+                    results: vec![None; branches.len()],
+                    running,
+                    pending_items: VecDeque::new(),
+                    max_concurrency: usize::MAX,
+                    failures: 0,
+                    tolerated_count: None,
+                    tolerated_percentage: None,
+                    effective_input: eff,
+                }));
+                if branches.is_empty() {
+                    return Ok(self.join_complete(t, state));
+                }
+                Ok(Flow::Parked)
+            }
+            StateKind::Map(spec) => self.start_map(t, state, spec),
+        }
+    }
+
+    fn task_token(&self, _t: ThreadId) -> String {
+        format!("{}#{}", self.info.execution_arn, self.next_action)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn schedule_task(
+        &mut self,
+        t: ThreadId,
+        state: &State,
+        resource: &str,
+        effective_input: Value,
+        task_input: Value,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+    ) {
+        let lambda = resource.starts_with("arn:aws:lambda:");
+        let (rtype, rname) = resource_parts(resource);
+        let region = self.info.region.clone();
+        if self.history.record {
+            let input_s = payload(&task_input);
+            if lambda {
+                let r = resource.to_owned();
+                self.event(t, "LambdaFunctionScheduled".into(), Some("lambdaFunctionScheduledEventDetails"), || {
+                    let mut d = json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
+                    if let Some(s) = timeout {
+                        d["timeoutInSeconds"] = json!(s);
+                    }
+                    d
+                });
+                self.event(t, "LambdaFunctionStarted".into(), None, || Value::Null);
+            } else {
+                let (rt, rn) = (rtype.clone(), rname.clone());
+                self.event(t, "TaskScheduled".into(), Some("taskScheduledEventDetails"), || {
+                    let mut d = json!({"parameters": input_s, "region": region, "resource": rn, "resourceType": rt});
+                    if let Some(s) = timeout {
+                        d["timeoutInSeconds"] = json!(s);
+                    }
+                    if let Some(s) = heartbeat {
+                        d["heartbeatInSeconds"] = json!(s);
+                    }
+                    d
+                });
+                let (rt, rn) = (rtype, rname);
+                self.event(t, "TaskStarted".into(), Some("taskStartedEventDetails"), || {
+                    json!({"resource": rn, "resourceType": rt})
+                });
+            }
+        } else {
+            self.event(t, String::new(), None, || Value::Null);
+            self.event(t, String::new(), None, || Value::Null);
+        }
+        let action = self.new_action(Waiter::Task(t));
+        let timeout_timer = timeout.map(|s| {
+            let id = self.new_action(Waiter::TaskTimeout(t));
+            self.actions.push(Action::StartTimer { id, fire_at_millis: self.now + s as i64 * 1000 });
+            id
+        });
+        let hb = heartbeat.map(|s| {
+            let id = self.new_action(Waiter::Heartbeat(t));
+            self.actions.push(Action::StartTimer { id, fire_at_millis: self.now + s as i64 * 1000 });
+            (id, s)
+        });
+        let token = resource.ends_with(".waitForTaskToken").then(|| format!("{}#{}", self.info.execution_arn, action - 0));
+        self.actions.push(Action::RunTask(TaskRequest {
+            id: action,
+            resource: resource.to_owned(),
+            input: task_input,
+            state_name: state.name.clone(),
+            timeout_seconds: timeout,
+            heartbeat_seconds: heartbeat,
+            task_token: token,
+        }));
+        self.th(t).phase = Phase::Task(Box::new(TaskWait {
+            action,
+            timeout_timer,
+            heartbeat: hb,
+            resource: resource.to_owned(),
+            effective_input,
+            lambda,
+        }));
+    }
+
+    fn clear_task_timers(&mut self, w: &TaskWait) {
+        if let Some(id) = w.timeout_timer {
+            self.waits.remove(&id);
+            self.actions.push(Action::Cancel { id });
+        }
+        if let Some((id, _)) = w.heartbeat {
+            self.waits.remove(&id);
+            self.actions.push(Action::Cancel { id });
+        }
+    }
+
+    fn task_done(&mut self, t: ThreadId, result: Result<Value, Failure>) {
+        let Phase::Task(w) = std::mem::replace(&mut self.th(t).phase, Phase::Done) else { return };
+        self.clear_task_timers(&w);
+        let (rtype, rname) = resource_parts(&w.resource);
+        let machine = self.th(t).machine.clone();
+        let state = &machine.states[self.th(t).state];
+        match result {
+            Ok(output) => {
+                if self.history.record {
+                    let out = payload(&output);
+                    if w.lambda {
+                        self.event(t, "LambdaFunctionSucceeded".into(), Some("lambdaFunctionSucceededEventDetails"), || {
+                            json!({"output": out, "outputDetails": not_truncated()})
+                        });
+                    } else {
+                        self.event(t, "TaskSucceeded".into(), Some("taskSucceededEventDetails"), || {
+                            json!({"output": out, "outputDetails": not_truncated(), "resource": rname, "resourceType": rtype})
+                        });
+                    }
+                } else {
+                    self.event(t, String::new(), None, || Value::Null);
+                }
+                let flow = self.task_result(t, state, w.effective_input, output);
+                self.after(t, state, flow);
+            }
+            Err(f) => {
+                let (e, c) = (f.error.clone(), f.cause.clone());
+                if w.lambda {
+                    self.event(t, "LambdaFunctionFailed".into(), Some("lambdaFunctionFailedEventDetails"), || {
+                        error_details(e, c, None)
+                    });
+                } else {
+                    self.event(t, "TaskFailed".into(), Some("taskFailedEventDetails"), || {
+                        error_details(e, c, Some((rname, rtype)))
+                    });
+                }
+                self.handle_failure(t, state, f);
+            }
+        }
+        self.run_later();
+    }
+
+    fn run_later(&mut self) {}
+
+    fn task_result(&mut self, t: ThreadId, state: &State, eff: Value, output: Value) -> Flow {
+        let r = if state.language == QueryLanguage::Jsonata {
+            let raw = self.raw(t);
+            let _ = eff;
+            self.finish_jsonata(t, state, &raw, Some(&output), None, output.clone())
+        } else {
+            self.finish_jsonpath(t, state, output)
+        };
+        r.unwrap_or_else(|f| Flow::Fail(self.runtime_error(t, f)))
+    }
+
+    fn heartbeat(&mut self, t: ThreadId) {
+        let now = self.now;
+        let hb = match &self.th(t).phase {
+            Phase::Task(w) => w.heartbeat,
+            _ => None,
+        };
+        if let Some((old, secs)) = hb {
+            self.waits.remove(&old);
+            self.actions.push(Action::Cancel { id: old });
+            let id = self.new_action(Waiter::Heartbeat(t));
+            self.actions.push(Action::StartTimer { id, fire_at_millis: now + secs as i64 * 1000 });
+            if let Phase::Task(w) = &mut self.th(t).phase {
+                w.heartbeat = Some((id, secs));
+            }
+        }
+    }
+
+    fn task_timed_out(&mut self, t: ThreadId, error: &str) {
+        let Phase::Task(w) = std::mem::replace(&mut self.th(t).phase, Phase::Done) else { return };
+        self.waits.remove(&w.action);
+        self.actions.push(Action::Cancel { id: w.action });
+        self.clear_task_timers(&w);
+        let (rtype, rname) = resource_parts(&w.resource);
+        let err = error.to_owned();
+        if w.lambda {
+            self.event(t, "LambdaFunctionTimedOut".into(), Some("lambdaFunctionTimedOutEventDetails"), || {
+                json!({ "error": err })
+            });
+        } else {
+            self.event(t, "TaskTimedOut".into(), Some("taskTimedOutEventDetails"), || {
+                json!({"error": err, "resource": rname, "resourceType": rtype})
+            });
+        }
+        let machine = self.th(t).machine.clone();
+        let state = &machine.states[self.th(t).state];
+        self.handle_failure(t, state, Failure { error: Some(error.to_owned()), cause: None });
+    }
+
+    fn timer_fired(&mut self, t: ThreadId) {
+        match std::mem::replace(&mut self.th(t).phase, Phase::Done) {
+            Phase::Wait { .. } => {
+                let machine = self.th(t).machine.clone();
+                let state = &machine.states[self.th(t).state];
+                let flow = if state.language == QueryLanguage::Jsonata {
+                    let raw = self.raw(t);
+                    self.finish_jsonata(t, state, &raw, None, None, raw.clone())
+                } else {
+                    self.apply_io(t, &state.input_path, self.raw(t), "InputPath")
+                        .and_then(|eff| {
+                            let assigned = self.assign_jsonpath(t, state, &eff)?;
+                            let out = self.apply_io(t, &state.output_path, eff, "OutputPath")?;
+                            Ok(Flow::Done { output: out, assigned, next: state.transition })
+                        })
+                };
+                let flow = flow.unwrap_or_else(|f| Flow::Fail(self.runtime_error(t, f)));
+                self.after(t, state, flow);
+            }
+            Phase::RetryDelay { .. } => {
+                self.th(t).phase = Phase::Resume;
+                self.ready.push_back(t);
+            }
+            other => self.th(t).phase = other,
+        }
+    }
+
+    // ----- input and output processing -----------------------------------------------------
+
+    fn apply_io(&self, t: ThreadId, p: &IoPath, v: Value, field: &str) -> Result<Value, Failure> {
+        match p {
+            IoPath::Identity => Ok(v),
+            IoPath::Empty => Ok(Value::Object(Map::new())),
+            IoPath::Path(path) => {
+                let th = self.threads[t].as_ref().unwrap();
+                let ctx = self.context(th, false, None);
+                path.select(&Env { input: &v, context: &ctx, vars: &th.vars }).ok_or_else(|| {
+                    let _ = field;
+                    Failure::runtime(format!(
+                        "Invalid path '{}' : No results for path: {}",
+                        path.text(),
+                        normalized_path(path.text())
+                    ))
+                })
+            }
+        }
+    }
+
+    fn effective_input(&self, t: ThreadId, state: &State) -> Result<Value, Failure> {
+        let raw = self.threads[t].as_ref().unwrap().input.clone();
+        let eff = self.apply_io(t, &state.input_path, raw, "InputPath")?;
+        self.apply_parameters(t, state, eff)
+    }
+
+    fn apply_parameters(&self, t: ThreadId, state: &State, eff: Value) -> Result<Value, Failure> {
+        match &state.parameters {
+            Some(p) => {
+                let th = self.threads[t].as_ref().unwrap();
+                let ctx = self.context(th, false, None);
+                p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })
+            }
+            None => Ok(eff),
+        }
+    }
+
+    /// ResultSelector, Assign, ResultPath, OutputPath: the end of a JSONPath state with a result.
+    fn finish_jsonpath(&mut self, t: ThreadId, state: &State, result: Value) -> Result<Flow, Failure> {
+        let result = match &state.result_selector {
+            Some(sel) => {
+                let th = self.threads[t].as_ref().unwrap();
+                let ctx = self.context(th, false, None);
+                sel.evaluate(&Env { input: &result, context: &ctx, vars: &th.vars })?
+            }
+            None => result,
+        };
+        let assigned = self.assign_jsonpath(t, state, &result)?;
+        let raw = std::mem::take(&mut self.th(t).input);
+        let combined = apply_result_path(&state.result_path, raw, result)?;
+        let out = self.apply_io(t, &state.output_path, combined, "OutputPath")?;
+        Ok(Flow::Done { output: out, assigned, next: state.transition })
+    }
+
+    fn assign_jsonpath(&self, t: ThreadId, state: &State, subject: &Value) -> Result<Option<Vars>, Failure> {
+        self.assign_with(t, state.assign.as_ref(), subject, None, None)
+    }
+
+    fn assign_with(
+        &self,
+        t: ThreadId,
+        assign: Option<&Assign>,
+        subject: &Value,
+        result: Option<&Value>,
+        error_output: Option<&Value>,
+    ) -> Result<Option<Vars>, Failure> {
+        let Some(assign) = assign else { return Ok(None) };
+        let th = self.threads[t].as_ref().unwrap();
+        let ctx = self.context(th, false, None);
+        let v = match assign {
+            Assign::Template(tpl) => tpl.evaluate(&Env { input: subject, context: &ctx, vars: &th.vars })?,
+            Assign::Query(q) => {
+                let env = QueryEnv {
+                    input: subject,
+                    result,
+                    error_output,
+                    context: &ctx,
+                    vars: &th.vars,
+                    now_millis: self.now,
+                };
+                q.evaluate(&env, "Assign")?
+            }
+        };
+        match v {
+            Value::Object(m) => Ok(Some(m)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Assign and Output of a JSONata state.
+    fn finish_jsonata(
+        &mut self,
+        t: ThreadId,
+        state: &State,
+        raw: &Value,
+        result: Option<&Value>,
+        error_output: Option<&Value>,
+        default_output: Value,
+    ) -> Result<Flow, Failure> {
+        let assigned = self.assign_with(t, state.assign.as_ref(), raw, result, error_output)?;
+        let output = match &state.output {
+            Some(q) => self.eval_query(t, q, result, error_output, "Output")?,
+            None => default_output,
+        };
+        Ok(Flow::Done { output, assigned, next: state.transition })
+    }
+
+    fn eval_query(
+        &self,
+        t: ThreadId,
+        q: &Query,
+        result: Option<&Value>,
+        error_output: Option<&Value>,
+        field: &str,
+    ) -> Result<Value, Failure> {
+        let th = self.threads[t].as_ref().unwrap();
+        let ctx = self.context(th, false, None);
+        q.evaluate(
+            &QueryEnv { input: &th.input, result, error_output, context: &ctx, vars: &th.vars, now_millis: self.now },
+            field,
+        )
+    }
+
+    fn eval_query_optional(&self, t: ThreadId, q: &Query, field: &str) -> Result<Option<Value>, Failure> {
+        let th = self.threads[t].as_ref().unwrap();
+        let ctx = self.context(th, false, None);
+        q.evaluate_optional(
+            &QueryEnv { input: &th.input, result: None, error_output: None, context: &ctx, vars: &th.vars, now_millis: self.now },
+            field,
+        )
+    }
+
+    fn select_path(&self, t: ThreadId, p: &crate::path::Path, input: &Value) -> Option<Value> {
+        let th = self.threads[t].as_ref().unwrap();
+        let ctx = self.context(th, false, None);
+        p.select(&Env { input, context: &ctx, vars: &th.vars })
+    }
+
+    fn dynamic_string(
+        &self,
+        t: ThreadId,
+        _state: &State,
+        d: Option<&Dynamic<String>>,
+        field: &str,
+    ) -> Result<Option<String>, Failure> {
+        Ok(match d {
+            None => None,
+            Some(Dynamic::Fixed(s)) => Some(s.clone()),
+            Some(Dynamic::Path(p)) => {
+                let input = self.threads[t].as_ref().unwrap().input.clone();
+                match self.select_path(t, p, &input) {
+                    Some(Value::String(s)) => Some(s),
+                    Some(other) => Some(other.to_string()),
+                    None => None,
+                }
+            }
+            Some(Dynamic::Query(q)) => match self.eval_query_optional(t, q, field)? {
+                Some(Value::String(s)) => Some(s),
+                Some(other) => Some(other.to_string()),
+                None => None,
+            },
+        })
+    }
+
+    fn dynamic_u64(&self, t: ThreadId, _state: &State, d: Option<&Dynamic<u64>>, field: &str) -> Result<Option<u64>, Failure> {
+        Ok(match d {
+            None => None,
+            Some(Dynamic::Fixed(n)) => Some(*n),
+            Some(Dynamic::Path(p)) => {
+                let input = self.threads[t].as_ref().unwrap().input.clone();
+                let v = self.select_path(t, p, &input);
+                match v.as_ref().and_then(Value::as_u64) {
+                    Some(n) => Some(n),
+                    None => {
+                        return Err(Failure::runtime(format!(
+                            "The {field}Path parameter does not reference a valid positive integer: {} == {}",
+                            p.text(),
+                            v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())
+                        )))
+                    }
+                }
+            }
+            Some(Dynamic::Query(q)) => {
+                let v = self.eval_query(t, q, None, None, field)?;
+                match v.as_u64() {
+                    Some(n) => Some(n),
+                    None => {
+                        return Err(Failure::query(format!(
+                            "The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected 'integer', but was '{}' for value: {}",
+                            q.expression_text().unwrap_or(""),
+                            json_type(&v),
+                            v
+                        )))
+                    }
+                }
+            }
+        })
+    }
+
+    fn wait_deadline(&self, t: ThreadId, spec: &WaitSpec, eff: &Value) -> Result<i64, Failure> {
+        match spec {
+            WaitSpec::Seconds(Dynamic::Fixed(s)) => Ok(self.now + s * 1000),
+            WaitSpec::Seconds(Dynamic::Path(p)) => {
+                let v = self.select_path(t, p, eff);
+                let text = p.text();
+                match v {
+                    Some(Value::Number(n)) => {
+                        if let Some(i) = n.as_i64() {
+                            if i < 0 {
+                                return Err(Failure::runtime(format!(
+                                    "The SecondsPath parameter references a negative value: {text} == {i}"
+                                )));
+                            }
+                            Ok(self.now + i * 1000)
+                        } else {
+                            Err(Failure::runtime(format!(
+                                "The SecondsPath parameter cannot be parsed as a long value: {text} == {n}"
+                            )))
+                        }
+                    }
+                    Some(other) => Err(Failure::runtime(format!(
+                        "The SecondsPath parameter cannot be parsed as a long value: {text} == {}",
+                        display_plain(&other)
+                    ))),
+                    None => Err(Failure::runtime(format!(
+                        "Invalid path '{text}' : No results for path: {}",
+                        normalized_path(text)
+                    ))),
+                }
+            }
+            WaitSpec::Seconds(Dynamic::Query(q)) => {
+                let v = self.eval_query(t, q, None, None, "Seconds")?;
+                match v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)) {
+                    Some(i) if i >= 0 => Ok(self.now + i * 1000),
+                    _ => Err(Failure::query(format!(
+                        "The JSONata expression '{}' specified for the field 'Seconds' returned an unexpected result type. Expected 'integer', but was '{}' for value: {}",
+                        q.expression_text().unwrap_or(""),
+                        json_type(&v),
+                        v
+                    ))),
+                }
+            }
+            WaitSpec::Timestamp(Dynamic::Fixed(s)) => parse_timestamp(s).ok_or_else(|| {
+                Failure::runtime(format!(
+                    "The Timestamp parameter does not reference a valid ISO-8601 extended offset date-time format string: {s}"
+                ))
+            }),
+            WaitSpec::Timestamp(Dynamic::Path(p)) => {
+                let v = self.select_path(t, p, eff);
+                let text = p.text();
+                match v {
+                    Some(Value::String(s)) => parse_timestamp(&s).ok_or_else(|| {
+                        Failure::runtime(format!(
+                            "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {text} == {s}"
+                        ))
+                    }),
+                    Some(other) => Err(Failure::runtime(format!(
+                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {text} == {}",
+                        display_plain(&other)
+                    ))),
+                    None => Err(Failure::runtime(format!(
+                        "Invalid path '{text}' : No results for path: {}",
+                        normalized_path(text)
+                    ))),
+                }
+            }
+            WaitSpec::Timestamp(Dynamic::Query(q)) => {
+                let v = self.eval_query(t, q, None, None, "Timestamp")?;
+                let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                parse_timestamp(&s).ok_or_else(|| {
+                    Failure::query(format!(
+                        "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {s}"
+                    ))
+                })
+            }
+        }
+    }
+
+    fn choice(
+        &mut self,
+        t: ThreadId,
+        state: &State,
+        choices: &[crate::definition::ChoiceBranch],
+        default: Option<usize>,
+    ) -> Result<Flow, Failure> {
+        let jsonata = state.language == QueryLanguage::Jsonata;
+        let raw = self.raw(t);
+        let eff = if jsonata { raw.clone() } else { self.apply_io(t, &state.input_path, raw.clone(), "InputPath")? };
+        let mut chosen = None;
+        for c in choices {
+            let hit = match &c.condition {
+                ChoiceCondition::Rule(r) => {
+                    let th = self.threads[t].as_ref().unwrap();
+                    let ctx = self.context(th, false, None);
+                    r.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
+                }
+                ChoiceCondition::Query(q) => {
+                    let v = self.eval_query(t, q, None, None, "Condition")?;
+                    match v {
+                        Value::Bool(b) => b,
+                        other => {
+                            return Err(Failure::query(format!(
+                                "The JSONata expression '{}' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '{}' for value: {}",
+                                q.expression_text().unwrap_or(""),
+                                json_type(&other),
+                                other
+                            )))
+                        }
+                    }
+                }
+            };
+            if hit {
+                chosen = Some(c);
+                break;
+            }
+        }
+        let next = match (chosen, default) {
+            (Some(c), _) => c.next,
+            (None, Some(d)) => d,
+            (None, None) => {
+                return Ok(Flow::Fail(Failure::new(
+                    names::NO_CHOICE_MATCHED,
+                    "No Matches!",
+                )))
+            }
+        };
+        // State-level Assign first, then the rule's, which wins on conflicts.
+        let mut assigned = if jsonata {
+            self.assign_with(t, state.assign.as_ref(), &raw, None, None)?
+        } else {
+            self.assign_with(t, state.assign.as_ref(), &eff, None, None)?
+        };
+        if let Some(c) = chosen {
+            let rule_assigned = self.assign_with(t, c.assign.as_ref(), &eff, None, None)?;
+            if let Some(r) = rule_assigned {
+                assigned.get_or_insert_with(Vars::new).extend(r);
+            }
+        }
+        let output = if jsonata {
+            match chosen.and_then(|c| c.output.as_ref()).or(state.output.as_ref()) {
+                Some(q) => self.eval_query(t, q, None, None, "Output")?,
+                None => raw,
+            }
+        } else {
+            self.apply_io(t, &state.output_path, eff, "OutputPath")?
+        };
+        Ok(Flow::Done { output, assigned, next: Transition::Next(next) })
+    }
+
+    // ----- Map -----------------------------------------------------------------------------
+
+    fn start_map(&mut self, t: ThreadId, state: &State, spec: &crate::definition::MapSpec) -> Result<Flow, Failure> {
+        let jsonata = state.language == QueryLanguage::Jsonata;
+        let raw = self.raw(t);
+        let (eff, items) = if jsonata {
+            let items = match &spec.items {
+                Some(q) => {
+                    let v = self.eval_query(t, q, None, None, "Items")?;
+                    match v {
+                        Value::Array(a) => a,
+                        other => {
+                            return Err(Failure::query(format!(
+                                "The JSONata expression '{}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{}' for value: {}",
+                                q.expression_text().unwrap_or(""),
+                                json_type(&other),
+                                other
+                            )))
+                        }
+                    }
+                }
+                None => match &raw {
+                    Value::Array(a) => a.clone(),
+                    other => {
+                        return Err(Failure::query(format!(
+                            "Map state input must be an array but was: {other}"
+                        )))
+                    }
+                },
+            };
+            (raw.clone(), items)
+        } else {
+            let eff = self.apply_io(t, &state.input_path, raw, "InputPath")?;
+            let items_v = self.apply_io(t, &spec.items_path, eff.clone(), "ItemsPath")?;
+            let items = match items_v {
+                Value::Array(a) => a,
+                other => {
+                    return Err(Failure::runtime(format!(
+                        "Item must be an array. Item was: {}",
+                        other
+                    )))
+                }
+            };
+            (eff, items)
+        };
+        let max_concurrency = match &spec.max_concurrency {
+            Dynamic::Fixed(n) => *n,
+            Dynamic::Path(p) => {
+                let v = self.select_path(t, p, &eff);
+                match v.as_ref().and_then(Value::as_u64) {
+                    Some(n) => n,
+                    None => {
+                        return Err(Failure::runtime(format!(
+                            "The MaxConcurrencyPath field refers to value \"{}\" which is not a valid integer: {}",
+                            v.map(|v| display_plain(&v)).unwrap_or_else(|| "null".into()),
+                            p.text()
+                        )))
+                    }
+                }
+            }
+            Dynamic::Query(q) => {
+                let v = self.eval_query(t, q, None, None, "MaxConcurrency")?;
+                v.as_u64().unwrap_or(0)
+            }
+        };
+        let tolerated_count = match &spec.tolerated_failure_count {
+            None => None,
+            Some(Dynamic::Fixed(n)) => {
+                if *n < 0 {
+                    return Err(Failure::runtime("ToleratedFailureCount cannot be negative."));
+                }
+                Some(*n as u64)
+            }
+            Some(Dynamic::Path(p)) => {
+                let v = self.select_path(t, p, &eff);
+                match v.as_ref().and_then(Value::as_i64) {
+                    Some(n) if n < 0 => return Err(Failure::runtime("ToleratedFailureCount cannot be negative.")),
+                    Some(n) => Some(n as u64),
+                    None => {
+                        return Err(Failure::runtime(format!(
+                            "The ToleratedFailureCountPath field refers to value \"{}\" which is not a valid integer: {}",
+                            v.map(|v| display_plain(&v)).unwrap_or_else(|| "null".into()),
+                            p.text()
+                        )))
+                    }
+                }
+            }
+            Some(Dynamic::Query(q)) => self.eval_query(t, q, None, None, "ToleratedFailureCount")?.as_u64(),
+        };
+        let tolerated_percentage = match &spec.tolerated_failure_percentage {
+            None => None,
+            Some(Dynamic::Fixed(n)) => {
+                if !(0.0..=100.0).contains(n) {
+                    return Err(Failure::runtime("ToleratedFailurePercentage must be between 0 and 100."));
+                }
+                Some(*n)
+            }
+            Some(Dynamic::Path(p)) => {
+                let v = self.select_path(t, p, &eff);
+                match v.as_ref().and_then(Value::as_f64) {
+                    Some(n) if !(0.0..=100.0).contains(&n) => {
+                        return Err(Failure::runtime("ToleratedFailurePercentage must be between 0 and 100."))
+                    }
+                    Some(n) => Some(n),
+                    None => {
+                        return Err(Failure::runtime(format!(
+                            "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {}",
+                            v.map(|v| display_plain(&v)).unwrap_or_else(|| "null".into()),
+                            p.text()
+                        )))
+                    }
+                }
+            }
+            Some(Dynamic::Query(q)) => self.eval_query(t, q, None, None, "ToleratedFailurePercentage")?.as_f64(),
+        };
+        // Item inputs: the ItemSelector sees the effective input and `$$.Map.Item`.
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let input = if let Some(sel) = &spec.item_selector {
+                let th = self.threads[t].as_ref().unwrap();
+                let mut ctx = self.context(th, false, None);
+                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                sel.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
+            } else if let Some(q) = &spec.item_selector_query {
+                let th = self.threads[t].as_ref().unwrap();
+                let mut ctx = self.context(th, false, None);
+                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                q.evaluate(
+                    &QueryEnv { input: &th.input, result: None, error_output: None, context: &ctx, vars: &th.vars, now_millis: self.now },
+                    "ItemSelector",
+                )?
+            } else {
+                item
+            };
+            inputs.push((i, input));
+        }
+        let inputs = match &spec.item_batcher {
+            Some(b) => batch_items(b, inputs, &eff),
+            None => inputs,
+        };
+        let n = inputs.len();
+        self.event(t, "MapStateStarted".into(), Some("mapStateStartedEventDetails"), || json!({ "length": n }));
+        let max = if max_concurrency == 0 { self.options.default_map_concurrency.max(1) } else { max_concurrency as usize };
+        self.th(t).phase = Phase::Join(Box::new(Join {
+            map: true,
+            results: vec![None; n],
+            running: Vec::new(),
+            pending_items: inputs.into(),
+            max_concurrency: max,
+            failures: 0,
+            tolerated_count,
+            tolerated_percentage,
+            effective_input: eff,
+        }));
+        if n == 0 {
+            return Ok(self.join_complete(t, state));
+        }
+        self.fill_map(t, state);
+        Ok(Flow::Parked)
+    }
+
+    fn fill_map(&mut self, t: ThreadId, state: &State) {
+        let StateKind::Map(spec) = &state.kind else { return };
+        loop {
+            let Phase::Join(j) = &mut self.th(t).phase else { return };
+            if j.running.len() >= j.max_concurrency {
+                return;
+            }
+            let Some((i, input)) = j.pending_items.pop_front() else { return };
+            let name = state.name.clone();
+            let started = self.event(t, "MapIterationStarted".into(), Some("mapIterationStartedEventDetails"), || {
+                json!({"index": i, "name": name})
+            });
+            let vars = self.th(t).vars.clone();
+            let p = spec.processor.clone();
+            let start = p.start_at;
+            let c = self.spawn(p, start, input, vars, Some((t, i)), started, None);
+            if let Phase::Join(j) = &mut self.th(t).phase {
+                j.running.push(c);
+            }
+            self.ready.push_back(c);
+        }
+    }
+
+    fn join_complete(&mut self, t: ThreadId, state: &State) -> Flow {
+        let Phase::Join(j) = std::mem::replace(&mut self.th(t).phase, Phase::Done) else { return Flow::Parked };
+        let kind = if j.map { "MapStateSucceeded" } else { "ParallelStateSucceeded" };
+        let last = self.history.last_id();
+        self.th(t).prev_event = last;
+        self.event(t, kind.into(), None, || Value::Null);
+        let results = Value::Array(j.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect());
+        let flow = if state.language == QueryLanguage::Jsonata {
+            let raw = self.raw(t);
+            self.finish_jsonata(t, state, &raw, Some(&results), None, results.clone())
+        } else {
+            self.finish_jsonpath(t, state, results)
+        };
+        flow.unwrap_or_else(|f| Flow::Fail(self.runtime_error(t, f)))
+    }
+
+    // ----- ends of states and threads ------------------------------------------------------
+
+    fn exit_state(&mut self, t: ThreadId, state: &State, output: Value, assigned: Option<Vars>, next: Transition) {
+        if self.options.max_payload_bytes > 0 && payload_len(&output) > self.options.max_payload_bytes {
+            let f = Failure::new(
+                names::DATA_LIMIT_EXCEEDED,
+                format!(
+                    "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+                    state.name
+                ),
+            );
+            self.thread_failed(t, f);
+            return;
+        }
+        if !matches!(state.kind, StateKind::Fail { .. }) {
+            let name = state.name.clone();
+            let record = self.history.record;
+            let out = payload_if(record, &output);
+            let assigned_s = if record {
+                assigned.as_ref().map(|a| {
+                    Value::Object(a.iter().map(|(k, v)| (k.clone(), payload(v))).collect())
+                })
+            } else {
+                None
+            };
+            self.event(t, format!("{}StateExited", state.type_name()), Some("stateExitedEventDetails"), || {
+                let mut d = Map::new();
+                if let Some(a) = assigned_s {
+                    d.insert("assignedVariables".into(), a);
+                    d.insert("assignedVariablesDetails".into(), not_truncated());
+                }
+                d.insert("name".into(), Value::String(name));
+                d.insert("output".into(), out);
+                d.insert("outputDetails".into(), not_truncated());
+                Value::Object(d)
+            });
+        }
+        self.transitions += 1;
+        if let Some(a) = assigned {
+            self.th(t).vars.extend(a);
+        }
+        match next {
+            Transition::Next(n) => {
+                let th = self.th(t);
+                th.state = n;
+                th.input = output;
+                th.phase = Phase::Enter;
+                let retries = th.machine.states[n].retry.len();
+                th.retries.clear();
+                th.retries.resize(retries, 0);
+                self.ready.push_back(t);
+            }
+            Transition::End => self.thread_succeeded(t, output),
+        }
+    }
+
+    fn thread_succeeded(&mut self, t: ThreadId, output: Value) {
+        let th = self.threads[t].take().expect("live thread");
+        self.free.push(t);
+        match th.parent {
+            None => {
+                let out = payload_if(self.history.record, &output);
+                self.history.push(th.prev_event, self.now, "ExecutionSucceeded", Some("executionSucceededEventDetails"), || {
+                    json!({"output": out, "outputDetails": not_truncated()})
+                });
+                self.finish(Outcome::Succeeded { output });
+            }
+            Some((p, slot)) => {
+                let pm = self.th(p).machine.clone();
+                let pstate = &pm.states[self.th(p).state];
+                let Phase::Join(j) = &mut self.th(p).phase else { return };
+                j.running.retain(|&c| c != t);
+                j.results[slot] = Some(output);
+                let map = j.map;
+                if map {
+                    let name = pstate.name.clone();
+                    self.th(p).prev_event = th.prev_event;
+                    self.event(p, "MapIterationSucceeded".into(), Some("mapIterationSucceededEventDetails"), || {
+                        json!({"index": slot, "name": name})
+                    });
+                    self.fill_map(p, pstate);
+                }
+                let Phase::Join(j) = &self.th(p).phase else { return };
+                if j.running.is_empty() && j.pending_items.is_empty() {
+                    self.th(p).prev_event = th.prev_event;
+                    let flow = self.join_complete(p, pstate);
+                    self.after(p, pstate, flow);
+                }
+            }
+        }
+    }
+
+    fn thread_failed(&mut self, t: ThreadId, f: Failure) {
+        let th = self.threads[t].take().expect("live thread");
+        self.free.push(t);
+        match th.parent {
+            None => {
+                let (e, c) = (f.error.clone(), f.cause.clone());
+                self.history.push(th.prev_event, self.now, "ExecutionFailed", Some("executionFailedEventDetails"), || {
+                    error_details(e, c, None)
+                });
+                self.finish(Outcome::Failed { error: f.error, cause: f.cause });
+            }
+            Some((p, slot)) => {
+                let pm = self.th(p).machine.clone();
+                let pstate = &pm.states[self.th(p).state];
+                let Phase::Join(j) = &mut self.th(p).phase else { return };
+                j.running.retain(|&c| c != t);
+                let map = j.map;
+                if map {
+                    j.failures += 1;
+                    let total = j.results.len();
+                    let tolerated = j.tolerated_count.is_some_and(|c| j.failures as u64 <= c)
+                        || j.tolerated_percentage.is_some_and(|pct| (j.failures as f64) * 100.0 / (total.max(1) as f64) <= pct);
+                    let name = pstate.name.clone();
+                    self.th(p).prev_event = th.prev_event;
+                    self.event(p, "MapIterationFailed".into(), Some("mapIterationFailedEventDetails"), || {
+                        json!({"index": slot, "name": name})
+                    });
+                    if tolerated {
+                        if let Phase::Join(j) = &mut self.th(p).phase {
+                            j.results[slot] = Some(json!({"Error": f.error, "Cause": f.cause}));
+                        }
+                        self.fill_map(p, pstate);
+                        let Phase::Join(j) = &self.th(p).phase else { return };
+                        if j.running.is_empty() && j.pending_items.is_empty() {
+                            let flow = self.join_complete(p, pstate);
+                            self.after(p, pstate, flow);
+                        }
+                        return;
+                    }
+                }
+                let f = if map && (pstate_tolerance(&self.th(p).phase)) {
+                    Failure::new(
+                        names::EXCEEDED_TOLERATED_FAILURE_THRESHOLD,
+                        "The specified tolerated failure threshold was exceeded",
+                    )
+                } else {
+                    f
+                };
+                self.abort_children(p);
+                let kind = if map { "MapStateFailed" } else { "ParallelStateFailed" };
+                self.th(p).prev_event = th.prev_event;
+                self.event(p, kind.into(), None, || Value::Null);
+                self.th(p).phase = Phase::Done;
+                self.handle_failure(p, pstate, f);
+            }
+        }
+    }
+
+    fn abort_children(&mut self, p: ThreadId) {
+        let Phase::Join(j) = &mut self.th(p).phase else { return };
+        let running = std::mem::take(&mut j.running);
+        j.pending_items.clear();
+        for c in running {
+            self.abort_thread(c);
+        }
+    }
+
+    fn abort_thread(&mut self, c: ThreadId) {
+        let Some(th) = self.threads[c].as_mut() else { return };
+        let phase = std::mem::replace(&mut th.phase, Phase::Done);
+        match phase {
+            Phase::Task(w) => {
+                self.waits.remove(&w.action);
+                self.actions.push(Action::Cancel { id: w.action });
+                self.clear_task_timers(&w);
+            }
+            Phase::Wait { timer } | Phase::RetryDelay { timer } => {
+                self.waits.remove(&timer);
+                self.actions.push(Action::Cancel { id: timer });
+            }
+            Phase::Join(mut j) => {
+                for g in std::mem::take(&mut j.running) {
+                    self.abort_thread(g);
+                }
+            }
+            _ => {}
+        }
+        self.threads[c] = None;
+        self.free.push(c);
+        self.ready.retain(|&r| r != c);
+    }
+
+    /// Retry, then Catch, then fail the thread.
+    fn handle_failure(&mut self, t: ThreadId, state: &State, f: Failure) {
+        let name = f.error_name().to_owned();
+        if let Some(i) = state.retry.iter().position(|r| error_matches(&r.error_equals, &name)) {
+            let r = &state.retry[i];
+            let attempts = self.th(t).retries[i];
+            if attempts < r.max_attempts {
+                let mut delay = r.interval_seconds * r.backoff_rate.powi(attempts as i32);
+                if let Some(max) = r.max_delay_seconds {
+                    delay = delay.min(max);
+                }
+                if r.jitter_full {
+                    delay *= jitter_fraction(self.history.last_id(), attempts);
+                }
+                self.th(t).retries[i] += 1;
+                let timer = self.new_action(Waiter::Timer(t));
+                self.actions.push(Action::StartTimer {
+                    id: timer,
+                    fire_at_millis: self.now + (delay * 1000.0).round() as i64,
+                });
+                self.th(t).phase = Phase::RetryDelay { timer };
+                return;
+            }
+        }
+        if let Some(c) = state.catch.iter().find(|c| error_matches(&c.error_equals, &name)) {
+            let error_output = json!({
+                "Error": f.error.clone().unwrap_or_default(),
+                "Cause": f.cause.clone().unwrap_or_default(),
+            });
+            let r = if state.language == QueryLanguage::Jsonata {
+                let raw = self.raw(t);
+                self.assign_with(t, c.assign.as_ref(), &raw, None, Some(&error_output)).and_then(|assigned| {
+                    let output = match &c.output {
+                        Some(q) => self.eval_query(t, q, None, Some(&error_output), "Output")?,
+                        None => error_output.clone(),
+                    };
+                    Ok((output, assigned))
+                })
+            } else {
+                self.assign_with(t, c.assign.as_ref(), &error_output, None, None).and_then(|assigned| {
+                    let raw = std::mem::take(&mut self.th(t).input);
+                    Ok((apply_result_path(&c.result_path, raw, error_output.clone())?, assigned))
+                })
+            };
+            match r {
+                Ok((output, assigned)) => {
+                    self.exit_state(t, state, output, assigned, Transition::Next(c.next));
+                }
+                Err(f) => {
+                    let f = self.runtime_error(t, f);
+                    self.thread_failed(t, f);
+                }
+            }
+            return;
+        }
+        self.thread_failed(t, f);
+    }
+}
+
+fn pstate_tolerance(phase: &Phase) -> bool {
+    match phase {
+        Phase::Join(j) => j.tolerated_count.is_some() || j.tolerated_percentage.is_some(),
+        _ => false,
+    }
+}
+
+/// Whether an `ErrorEquals` list matches an error name, with AWS's wildcard rules.
+pub fn error_matches(list: &[String], error: &str) -> bool {
+    list.iter().any(|e| {
+        e == error
+            || (e == names::ALL && error != names::DATA_LIMIT_EXCEEDED && error != names::RUNTIME)
+            || (e == names::TASK_FAILED
+                && error != names::TIMEOUT
+                && error != names::DATA_LIMIT_EXCEEDED
+                && error != names::RUNTIME
+                && !error.is_empty()
+                && !error.starts_with("States.") )
+    })
+}
+
+fn jitter_fraction(seed: u64, attempt: u32) -> f64 {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(attempt).wrapping_add(0xD1B5_4A32_D192_ED03);
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 27;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn apply_result_path(rp: &ResultPath, raw: Value, result: Value) -> Result<Value, Failure> {
+    match rp {
+        ResultPath::Replace => Ok(result),
+        ResultPath::Discard => Ok(raw),
+        ResultPath::Path(p) => p.assign(raw, result),
+    }
+}
+
+fn batch_items(batcher: &Value, inputs: Vec<(usize, Value)>, eff: &Value) -> Vec<(usize, Value)> {
+    let max_items = batcher.get("MaxItemsPerBatch").and_then(Value::as_u64).unwrap_or(u64::MAX).max(1) as usize;
+    let batch_input = batcher.get("BatchInput").cloned();
+    let _ = eff;
+    inputs
+        .chunks(max_items)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut m = Map::new();
+            if let Some(Value::Object(b)) = &batch_input {
+                m.insert("BatchInput".into(), Value::Object(b.clone()));
+            }
+            m.insert("Items".into(), Value::Array(chunk.iter().map(|(_, v)| v.clone()).collect()));
+            (i, Value::Object(m))
+        })
+        .collect()
+}
+
+fn error_details(error: Option<String>, cause: Option<String>, resource: Option<(String, String)>) -> Value {
+    let mut d = Map::new();
+    if let Some(c) = cause {
+        d.insert("cause".into(), Value::String(c));
+    }
+    if let Some(e) = error {
+        d.insert("error".into(), Value::String(e));
+    }
+    if let Some((name, ty)) = resource {
+        d.insert("resource".into(), Value::String(name));
+        d.insert("resourceType".into(), Value::String(ty));
+    }
+    Value::Object(d)
+}
+
+/// `("lambda", "invoke")` for `arn:aws:states:::lambda:invoke`, and so on.
+pub fn resource_parts(resource: &str) -> (String, String) {
+    if let Some(rest) = resource.strip_prefix("arn:aws:states:::") {
+        if let Some((service, action)) = rest.split_once(':') {
+            return (service.to_owned(), action.to_owned());
+        }
+        return (rest.to_owned(), String::new());
+    }
+    let parts: Vec<&str> = resource.split(':').collect();
+    if parts.len() >= 6 {
+        return (parts[2].to_owned(), parts[5..].join(":"));
+    }
+    (String::new(), resource.to_owned())
+}
+
+fn payload_if(record: bool, v: &Value) -> Value {
+    if record {
+        payload(v)
+    } else {
+        Value::Null
+    }
+}
+
+fn payload_len(v: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+/// The JSON type name AWS uses in messages.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn display_plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `$['a']['b']` for `$.a.b`, as Jayway JsonPath prints a path in its messages.
+pub fn normalized_path(text: &str) -> String {
+    let mut out = String::from("$");
+    let rest = text.strip_prefix('$').unwrap_or(text);
+    for part in rest.split('.').filter(|p| !p.is_empty()) {
+        match part.find('[') {
+            Some(i) => {
+                if i > 0 {
+                    out.push_str(&format!("['{}']", &part[..i]));
+                }
+                out.push_str(&part[i..]);
+            }
+            None => out.push_str(&format!("['{part}']")),
+        }
+    }
+    out
+}
+
+/// Milliseconds since the epoch as `2024-01-01T00:00:00.000Z`.
+pub fn iso_millis(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// Parses an RFC 3339 timestamp to milliseconds since the epoch.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().filter(|_| s.contains('T')).map(|d| d.timestamp_millis())
+}

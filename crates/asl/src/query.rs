@@ -1,0 +1,171 @@
+//! JSONata values in definitions: any JSON value whose strings may be `{% expression %}`.
+//!
+//! A [`Query`] is compiled once; evaluating it hands each expression to the `jsonata` crate
+//! with `$states` and the workflow variables bound, as Step Functions does.
+
+use serde_json::{Map, Value};
+
+use crate::{Failure, Vars};
+
+/// A compiled JSONata-mode value.
+#[derive(Debug, Clone)]
+pub enum Query {
+    /// A plain JSON value with no expression inside.
+    Literal(Value),
+    /// `"{% expression %}"`.
+    Expr(Box<jsonata::Expression>),
+    /// An object some of whose values hold expressions.
+    Object(Vec<(String, Query)>),
+    /// An array some of whose items hold expressions.
+    Array(Vec<Query>),
+}
+
+/// What an expression sees: `$states` and the variables.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryEnv<'a> {
+    /// `$states.input`.
+    pub input: &'a Value,
+    /// `$states.result`, for fields evaluated after a task.
+    pub result: Option<&'a Value>,
+    /// `$states.errorOutput`, in a Catch.
+    pub error_output: Option<&'a Value>,
+    /// `$states.context`.
+    pub context: &'a Value,
+    /// Workflow variables.
+    pub vars: &'a Vars,
+    /// The current time, for `$now()` and `$millis()`.
+    pub now_millis: i64,
+}
+
+impl Query {
+    /// Whether a string is a whole `{% ... %}` expression.
+    pub fn is_expression(s: &str) -> bool {
+        let t = s.trim();
+        t.len() >= 4 && t.starts_with("{%") && t.ends_with("%}")
+    }
+
+    /// Compiles a value; the error is a validator's message.
+    pub fn compile(v: &Value) -> Result<Self, String> {
+        Ok(match v {
+            Value::String(s) if Self::is_expression(s) => {
+                let t = s.trim();
+                let src = &t[2..t.len() - 2];
+                let expr = jsonata::Expression::compile(src).map_err(|e| {
+                    format!("The JSONata expression '{}' is invalid: {}", src.trim(), e.message)
+                })?;
+                Self::Expr(Box::new(expr))
+            }
+            Value::Object(m) => {
+                let parts =
+                    m.iter().map(|(k, v)| Ok((k.clone(), Self::compile(v)?))).collect::<Result<Vec<_>, String>>()?;
+                if parts.iter().all(|(_, q)| matches!(q, Self::Literal(_))) {
+                    Self::Literal(v.clone())
+                } else {
+                    Self::Object(parts)
+                }
+            }
+            Value::Array(a) => {
+                let parts = a.iter().map(Self::compile).collect::<Result<Vec<_>, String>>()?;
+                if parts.iter().all(|q| matches!(q, Self::Literal(_))) {
+                    Self::Literal(v.clone())
+                } else {
+                    Self::Array(parts)
+                }
+            }
+            other => Self::Literal(other.clone()),
+        })
+    }
+
+    /// Evaluates the value. `field` names it in error causes (`Output`, `Assign`, ...).
+    pub fn evaluate(&self, env: &QueryEnv<'_>, field: &str) -> Result<Value, Failure> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Expr(_) => {
+                let bindings = bindings(env);
+                self.eval_in(env, &bindings, field)
+            }
+            Self::Object(_) | Self::Array(_) => {
+                let bindings = bindings(env);
+                self.eval_in(env, &bindings, field)
+            }
+        }
+    }
+
+    /// Evaluates a value that may be undefined (an expression returning nothing).
+    pub fn evaluate_optional(&self, env: &QueryEnv<'_>, field: &str) -> Result<Option<Value>, Failure> {
+        match self {
+            Self::Expr(e) => eval_expr(e, env, &bindings(env)),
+            other => other.evaluate(env, field).map(Some),
+        }
+    }
+
+    fn eval_in(&self, env: &QueryEnv<'_>, b: &Map<String, Value>, field: &str) -> Result<Value, Failure> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Expr(e) => eval_expr(e, env, b)?.ok_or_else(|| {
+                Failure::query(format!(
+                    "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
+                    e.source().trim(),
+                    field
+                ))
+            }),
+            Self::Object(parts) => {
+                let mut out = Map::with_capacity(parts.len());
+                for (k, q) in parts {
+                    out.insert(k.clone(), q.eval_in(env, b, &format!("{field}/{k}"))?);
+                }
+                Ok(Value::Object(out))
+            }
+            Self::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, q) in items.iter().enumerate() {
+                    out.push(q.eval_in(env, b, &format!("{field}[{i}]"))?);
+                }
+                Ok(Value::Array(out))
+            }
+        }
+    }
+
+    /// The expression's text, when this is a single expression.
+    pub fn expression_text(&self) -> Option<&str> {
+        match self {
+            Self::Expr(e) => Some(e.source().trim()),
+            _ => None,
+        }
+    }
+}
+
+fn bindings(env: &QueryEnv<'_>) -> Map<String, Value> {
+    let mut states = Map::new();
+    states.insert("input".into(), env.input.clone());
+    if let Some(r) = env.result {
+        states.insert("result".into(), r.clone());
+    }
+    if let Some(e) = env.error_output {
+        states.insert("errorOutput".into(), e.clone());
+    }
+    states.insert("context".into(), env.context.clone());
+    let mut b = env.vars.clone();
+    b.insert("states".into(), Value::Object(states));
+    b
+}
+
+fn eval_expr(
+    e: &jsonata::Expression,
+    env: &QueryEnv<'_>,
+    b: &Map<String, Value>,
+) -> Result<Option<Value>, Failure> {
+    let options = jsonata::Options {
+        now_millis: Some(env.now_millis),
+        time_limit_ms: None,
+        max_depth: None,
+        step_functions: true,
+    };
+    e.evaluate(None, b, &options).map_err(|err| {
+        Failure::query(format!(
+            "An error occurred while evaluating the JSONata expression '{}': {}",
+            e.source().trim(),
+            err.message
+        ))
+    })
+}

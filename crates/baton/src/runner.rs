@@ -1,0 +1,265 @@
+//! A local driver for one execution: performs the interpreter's actions in this process.
+//!
+//! Tasks run as commands (`--task RESOURCE=COMMAND`): the task's input JSON on stdin, the
+//! result JSON on stdout. Timers run on the real clock, or on a virtual clock that jumps to
+//! the next timer when nothing else can happen.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use asl::{Action, Execution, ExecutionInfo, Input, Options, Outcome, StateMachine, TaskRequest};
+use serde_json::{json, Value};
+
+/// Commands that stand in for task resources.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tasks {
+    commands: HashMap<String, String>,
+}
+
+impl Tasks {
+    pub(crate) fn insert(&mut self, resource: String, command: String) {
+        self.commands.insert(resource, command);
+    }
+
+    /// Finds the command for a task: by exact resource, or by Lambda function name or ARN.
+    fn command_for(&self, resource: &str, input: &Value) -> Option<&String> {
+        if let Some(c) = self.commands.get(resource) {
+            return Some(c);
+        }
+        let function = if is_lambda_invoke(resource) {
+            input.get("FunctionName").and_then(Value::as_str).map(str::to_owned)?
+        } else if resource.starts_with("arn:aws:lambda:") {
+            resource.to_owned()
+        } else {
+            return None;
+        };
+        if let Some(c) = self.commands.get(&function) {
+            return Some(c);
+        }
+        let name = lambda_function_name(&function);
+        self.commands.iter().find(|(k, _)| lambda_function_name(k) == name).map(|(_, c)| c)
+    }
+}
+
+fn is_lambda_invoke(resource: &str) -> bool {
+    resource.starts_with("arn:aws:states:::lambda:invoke")
+}
+
+/// `name` from `arn:aws:lambda:region:account:function:name[:qualifier]` or a plain name.
+fn lambda_function_name(s: &str) -> &str {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() >= 7 && parts[0] == "arn" {
+        parts[6]
+    } else {
+        s
+    }
+}
+
+/// How one local execution ended, with its history when it was recorded.
+pub(crate) struct Run {
+    pub(crate) outcome: Outcome,
+    pub(crate) history: asl::history::History,
+}
+
+fn wall_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Runs an execution to its end.
+pub(crate) fn run(
+    machine: Arc<StateMachine>,
+    input: Value,
+    tasks: &Tasks,
+    virtual_time: bool,
+    record_history: bool,
+) -> Run {
+    let start_wall = wall_millis();
+    let start_instant = Instant::now();
+    let mut virtual_now = start_wall;
+    let now = |virtual_now: i64| {
+        if virtual_time {
+            virtual_now
+        } else {
+            start_wall + start_instant.elapsed().as_millis() as i64
+        }
+    };
+    let options = Options { record_history, ..Options::default() };
+    let (mut ex, actions) =
+        Execution::start(machine, ExecutionInfo::default(), input, options, now(virtual_now));
+    let mut queue: VecDeque<Action> = actions.into();
+    let mut timers: BTreeMap<(i64, u64), ()> = BTreeMap::new();
+    let mut timer_at: HashMap<u64, i64> = HashMap::new();
+    loop {
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Finished(outcome) => {
+                    return Run { outcome, history: ex.take_history() };
+                }
+                Action::StartTimer { id, fire_at_millis } => {
+                    timers.insert((fire_at_millis, id), ());
+                    timer_at.insert(id, fire_at_millis);
+                }
+                Action::Cancel { id } => {
+                    if let Some(at) = timer_at.remove(&id) {
+                        timers.remove(&(at, id));
+                    }
+                }
+                Action::RunTask(req) => {
+                    // A task with a timeout that the command outlives times out: its timer fires.
+                    let deadline = req.timeout_seconds.map(Duration::from_secs);
+                    let started = Instant::now();
+                    let result = run_task(tasks, &req, deadline);
+                    if virtual_time {
+                        virtual_now += started.elapsed().as_millis() as i64;
+                    }
+                    let input = match result {
+                        TaskResult::Ok(output) => Input::TaskSucceeded { id: req.id, output },
+                        TaskResult::Err { error, cause } => Input::TaskFailed { id: req.id, error, cause },
+                        TaskResult::TimedOut => {
+                            // Let the timeout timer fire: jump the clock to it.
+                            if let Some((&(at, _), _)) = timers.iter().find(|((_, tid), _)| *tid > req.id) {
+                                virtual_now = virtual_now.max(at);
+                            }
+                            continue;
+                        }
+                    };
+                    queue.extend(ex.step(input, now(virtual_now)));
+                }
+            }
+        }
+        let Some((&(at, id), _)) = timers.iter().next() else {
+            // Nothing can happen any more: the execution waits on something no one will send.
+            let outcome = Outcome::Failed {
+                error: Some("States.Runtime".into()),
+                cause: Some("The execution is waiting for a task or callback that nothing will complete.".into()),
+            };
+            return Run { outcome, history: ex.take_history() };
+        };
+        timers.remove(&(at, id));
+        timer_at.remove(&id);
+        if virtual_time {
+            virtual_now = virtual_now.max(at);
+        } else {
+            let wait = at - now(virtual_now);
+            if wait > 0 {
+                std::thread::sleep(Duration::from_millis(wait as u64));
+            }
+        }
+        queue.extend(ex.step(Input::TimerFired { id }, now(virtual_now)));
+    }
+}
+
+enum TaskResult {
+    Ok(Value),
+    Err { error: Option<String>, cause: Option<String> },
+    TimedOut,
+}
+
+fn run_task(tasks: &Tasks, req: &TaskRequest, deadline: Option<Duration>) -> TaskResult {
+    let lambda_invoke = is_lambda_invoke(&req.resource);
+    let Some(command) = tasks.command_for(&req.resource, &req.input) else {
+        return TaskResult::Err {
+            error: Some("States.TaskFailed".into()),
+            cause: Some(format!(
+                "No task runner for resource '{}': pass --task RESOURCE=COMMAND to run it.",
+                req.resource
+            )),
+        };
+    };
+    let stdin_value = if lambda_invoke {
+        req.input.get("Payload").cloned().unwrap_or(Value::Null)
+    } else {
+        req.input.clone()
+    };
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            return TaskResult::Err {
+                error: Some("States.TaskFailed".into()),
+                cause: Some(format!("cannot start task command: {e}")),
+            }
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(stdin_value.to_string().as_bytes());
+    }
+    let started = Instant::now();
+    if let Some(limit) = deadline {
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if started.elapsed() >= limit => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return TaskResult::TimedOut;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => break,
+            }
+        }
+    }
+    let out = match child.wait_with_output() {
+        Ok(o) => o,
+        Err(e) => {
+            return TaskResult::Err {
+                error: Some("States.TaskFailed".into()),
+                cause: Some(format!("task command failed: {e}")),
+            }
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let parsed: Option<Value> = serde_json::from_str(stdout.trim()).ok();
+    if !out.status.success() {
+        let error = parsed
+            .as_ref()
+            .and_then(|v| v.get("errorType"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| "States.TaskFailed".into());
+        let cause = match &parsed {
+            Some(v) if v.get("errorType").is_some() || v.get("errorMessage").is_some() => {
+                if req.resource.starts_with("arn:aws:lambda:") || lambda_invoke {
+                    v.to_string()
+                } else {
+                    v.get("errorMessage").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| v.to_string())
+                }
+            }
+            _ => format!("task command exited with {}", out.status),
+        };
+        return TaskResult::Err { error: Some(error), cause: Some(cause) };
+    }
+    let Some(result) = parsed else {
+        return TaskResult::Err {
+            error: Some("States.TaskFailed".into()),
+            cause: Some("task command did not print a JSON value on stdout".into()),
+        };
+    };
+    if lambda_invoke {
+        TaskResult::Ok(json!({
+            "ExecutedVersion": "$LATEST",
+            "Payload": result,
+            "SdkHttpMetadata": {
+                "HttpHeaders": {"Content-Type": "application/json"},
+                "HttpStatusCode": 200,
+            },
+            "SdkResponseMetadata": {"RequestId": uuid_like(req.id)},
+            "StatusCode": 200,
+        }))
+    } else {
+        TaskResult::Ok(result)
+    }
+}
+
+fn uuid_like(n: u64) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
