@@ -871,6 +871,7 @@ impl Checker<'_> {
                 "Error name 'States.ALL' must appear alone in the ErrorEquals array",
                 location,
             );
+            return false;
         }
         all
     }
