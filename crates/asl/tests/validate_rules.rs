@@ -418,7 +418,7 @@ fn payload_templates() {
     );
     assert_eq!(
         problems(one(json!({"Type": "Pass", "Parameters": {"b.$": 1}, "End": true}))),
-        ["SCHEMA_VALIDATION_FAILED: The value for the field 'b.$' must be a STRING that contains a JSONPath but was an NUMBER at /States/A/Parameters"]
+        ["SCHEMA_VALIDATION_FAILED: The value for the field 'b.$' must be a STRING that contains a JSONPath but was an INTEGER at /States/A/Parameters"]
     );
     // A Pass state's Result is static: its `.$` keys are not evaluated.
     assert_eq!(

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::{python, timestamp, Diagnostic, MachineType};
 use crate::intrinsics::Call;
 use crate::path::{Path, ReferencePath};
-use crate::template::Template;
+use crate::template::{invalid_dynamic_value_message, Template};
 
 const SCHEMA: &str = "SCHEMA_VALIDATION_FAILED";
 const TRANSITION: &str = "MISSING_TRANSITION_TARGET";
@@ -206,7 +206,8 @@ fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "NULL",
         Value::Bool(_) => "BOOLEAN",
-        Value::Number(_) => "NUMBER",
+        Value::Number(n) if n.is_f64() => "NUMBER",
+        Value::Number(_) => "INTEGER",
         Value::String(_) => "STRING",
         Value::Array(_) => "ARRAY",
         Value::Object(_) => "OBJECT",
@@ -230,24 +231,6 @@ fn invalid_label_char(c: char) -> bool {
     c.is_whitespace()
         || matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
         || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
-}
-
-/// Whether the string literals of an intrinsic call use only the escapes the States
-/// Language defines (`\'`, `\{`, `\}`, `\\`).
-fn intrinsic_escapes_ok(text: &str) -> bool {
-    let mut in_string = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => in_string = !in_string,
-            '\\' if in_string => match chars.next() {
-                Some('\'' | '{' | '}' | '\\') => {}
-                _ => return false,
-            },
-            _ => {}
-        }
-    }
-    true
 }
 
 impl Checker<'_> {
@@ -420,7 +403,7 @@ impl Checker<'_> {
     }
 
     fn intrinsic_ok(&self, text: &str) -> bool {
-        text.starts_with("States.") && intrinsic_escapes_ok(text) && Call::parse(text).is_ok()
+        text.starts_with("States.") && Call::parse(text).is_ok()
     }
 
     /// A JSONPath field: `InputPath`, `ItemsPath`, `SecondsPath`, ...; `nullable` for the
@@ -442,10 +425,7 @@ impl Checker<'_> {
             Value::String(s) => {
                 if intrinsic && s.starts_with("States.") {
                     if !self.intrinsic_ok(s) {
-                        self.schema(
-                            format!("The value for the field '{key}' must be a valid JSONPath or a valid intrinsic function call"),
-                            &at,
-                        );
+                        self.schema(invalid_dynamic_value_message(key), &at);
                     }
                 } else if !self.path_ok(s) {
                     self.schema("Value must be a valid JSONPath.", &at);
@@ -511,7 +491,7 @@ impl Checker<'_> {
         match value {
             Value::String(s) if self.path_ok(s) || self.intrinsic_ok(s) => {}
             Value::String(_) => self.schema(
-                format!("The value for the field '{key}' must be a valid JSONPath or a valid intrinsic function call"),
+                invalid_dynamic_value_message(key),
                 location,
             ),
             other => self.schema(
