@@ -13,6 +13,7 @@
 
 use serde_json::{json, Map, Value};
 
+mod duplicates;
 mod python;
 mod schema;
 mod timestamp;
@@ -58,10 +59,16 @@ pub fn validate(definition: &Value, kind: MachineType) -> Vec<Diagnostic> {
 }
 
 /// Parses and validates a definition given as text, as both AWS APIs receive it; an empty
-/// list means it is valid. Text that is not a JSON object is reported as AWS reports it.
+/// list means it is valid. Text that is not a JSON object is reported as AWS reports it, and
+/// two states of one `States` object with the same name (which a parsed value cannot show)
+/// as `DUPLICATE_STATE_NAME`. Prefer this to [`validate`] when the text is at hand.
 pub fn validate_text(definition_text: &str, kind: MachineType) -> Vec<Diagnostic> {
     match serde_json::from_str::<Value>(definition_text) {
-        Ok(value @ Value::Object(_)) => validate(&value, kind),
+        Ok(value @ Value::Object(_)) => {
+            let mut diagnostics = duplicates::duplicate_state_names(definition_text);
+            diagnostics.extend(validate(&value, kind));
+            diagnostics
+        }
         Ok(_) => vec![not_an_object()],
         Err(_) if definition_text.trim().is_empty() => vec![not_an_object()],
         Err(error) => vec![Diagnostic::new("INVALID_JSON_DESCRIPTION", error.to_string(), "")],

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
 
-use asl::validate::{invalid_definition_cause, validate, validate_response, MachineType};
+use asl::validate::{invalid_definition_cause, validate_response, validate_text, MachineType};
 use serde_json::{json, Map, Value};
 
 fn corpus_dir() -> PathBuf {
@@ -83,7 +83,7 @@ fn check(case: &Value) -> Result<&'static str, String> {
     let definition = template_order(&case["definition"]);
     match expected["status"].as_str() {
         Some("CREATE_FAILED") => {
-            let diagnostics = validate(&definition, kind);
+            let diagnostics = validate_text(&definition.to_string(), kind);
             if diagnostics.is_empty() {
                 return Err("accepted a definition AWS rejects".into());
             }
@@ -112,7 +112,7 @@ fn check(case: &Value) -> Result<&'static str, String> {
             }
         }
         _ => {
-            let diagnostics = validate(&definition, kind);
+            let diagnostics = validate_text(&definition.to_string(), kind);
             if diagnostics.is_empty() {
                 Ok("valid")
             } else {
