@@ -55,7 +55,11 @@ impl Diagnostic {
 
 /// Validates a definition; an empty list means it is valid.
 pub fn validate(definition: &Value, kind: MachineType) -> Vec<Diagnostic> {
-    schema::check(definition, kind)
+    if definition.is_object() {
+        schema::check(definition, kind)
+    } else {
+        vec![not_an_object()]
+    }
 }
 
 /// Parses and validates a definition given as text, as both AWS APIs receive it; an empty

@@ -468,3 +468,26 @@ fn version_and_top_level() {
         ["SCHEMA_VALIDATION_FAILED: Value should be one of the following: [Task, Pass, Choice, Wait, Succeed, Fail, Parallel, Map] at /States/A/Type"]
     );
 }
+
+#[test]
+fn a_definition_must_be_an_object() {
+    assert_eq!(
+        problems(json!("x")),
+        ["SCHEMA_VALIDATION_FAILED: Definition must be a valid JSON object at "]
+    );
+    assert_eq!(
+        invalid_definition_cause(&validate(&json!([]), MachineType::Standard)),
+        "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Definition must be a valid JSON object at null'"
+    );
+}
+
+#[test]
+fn duplicate_states_in_the_text() {
+    let text =
+        r#"{"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "A": {"Type": "Succeed"}}}"#;
+    assert_eq!(
+        validate_response(text, MachineType::Standard),
+        json!({"result": "FAIL", "truncated": false, "diagnostics": [{"severity": "ERROR",
+            "code": "DUPLICATE_STATE_NAME", "message": "Duplicate State name: A", "location": "/States/A"}]})
+    );
+}
