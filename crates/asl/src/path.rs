@@ -408,9 +408,13 @@ impl<'v> EvalCx<'v> {
         };
         let leaf = rest.is_empty();
         let next_upstream = upstream && seg.is_definite(leaf);
+        // Normalized locations only matter for failures, which only definite prefixes raise.
         let child_at = |frag_owner: &Segment| {
-            let mut s = at.clone();
-            frag_owner.write_fragment(&mut s);
+            let mut s = String::new();
+            if next_upstream {
+                s.push_str(&at);
+                frag_owner.write_fragment(&mut s);
+            }
             s
         };
         match seg {
@@ -440,9 +444,7 @@ impl<'v> EvalCx<'v> {
                     } else {
                         for n in names {
                             if let Some(v) = m.get(n) {
-                                let mut s = at.clone();
-                                Segment::Child(n.clone()).write_fragment(&mut s);
-                                self.eval(rest, v, false, s, out);
+                                self.eval(rest, v, false, String::new(), out);
                             }
                         }
                     }
@@ -466,9 +468,7 @@ impl<'v> EvalCx<'v> {
                 if let Value::Array(a) = node {
                     for i in ix {
                         if let Some(k) = resolve_index(*i, a.len()) {
-                            let mut s = at.clone();
-                            Segment::Index(k as i64).write_fragment(&mut s);
-                            self.eval(rest, &a[k], false, s, out);
+                            self.eval(rest, &a[k], false, String::new(), out);
                         }
                     }
                 }
@@ -487,39 +487,31 @@ impl<'v> EvalCx<'v> {
                         Some(t) => (*t).min(len),
                     };
                     for k in f..t.max(f) {
-                        let mut s = at.clone();
-                        Segment::Index(k).write_fragment(&mut s);
-                        self.eval(rest, &a[k as usize], false, s, out);
+                        self.eval(rest, &a[k as usize], false, String::new(), out);
                     }
                 }
             }
             Segment::Wildcard => match node {
                 Value::Array(a) => {
-                    for (k, v) in a.iter().enumerate() {
-                        let mut s = at.clone();
-                        Segment::Index(k as i64).write_fragment(&mut s);
-                        self.eval(rest, v, false, s, out);
+                    for v in a {
+                        self.eval(rest, v, false, String::new(), out);
                     }
                 }
                 Value::Object(m) => {
-                    for (k, v) in m {
-                        let mut s = at.clone();
-                        Segment::Child(k.clone()).write_fragment(&mut s);
-                        self.eval(rest, v, false, s, out);
+                    for v in m.values() {
+                        self.eval(rest, v, false, String::new(), out);
                     }
                 }
                 _ => {}
             },
-            Segment::Scan => self.scan(rest, node, at, out),
+            Segment::Scan => self.scan(rest, node, out),
             Segment::Filter(f) => {
                 let root = self.root;
                 match node {
                     Value::Array(a) => {
-                        for (k, v) in a.iter().enumerate() {
+                        for v in a {
                             if f.matches(v, root) {
-                                let mut s = at.clone();
-                                Segment::Index(k as i64).write_fragment(&mut s);
-                                self.eval(rest, v, false, s, out);
+                                self.eval(rest, v, false, String::new(), out);
                             }
                         }
                     }
@@ -543,32 +535,22 @@ impl<'v> EvalCx<'v> {
     }
 
     /// `..`: applies `rest` to `node` and to every value below it, in document order.
-    fn scan(
-        &mut self,
-        rest: &[Segment],
-        node: &'v Value,
-        at: String,
-        out: &mut Vec<Cow<'v, Value>>,
-    ) {
+    fn scan(&mut self, rest: &[Segment], node: &'v Value, out: &mut Vec<Cow<'v, Value>>) {
         if rest.is_empty() {
             return;
         }
         if matches!(node, Value::Array(_) | Value::Object(_)) {
-            self.eval(rest, node, false, at.clone(), out);
+            self.eval(rest, node, false, String::new(), out);
         }
         match node {
             Value::Array(a) => {
-                for (k, v) in a.iter().enumerate() {
-                    let mut s = at.clone();
-                    Segment::Index(k as i64).write_fragment(&mut s);
-                    self.scan(rest, v, s, out);
+                for v in a {
+                    self.scan(rest, v, out);
                 }
             }
             Value::Object(m) => {
-                for (k, v) in m {
-                    let mut s = at.clone();
-                    Segment::Child(k.clone()).write_fragment(&mut s);
-                    self.scan(rest, v, s, out);
+                for v in m.values() {
+                    self.scan(rest, v, out);
                 }
             }
             _ => {}
@@ -606,9 +588,9 @@ enum CmpOp {
 #[derive(Debug, Clone, PartialEq)]
 enum Operand {
     /// `@...`: relative to the current item.
-    Current(Vec<Segment>),
+    Current(Box<Path>),
     /// `$...`: relative to the document root.
-    Root(Vec<Segment>),
+    Root(Box<Path>),
     Literal(Value),
 }
 
@@ -633,13 +615,11 @@ fn eval_filter(e: &FilterExpr, item: &Value, root: &Value) -> bool {
 }
 
 fn operand_value<'v>(op: &'v Operand, item: &'v Value, root: &'v Value) -> Option<Cow<'v, Value>> {
-    let (segs, base) = match op {
-        Operand::Literal(v) => return Some(Cow::Borrowed(v)),
-        Operand::Current(s) => (s, item),
-        Operand::Root(s) => (s, root),
-    };
-    let path = Path::from_parts("@", Root::Input, segs.clone());
-    path.lookup_in(base).ok().map(|c| Cow::Owned(c.into_owned()))
+    match op {
+        Operand::Literal(v) => Some(Cow::Borrowed(v)),
+        Operand::Current(p) => p.lookup_in(item).ok(),
+        Operand::Root(p) => p.lookup_in(root).ok(),
+    }
 }
 
 fn compare(l: Option<&Value>, op: CmpOp, r: Option<&Value>) -> bool {
@@ -1014,11 +994,13 @@ impl Parser<'_> {
         match self.peek() {
             Some(b'@') => {
                 self.pos += 1;
-                Ok(Operand::Current(self.segments(true)?))
+                let segs = self.segments(true)?;
+                Ok(Operand::Current(Box::new(Path::from_parts("@", Root::Input, segs))))
             }
             Some(b'$') => {
                 self.pos += 1;
-                Ok(Operand::Root(self.segments(true)?))
+                let segs = self.segments(true)?;
+                Ok(Operand::Root(Box::new(Path::from_parts("$", Root::Input, segs))))
             }
             Some(q @ (b'\'' | b'"')) => {
                 let raw = self.quoted_raw(q)?;
