@@ -300,6 +300,9 @@ fn compare(
     match ty {
         Ty::String => {
             let (a, b) = (var.as_str()?, operand.as_str()?);
+            if a == b {
+                return Some(Ordering::Equal);
+            }
             Some(a.encode_utf16().cmp(b.encode_utf16()))
         }
         Ty::Numeric => {
