@@ -2,15 +2,33 @@
 //!
 //! An expression is compiled once ([`Expression::compile`]) and evaluated many times
 //! ([`Expression::evaluate`]). The crate is pure: the current time, when an expression asks for
-//! it, comes from [`Options::now_millis`].
+//! it, comes from [`Options::now_millis`]; the only clock it reads is the monotonic one that
+//! enforces [`Options::time_limit_ms`].
+//!
+//! Module map: `parser` (tokens, Pratt parser, tree rewriting) builds an `ast`; `eval` walks
+//! it over `value`s; `functions` holds the library, with `numfmt` (number pictures),
+//! `datetime` (date pictures), `regex`, `signature` and `stepfn` (the Step Functions additions).
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
+
+mod ast;
+mod datetime;
+mod eval;
+mod functions;
+mod numfmt;
+mod parser;
+mod regex;
+mod signature;
+mod stepfn;
+mod value;
 
 /// An error with the reference implementation's code (`S0201`, `T2001`, `D3001`, ...).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Error {
-    /// The reference implementation's error code.
+    /// The reference implementation's code.
     pub code: String,
     /// The character offset in the expression where the error was found, when known.
     pub position: Option<usize>,
@@ -18,30 +36,143 @@ pub struct Error {
     pub message: String,
 }
 
+impl Error {
+    pub(crate) fn new(code: &str, position: Option<usize>, message: String) -> Self {
+        Error { code: code.to_string(), position, message }
+    }
+}
+
+/// The reference implementation's message for an error code (without inserts).
+pub(crate) fn message(code: &str) -> &'static str {
+    match code {
+        "S0101" => "String literal must be terminated by a matching quote",
+        "S0102" => "Number out of range",
+        "S0103" => "Unsupported escape sequence",
+        "S0104" => "The escape sequence \\u must be followed by 4 hex digits",
+        "S0105" => "Quoted property name must be terminated with a backquote (`)",
+        "S0106" => "Comment has no closing tag",
+        "S0201" => "Syntax error",
+        "S0202" => "Expected token",
+        "S0203" => "Expected token before end of expression",
+        "S0204" => "Unknown operator",
+        "S0205" => "Unexpected token",
+        "S0206" => "Unknown expression type",
+        "S0207" => "Unexpected end of expression",
+        "S0208" => "Parameter of function definition must be a variable name (start with $)",
+        "S0209" => "A predicate cannot follow a grouping expression in a step",
+        "S0210" => "Each step can only have one grouping expression",
+        "S0211" => "The symbol cannot be used as a unary operator",
+        "S0212" => "The left side of := must be a variable name (start with $)",
+        "S0213" => "The literal value cannot be used as a step within a path expression",
+        "S0214" => "The right side of @ or # must be a variable name (start with $)",
+        "S0215" => "A context variable binding must precede any predicates on a step",
+        "S0216" => "A context variable binding must precede the 'order-by' clause on a step",
+        "S0217" => "The object representing the 'parent' cannot be derived from this expression",
+        "S0301" => "Empty regular expressions are not allowed",
+        "S0302" => "No terminating / in regular expression",
+        "S0402" => "Choice groups containing parameterized types are not supported",
+        "S0401" => "Type parameters can only be applied to functions and arrays",
+        "S0500" => "Attempted to evaluate an expression containing syntax error(s)",
+        "T0410" => "Argument of function does not match function signature",
+        "T0411" => "Context value is not a compatible type with argument of function",
+        "T0412" => "Argument of function must be an array of the required type",
+        "D1001" => "Number out of range",
+        "D1002" => "Cannot negate a non-numeric value",
+        "T1003" => "Key in object structure must evaluate to a string",
+        "D1004" => "Regular expression matches zero length string",
+        "T1005" => "Attempted to invoke a non-function. Did you mean ${{token}}?",
+        "T1006" => "Attempted to invoke a non-function",
+        "T1007" => "Attempted to partially apply a non-function. Did you mean ${{token}}?",
+        "T1008" => "Attempted to partially apply a non-function",
+        "D1009" => "Multiple key definitions evaluate to same key",
+        "D1010" => "Attempted to access the Javascript object prototype",
+        "T1010" => "The matcher function argument passed to function does not return the correct object structure",
+        "T2001" => "The left side of the arithmetic operator must evaluate to a number",
+        "T2002" => "The right side of the arithmetic operator must evaluate to a number",
+        "T2003" => "The left side of the range operator (..) must evaluate to an integer",
+        "T2004" => "The right side of the range operator (..) must evaluate to an integer",
+        "D2005" => "The left side of := must be a variable name (start with $)",
+        "T2006" => "The right side of the function application operator ~> must be a function",
+        "T2007" => "Type mismatch when comparing values in order-by clause",
+        "T2008" => "The expressions within an order-by clause must evaluate to numeric or string values",
+        "T2009" => "The values either side of the operator must be of the same data type",
+        "T2010" => "The expressions either side of operator must evaluate to numeric or string values",
+        "T2011" => "The insert/update clause of the transform expression must evaluate to an object",
+        "T2012" => "The delete clause of the transform expression must evaluate to a string or array of strings",
+        "T2013" => "The transform expression clones the input object using the $clone() function.  This has been overridden in the current scope by a non-function.",
+        "D2014" => "The size of the sequence allocated by the range operator (..) must not exceed 1e7.",
+        "D3001" => "Attempting to invoke string function on Infinity or NaN",
+        "D3010" => "Second argument of replace function cannot be an empty string",
+        "D3011" => "Fourth argument of replace function must evaluate to a positive number",
+        "D3012" => "Attempted to replace a matched string with a non-string value",
+        "D3020" => "Third argument of split function must evaluate to a positive number",
+        "D3030" => "Unable to cast value to a number",
+        "D3040" => "Third argument of match function must evaluate to a positive number",
+        "D3050" => "The second argument of reduce function must be a function with at least two arguments",
+        "D3060" => "The sqrt function cannot be applied to a negative number",
+        "D3061" => "The power function has resulted in a value that cannot be represented as a JSON number",
+        "D3070" => "The single argument form of the sort function can only be applied to an array of strings or an array of numbers.  Use the second argument to specify a comparison function",
+        "D3080" => "The picture string must only contain a maximum of two sub-pictures",
+        "D3081" => "The sub-picture must not contain more than one instance of the 'decimal-separator' character",
+        "D3082" => "The sub-picture must not contain more than one instance of the 'percent' character",
+        "D3083" => "The sub-picture must not contain more than one instance of the 'per-mille' character",
+        "D3084" => "The sub-picture must not contain both a 'percent' and a 'per-mille' character",
+        "D3085" => "The mantissa part of a sub-picture must contain at least one character that is either an 'optional digit character' or a member of the 'decimal digit family'",
+        "D3086" => "The sub-picture must not contain a passive character that is preceded by an active character and that is followed by another active character",
+        "D3087" => "The sub-picture must not contain a 'grouping-separator' character that appears adjacent to a 'decimal-separator' character",
+        "D3088" => "The sub-picture must not contain a 'grouping-separator' at the end of the integer part",
+        "D3089" => "The sub-picture must not contain two adjacent instances of the 'grouping-separator' character",
+        "D3090" => "The integer part of the sub-picture must not contain a member of the 'decimal digit family' that is followed by an instance of the 'optional digit character'",
+        "D3091" => "The fractional part of the sub-picture must not contain an instance of the 'optional digit character' that is followed by a member of the 'decimal digit family'",
+        "D3092" => "A sub-picture that contains a 'percent' or 'per-mille' character must not contain a character treated as an 'exponent-separator'",
+        "D3093" => "The exponent part of the sub-picture must comprise only of one or more characters that are members of the 'decimal digit family'",
+        "D3100" => "The radix of the formatBase function must be between 2 and 36",
+        "D3110" => "The argument of the toMillis function must be an ISO 8601 formatted timestamp",
+        "D3120" => "Syntax error in expression passed to function eval",
+        "D3121" => "Dynamic error evaluating the expression passed to function eval",
+        "D3130" => "Formatting or parsing an integer as a sequence starting with a character is not supported by this implementation",
+        "D3131" => "In a decimal digit pattern, all digits must be from the same decimal group",
+        "D3132" => "Unknown component specifier in date/time picture string",
+        "D3133" => "The 'name' modifier can only be applied to months and days in the date/time picture string, not the component",
+        "D3134" => "The timezone integer format specifier cannot have more than four digits",
+        "D3135" => "No matching closing bracket ']' in date/time picture string",
+        "D3136" => "The date/time picture string is missing specifiers required to parse the timestamp",
+        "D3137" => "$error() function evaluated",
+        "D3138" => "The $single() function expected exactly 1 matching result.  Instead it matched more.",
+        "D3139" => "The $single() function expected exactly 1 matching result.  Instead it matched 0.",
+        "D3140" => "Malformed URL passed to ${{functionName}}()",
+        "D3141" => "$assert() statement failed",
+        "U1001" => "Stack overflow error",
+        _ => "Error",
+    }
+}
+
 /// How an evaluation runs.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// The current time in milliseconds since the epoch, for `$now()` and `$millis()`.
     pub now_millis: Option<i64>,
-    /// Give up with an error after this many milliseconds of evaluation.
+    /// Give up with an error (U1001) after this many milliseconds of evaluation.
     pub time_limit_ms: Option<u64>,
-    /// Give up with an error past this depth of nested evaluation.
+    /// Give up with an error (U1001) past this depth of nested evaluation (1000 when unset).
     pub max_depth: Option<usize>,
     /// The Step Functions dialect: no `$eval`; `$partition`, `$range`, `$hash`, `$random`,
     /// `$uuid` and `$parse` are added.
     pub step_functions: bool,
 }
 
-/// A compiled expression.
+/// A compiled expression. Cheap to clone and to share between threads.
 #[derive(Debug, Clone)]
 pub struct Expression {
     source: String,
+    ast: Arc<ast::Node>,
 }
 
 impl Expression {
     /// Parses an expression.
     pub fn compile(source: &str) -> Result<Self, Error> {
-        Ok(Self { source: source.to_owned() })
+        let ast = parser::parse(source)?;
+        Ok(Self { source: source.to_owned(), ast: Arc::new(ast) })
     }
 
     /// The expression as written.
@@ -53,14 +184,65 @@ impl Expression {
     /// bindings (names without the `$`). `Ok(None)` is JSONata's undefined.
     pub fn evaluate(
         &self,
-        _input: Option<&Value>,
-        _bindings: &Map<String, Value>,
-        _options: &Options,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        options: &Options,
     ) -> Result<Option<Value>, Error> {
-        Err(Error {
-            code: "D0000".into(),
-            position: None,
-            message: "JSONata evaluation is not implemented yet".into(),
-        })
+        let ev = eval::Evaluator::new(options);
+        let root = eval::new_frame(None);
+        let raw = input.map(value::from_json).unwrap_or_default();
+        root.bind(value::Str::from("$"), raw.clone());
+        for (k, v) in bindings {
+            root.bind(value::Str::from(k.as_str()), value::from_json(v));
+        }
+        let ctx = match &raw {
+            value::Value::Array(_) => {
+                value::Value::array_flags(vec![raw.clone()], value::SEQ | value::OUTER)
+            }
+            v => v.clone(),
+        };
+        let result = ev.eval(&self.ast, &ctx, &root)?;
+        let out = value::to_json(&result);
+        drop(result);
+        drop(ev);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(expr: &str, data: serde_json::Value) -> Result<Option<Value>, Error> {
+        Expression::compile(expr)?.evaluate(Some(&data), &Map::new(), &Options::default())
+    }
+
+    #[test]
+    fn expression_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Expression>();
+    }
+
+    #[test]
+    fn integral_results_are_integers() {
+        assert_eq!(run("1 + 2", Value::Null).unwrap(), Some(serde_json::json!(3)));
+        assert_eq!(run("1 / 4", Value::Null).unwrap(), Some(serde_json::json!(0.25)));
+    }
+
+    #[test]
+    fn deep_recursion_is_an_error_not_a_crash() {
+        let e = run("($f := function($n){ $n = 0 ? 0 : 1 + $f($n - 1) }; $f(100000))", Value::Null)
+            .unwrap_err();
+        assert_eq!(e.code, "U1001");
+    }
+
+    #[test]
+    fn tail_calls_do_not_grow_the_stack() {
+        let r = run(
+            "($f := function($n, $acc){ $n = 0 ? $acc : $f($n - 1, $acc + 1) }; $f(20000, 0))",
+            Value::Null,
+        )
+        .unwrap();
+        assert_eq!(r, Some(serde_json::json!(20000)));
     }
 }
