@@ -45,11 +45,11 @@ pub struct DefinitionError {
 
 impl DefinitionError {
     fn schema(message: impl Into<String>, location: impl Into<String>) -> Self {
-        Self::from_diagnostics(vec![validate::Diagnostic {
-            code: "SCHEMA_VALIDATION_FAILED".into(),
-            message: message.into(),
-            location: location.into(),
-        }])
+        Self::from_diagnostics(vec![validate::Diagnostic::new(
+            "SCHEMA_VALIDATION_FAILED",
+            message,
+            location,
+        )])
     }
 
     fn from_diagnostics(diagnostics: Vec<validate::Diagnostic>) -> Self {
@@ -243,6 +243,10 @@ impl StateMachine {
 
     /// Validates and compiles a definition given as text.
     pub fn compile_str(text: &str, kind: MachineType) -> Result<Arc<Self>, DefinitionError> {
+        let diagnostics = validate::validate_text(text, kind);
+        if !diagnostics.is_empty() {
+            return Err(DefinitionError::from_diagnostics(diagnostics));
+        }
         let value: Value = serde_json::from_str(text).map_err(|e| {
             DefinitionError::schema(format!("Definition is not valid JSON: {e}"), "/")
         })?;

@@ -63,11 +63,18 @@ pub struct Options {
     pub max_payload_bytes: usize,
     /// Inline Map concurrency when `MaxConcurrency` is 0 (unbounded in AWS; 40 at a time).
     pub default_map_concurrency: usize,
+    /// The most history events an execution may have (AWS: 25,000).
+    pub max_history_events: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { record_history: true, max_payload_bytes: 256 * 1024, default_map_concurrency: 40 }
+        Self {
+            record_history: true,
+            max_payload_bytes: 256 * 1024,
+            default_map_concurrency: 40,
+            max_history_events: 25_000,
+        }
     }
 }
 
@@ -410,6 +417,21 @@ impl Execution {
         while let Some(t) = self.ready.pop_front() {
             if self.outcome.is_some() {
                 self.ready.clear();
+                return;
+            }
+            if self.options.max_history_events > 0
+                && self.history.last_id() >= self.options.max_history_events
+            {
+                let limit = self.options.max_history_events;
+                let f = Failure::runtime(format!(
+                    "The execution reached the maximum number of history events ({limit})."
+                ));
+                let prev = self.history.last_id();
+                let (e, c) = (f.error.clone(), f.cause.clone());
+                self.history.push(prev, self.now, "ExecutionFailed", Some("executionFailedEventDetails"), || {
+                    error_details(e, c, None)
+                });
+                self.finish(Outcome::Failed { error: f.error, cause: f.cause });
                 return;
             }
             if self.threads.get(t).is_some_and(Option::is_some) {
@@ -853,14 +875,8 @@ impl Execution {
             IoPath::Path(path) => {
                 let th = self.threads[t].as_ref().unwrap();
                 let ctx = self.context(th, false, None);
-                path.select(&Env { input: &v, context: &ctx, vars: &th.vars }).ok_or_else(|| {
-                    let _ = field;
-                    Failure::runtime(format!(
-                        "Invalid path '{}' : No results for path: {}",
-                        path.text(),
-                        normalized_path(path.text())
-                    ))
-                })
+                let _ = field;
+                path.select_or_fail(&Env { input: &v, context: &ctx, vars: &th.vars })
             }
         }
     }

@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use clap::Args;
-use serde_json::json;
 
 use asl::validate::{self, MachineType};
 
@@ -32,22 +31,8 @@ impl From<Kind> for MachineType {
 
 pub(crate) fn run(args: ValidateArgs) -> Result<u8> {
     let text = crate::input::definition_text(&args.definition)?;
-    let diagnostics = match serde_json::from_str(&text) {
-        Ok(v) => validate::validate(&v, args.kind.into()),
-        Err(e) => vec![validate::Diagnostic {
-            code: "INVALID_JSON_DESCRIPTION".into(),
-            message: format!("Definition is not valid JSON: {e}"),
-            location: String::new(),
-        }],
-    };
-    let ok = diagnostics.is_empty();
-    let response = json!({
-        "result": if ok { "OK" } else { "FAIL" },
-        "diagnostics": diagnostics.iter().map(|d| json!({
-            "severity": "ERROR", "code": d.code, "message": d.message, "location": d.location,
-        })).collect::<Vec<_>>(),
-        "truncated": false,
-    });
+    let response = validate::validate_response(&text, args.kind.into());
+    let ok = response.get("result").and_then(|r| r.as_str()) == Some("OK");
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(if ok { 0 } else { 1 })
 }
