@@ -169,10 +169,16 @@ fn run_task(tasks: &Tasks, req: &TaskRequest, deadline: Option<Duration>) -> Tas
             )),
         };
     };
-    let stdin_value = if lambda_invoke {
-        req.input.get("Payload").cloned().unwrap_or(Value::Null)
+    // lambda:invoke sends `Payload` as the event: a string is the event's JSON text as is,
+    // and no payload at all is an empty object.
+    let stdin_text = if lambda_invoke {
+        match req.input.get("Payload") {
+            None | Some(Value::Null) => "{}".to_owned(),
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        }
     } else {
-        req.input.clone()
+        req.input.to_string()
     };
     let child = Command::new("sh")
         .arg("-c")
@@ -191,7 +197,7 @@ fn run_task(tasks: &Tasks, req: &TaskRequest, deadline: Option<Duration>) -> Tas
         }
     };
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(stdin_value.to_string().as_bytes());
+        let _ = stdin.write_all(stdin_text.as_bytes());
     }
     let started = Instant::now();
     if let Some(limit) = deadline {
