@@ -237,7 +237,8 @@ impl StateMachine {
         if !diagnostics.is_empty() {
             return Err(DefinitionError::from_diagnostics(diagnostics));
         }
-        let language = QueryLanguage::parse(definition.get("QueryLanguage"), QueryLanguage::JsonPath);
+        let language =
+            QueryLanguage::parse(definition.get("QueryLanguage"), QueryLanguage::JsonPath);
         Compiler.machine(definition, language, "").map(Arc::new)
     }
 
@@ -290,13 +291,15 @@ impl Compiler {
                 )
             })
         };
-        let start_at = lookup(def.get("StartAt").unwrap_or(&Value::Null), &format!("{at}/StartAt"))?;
+        let start_at =
+            lookup(def.get("StartAt").unwrap_or(&Value::Null), &format!("{at}/StartAt"))?;
         let mut states = Vec::with_capacity(states_v.len());
         for (name, sv) in states_v {
             let loc = format!("{at}/States/{name}");
             states.push(self.state(name, sv, language, &loc, &lookup)?);
         }
-        let timeout_seconds = def.get("TimeoutSeconds").map(|v| uint(v, "/TimeoutSeconds")).transpose()?;
+        let timeout_seconds =
+            def.get("TimeoutSeconds").map(|v| uint(v, "/TimeoutSeconds")).transpose()?;
         Ok(StateMachine { start_at, states, index, timeout_seconds })
     }
 
@@ -320,9 +323,9 @@ impl Compiler {
             Ok(match field(k) {
                 None => IoPath::Identity,
                 Some(Value::Null) => IoPath::Empty,
-                Some(Value::String(p)) => IoPath::Path(
-                    Path::parse(p).map_err(|e| DefinitionError::schema(e, loc(k)))?,
-                ),
+                Some(Value::String(p)) => {
+                    IoPath::Path(Path::parse(p).map_err(|e| DefinitionError::schema(e, loc(k)))?)
+                }
                 Some(_) => return Err(DefinitionError::schema("Expected a string", loc(k))),
             })
         };
@@ -478,7 +481,9 @@ impl Compiler {
             }
         };
         let (parameters, arguments) = match language {
-            QueryLanguage::JsonPath if !matches!(kind, StateKind::Map(_)) => (template("Parameters")?, None),
+            QueryLanguage::JsonPath if !matches!(kind, StateKind::Map(_)) => {
+                (template("Parameters")?, None)
+            }
             QueryLanguage::JsonPath => (None, None),
             QueryLanguage::Jsonata => (None, query("Arguments")?),
         };
@@ -531,7 +536,10 @@ fn retrier(r: &Value) -> Retrier {
     Retrier {
         error_equals: strings(r.get("ErrorEquals")),
         interval_seconds: r.get("IntervalSeconds").and_then(Value::as_f64).unwrap_or(1.0),
-        max_attempts: r.get("MaxAttempts").and_then(Value::as_u64).map_or(3, |m| m.min(u32::MAX as u64) as u32),
+        max_attempts: r
+            .get("MaxAttempts")
+            .and_then(Value::as_u64)
+            .map_or(3, |m| m.min(u32::MAX as u64) as u32),
         backoff_rate: r.get("BackoffRate").and_then(Value::as_f64).unwrap_or(2.0),
         max_delay_seconds: r.get("MaxDelaySeconds").and_then(Value::as_f64),
         jitter_full: r.get("JitterStrategy").and_then(Value::as_str) == Some("FULL"),
@@ -561,9 +569,9 @@ fn assign(v: Option<&Value>, language: QueryLanguage, at: &str) -> Result<Option
 
 fn path_field(s: &Map<String, Value>, k: &str, at: &str) -> Result<Option<Path>> {
     match s.get(k) {
-        Some(Value::String(p)) => Path::parse(p)
-            .map(Some)
-            .map_err(|e| DefinitionError::schema(e, format!("{at}/{k}"))),
+        Some(Value::String(p)) => {
+            Path::parse(p).map(Some).map_err(|e| DefinitionError::schema(e, format!("{at}/{k}")))
+        }
         _ => Ok(None),
     }
 }
@@ -593,7 +601,12 @@ fn dynamic_string(
     Ok(path_field(s, kp, at)?.map(Dynamic::Path))
 }
 
-fn dynamic_uint(s: &Map<String, Value>, k: &str, kp: &str, at: &str) -> Result<Option<Dynamic<u64>>> {
+fn dynamic_uint(
+    s: &Map<String, Value>,
+    k: &str,
+    kp: &str,
+    at: &str,
+) -> Result<Option<Dynamic<u64>>> {
     if let Some(v) = s.get(k) {
         if let Some(q) = query_string(v) {
             return Ok(Some(Dynamic::Query(q)));
@@ -603,7 +616,12 @@ fn dynamic_uint(s: &Map<String, Value>, k: &str, kp: &str, at: &str) -> Result<O
     Ok(path_field(s, kp, at)?.map(Dynamic::Path))
 }
 
-fn dynamic_int(s: &Map<String, Value>, k: &str, kp: &str, at: &str) -> Result<Option<Dynamic<i64>>> {
+fn dynamic_int(
+    s: &Map<String, Value>,
+    k: &str,
+    kp: &str,
+    at: &str,
+) -> Result<Option<Dynamic<i64>>> {
     if let Some(v) = s.get(k) {
         if let Some(q) = query_string(v) {
             return Ok(Some(Dynamic::Query(q)));
@@ -617,7 +635,12 @@ fn dynamic_int(s: &Map<String, Value>, k: &str, kp: &str, at: &str) -> Result<Op
     Ok(path_field(s, kp, at)?.map(Dynamic::Path))
 }
 
-fn dynamic_float(s: &Map<String, Value>, k: &str, kp: &str, at: &str) -> Result<Option<Dynamic<f64>>> {
+fn dynamic_float(
+    s: &Map<String, Value>,
+    k: &str,
+    kp: &str,
+    at: &str,
+) -> Result<Option<Dynamic<f64>>> {
     if let Some(v) = s.get(k) {
         if let Some(q) = query_string(v) {
             return Ok(Some(Dynamic::Query(q)));

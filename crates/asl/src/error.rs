@@ -69,7 +69,6 @@ pub mod names {
     pub const RUNTIME: &str = "States.Runtime";
     pub const TASK_FAILED: &str = "States.TaskFailed";
     pub const TIMEOUT: &str = "States.Timeout";
-    pub const EXCEEDED_TOLERATED_FAILURE_THRESHOLD: &str =
-        "States.ExceedToleratedFailureThreshold";
+    pub const EXCEEDED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
     pub const BRANCH_FAILED: &str = "States.BranchFailed";
 }

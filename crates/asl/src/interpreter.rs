@@ -133,12 +133,26 @@ pub enum Action {
 /// What happened outside.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    TaskSucceeded { id: ActionId, output: Value },
-    TaskFailed { id: ActionId, error: Option<String>, cause: Option<String> },
-    TaskHeartbeat { id: ActionId },
-    TimerFired { id: ActionId },
+    TaskSucceeded {
+        id: ActionId,
+        output: Value,
+    },
+    TaskFailed {
+        id: ActionId,
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    TaskHeartbeat {
+        id: ActionId,
+    },
+    TimerFired {
+        id: ActionId,
+    },
     /// StopExecution.
-    Stop { error: Option<String>, cause: Option<String> },
+    Stop {
+        error: Option<String>,
+        cause: Option<String>,
+    },
 }
 
 type ThreadId = usize;
@@ -167,8 +181,12 @@ enum Phase {
     /// Run the state's body again after a retry delay.
     Resume,
     Task(Box<TaskWait>),
-    Wait { timer: ActionId },
-    RetryDelay { timer: ActionId },
+    Wait {
+        timer: ActionId,
+    },
+    RetryDelay {
+        timer: ActionId,
+    },
     Join(Box<Join>),
     Done,
 }
@@ -193,7 +211,6 @@ struct Join {
     failures: usize,
     tolerated_count: Option<u64>,
     tolerated_percentage: Option<f64>,
-    effective_input: Value,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -208,7 +225,6 @@ enum Waiter {
 /// One execution in progress.
 #[derive(Debug)]
 pub struct Execution {
-    root: Arc<StateMachine>,
     info: ExecutionInfo,
     options: Options,
     input: Value,
@@ -247,7 +263,6 @@ impl Execution {
         now: i64,
     ) -> (Self, Vec<Action>) {
         let mut ex = Self {
-            root: machine.clone(),
             info,
             history: History::new(options.record_history),
             options,
@@ -264,9 +279,13 @@ impl Execution {
             transitions: 0,
         };
         let role = ex.info.role_arn.clone();
-        let started = ex.history.push(0, now, "ExecutionStarted", Some("executionStartedEventDetails"), || {
-            json!({"input": payload(&input), "inputDetails": not_truncated(), "roleArn": role})
-        });
+        let started = ex.history.push(
+            0,
+            now,
+            "ExecutionStarted",
+            Some("executionStartedEventDetails"),
+            || json!({"input": payload(&input), "inputDetails": not_truncated(), "roleArn": role}),
+        );
         if let Some(secs) = machine.timeout_seconds {
             let id = ex.new_action(Waiter::ExecutionTimeout);
             ex.actions.push(Action::StartTimer { id, fire_at_millis: now + secs as i64 * 1000 });
@@ -288,16 +307,22 @@ impl Execution {
         match input {
             Input::Stop { error, cause } => {
                 let (e, c) = (error.clone(), cause.clone());
-                self.history.push(self.history.last_id(), self.now, "ExecutionAborted", Some("executionAbortedEventDetails"), || {
-                    let mut d = Map::new();
-                    if let Some(e) = e {
-                        d.insert("error".into(), Value::String(e));
-                    }
-                    if let Some(c) = c {
-                        d.insert("cause".into(), Value::String(c));
-                    }
-                    Value::Object(d)
-                });
+                self.history.push(
+                    self.history.last_id(),
+                    self.now,
+                    "ExecutionAborted",
+                    Some("executionAbortedEventDetails"),
+                    || {
+                        let mut d = Map::new();
+                        if let Some(e) = e {
+                            d.insert("error".into(), Value::String(e));
+                        }
+                        if let Some(c) = c {
+                            d.insert("cause".into(), Value::String(c));
+                        }
+                        Value::Object(d)
+                    },
+                );
                 self.finish(Outcome::Aborted { error, cause });
             }
             Input::TaskSucceeded { id, output } => {
@@ -320,10 +345,17 @@ impl Execution {
                 Some(Waiter::TaskTimeout(t)) => self.task_timed_out(t, names::TIMEOUT),
                 Some(Waiter::Heartbeat(t)) => self.task_timed_out(t, names::HEARTBEAT_TIMEOUT),
                 Some(Waiter::ExecutionTimeout) => {
-                    self.history.push(self.history.last_id(), self.now, "ExecutionTimedOut", Some("executionTimedOutEventDetails"), || {
-                        json!({"error": names::TIMEOUT})
+                    self.history.push(
+                        self.history.last_id(),
+                        self.now,
+                        "ExecutionTimedOut",
+                        Some("executionTimedOutEventDetails"),
+                        || json!({"error": names::TIMEOUT}),
+                    );
+                    self.finish(Outcome::TimedOut {
+                        error: Some(names::TIMEOUT.into()),
+                        cause: None,
                     });
-                    self.finish(Outcome::TimedOut { error: Some(names::TIMEOUT.into()), cause: None });
                 }
                 _ => {}
             },
@@ -406,7 +438,13 @@ impl Execution {
         id
     }
 
-    fn event(&mut self, t: ThreadId, kind: String, key: Option<&'static str>, details: impl FnOnce() -> Value) -> u64 {
+    fn event(
+        &mut self,
+        t: ThreadId,
+        kind: String,
+        key: Option<&'static str>,
+        details: impl FnOnce() -> Value,
+    ) -> u64 {
         let prev = self.th(t).prev_event;
         let id = self.history.push(prev, self.now, kind, key, details);
         self.th(t).prev_event = id;
@@ -428,9 +466,13 @@ impl Execution {
                 ));
                 let prev = self.history.last_id();
                 let (e, c) = (f.error.clone(), f.cause.clone());
-                self.history.push(prev, self.now, "ExecutionFailed", Some("executionFailedEventDetails"), || {
-                    error_details(e, c, None)
-                });
+                self.history.push(
+                    prev,
+                    self.now,
+                    "ExecutionFailed",
+                    Some("executionFailedEventDetails"),
+                    || error_details(e, c, None),
+                );
                 self.finish(Outcome::Failed { error: f.error, cause: f.cause });
                 return;
             }
@@ -500,9 +542,12 @@ impl Execution {
             th.entered_time = now;
             let name = state.name.clone();
             let input = payload_if(self.history.record, &self.th(t).input);
-            let id = self.event(t, format!("{}StateEntered", state.type_name()), Some("stateEnteredEventDetails"), || {
-                json!({"input": input, "inputDetails": not_truncated(), "name": name})
-            });
+            let id = self.event(
+                t,
+                format!("{}StateEntered", state.type_name()),
+                Some("stateEnteredEventDetails"),
+                || json!({"input": input, "inputDetails": not_truncated(), "name": name}),
+            );
             self.th(t).entered_event = id;
         }
         self.th(t).phase = Phase::Done;
@@ -513,7 +558,9 @@ impl Execution {
     fn after(&mut self, t: ThreadId, state: &State, flow: Flow) {
         match flow {
             Flow::Parked => {}
-            Flow::Done { output, assigned, next } => self.exit_state(t, state, output, assigned, next),
+            Flow::Done { output, assigned, next } => {
+                self.exit_state(t, state, output, assigned, next)
+            }
             Flow::Fail(f) => self.handle_failure(t, state, f),
             Flow::Terminal(f) => self.thread_failed(t, f),
         }
@@ -598,10 +645,15 @@ impl Execution {
                     (raw, args)
                 } else {
                     let eff = self.apply_io(t, &state.input_path, self.raw(t), "InputPath")?;
-                    let token = spec.resource.ends_with(".waitForTaskToken").then(|| self.task_token(t));
+                    let token =
+                        spec.resource.ends_with(".waitForTaskToken").then(|| self.task_token(t));
                     let input = match &state.parameters {
                         Some(p) => {
-                            let ctx = self.context(self.threads[t].as_ref().unwrap(), false, token.as_deref());
+                            let ctx = self.context(
+                                self.threads[t].as_ref().unwrap(),
+                                false,
+                                token.as_deref(),
+                            );
                             let th = self.threads[t].as_ref().unwrap();
                             p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
                         }
@@ -609,8 +661,14 @@ impl Execution {
                     };
                     (eff, input)
                 };
-                let timeout = self.dynamic_u64(t, state, spec.timeout_seconds.as_ref(), "TimeoutSeconds")?;
-                let heartbeat = self.dynamic_u64(t, state, spec.heartbeat_seconds.as_ref(), "HeartbeatSeconds")?;
+                let timeout =
+                    self.dynamic_u64(t, state, spec.timeout_seconds.as_ref(), "TimeoutSeconds")?;
+                let heartbeat = self.dynamic_u64(
+                    t,
+                    state,
+                    spec.heartbeat_seconds.as_ref(),
+                    "HeartbeatSeconds",
+                )?;
                 self.schedule_task(t, state, &spec.resource, eff, task_input, timeout, heartbeat);
                 Ok(Flow::Parked)
             }
@@ -629,7 +687,15 @@ impl Execution {
                 let vars = self.th(t).vars.clone();
                 let mut running = Vec::with_capacity(branches.len());
                 for (i, b) in branches.iter().enumerate() {
-                    let c = self.spawn(b.clone(), b.start_at, eff.clone(), vars.clone(), Some((t, i)), started, None);
+                    let c = self.spawn(
+                        b.clone(),
+                        b.start_at,
+                        eff.clone(),
+                        vars.clone(),
+                        Some((t, i)),
+                        started,
+                        None,
+                    );
                     running.push(c);
                     self.ready.push_back(c);
                 }
@@ -642,7 +708,6 @@ impl Execution {
                     failures: 0,
                     tolerated_count: None,
                     tolerated_percentage: None,
-                    effective_input: eff,
                 }));
                 if branches.is_empty() {
                     return Ok(self.join_complete(t, state));
@@ -696,9 +761,12 @@ impl Execution {
                     d
                 });
                 let (rt, rn) = (rtype, rname);
-                self.event(t, "TaskStarted".into(), Some("taskStartedEventDetails"), || {
-                    json!({"resource": rn, "resourceType": rt})
-                });
+                self.event(
+                    t,
+                    "TaskStarted".into(),
+                    Some("taskStartedEventDetails"),
+                    || json!({"resource": rn, "resourceType": rt}),
+                );
             }
         } else {
             self.event(t, String::new(), None, || Value::Null);
@@ -707,15 +775,19 @@ impl Execution {
         let action = self.new_action(Waiter::Task(t));
         let timeout_timer = timeout.map(|s| {
             let id = self.new_action(Waiter::TaskTimeout(t));
-            self.actions.push(Action::StartTimer { id, fire_at_millis: self.now + s as i64 * 1000 });
+            self.actions
+                .push(Action::StartTimer { id, fire_at_millis: self.now + s as i64 * 1000 });
             id
         });
         let hb = heartbeat.map(|s| {
             let id = self.new_action(Waiter::Heartbeat(t));
-            self.actions.push(Action::StartTimer { id, fire_at_millis: self.now + s as i64 * 1000 });
+            self.actions
+                .push(Action::StartTimer { id, fire_at_millis: self.now + s as i64 * 1000 });
             (id, s)
         });
-        let token = resource.ends_with(".waitForTaskToken").then(|| format!("{}#{}", self.info.execution_arn, action - 0));
+        let token = resource
+            .ends_with(".waitForTaskToken")
+            .then(|| format!("{}#{}", self.info.execution_arn, action));
         self.actions.push(Action::RunTask(TaskRequest {
             id: action,
             resource: resource.to_owned(),
@@ -757,9 +829,12 @@ impl Execution {
                 if self.history.record {
                     let out = payload(&output);
                     if w.lambda {
-                        self.event(t, "LambdaFunctionSucceeded".into(), Some("lambdaFunctionSucceededEventDetails"), || {
-                            json!({"output": out, "outputDetails": not_truncated()})
-                        });
+                        self.event(
+                            t,
+                            "LambdaFunctionSucceeded".into(),
+                            Some("lambdaFunctionSucceededEventDetails"),
+                            || json!({"output": out, "outputDetails": not_truncated()}),
+                        );
                     } else {
                         self.event(t, "TaskSucceeded".into(), Some("taskSucceededEventDetails"), || {
                             json!({"output": out, "outputDetails": not_truncated(), "resource": rname, "resourceType": rtype})
@@ -774,9 +849,12 @@ impl Execution {
             Err(f) => {
                 let (e, c) = (f.error.clone(), f.cause.clone());
                 if w.lambda {
-                    self.event(t, "LambdaFunctionFailed".into(), Some("lambdaFunctionFailedEventDetails"), || {
-                        error_details(e, c, None)
-                    });
+                    self.event(
+                        t,
+                        "LambdaFunctionFailed".into(),
+                        Some("lambdaFunctionFailedEventDetails"),
+                        || error_details(e, c, None),
+                    );
                 } else {
                     self.event(t, "TaskFailed".into(), Some("taskFailedEventDetails"), || {
                         error_details(e, c, Some((rname, rtype)))
@@ -826,13 +904,19 @@ impl Execution {
         let (rtype, rname) = resource_parts(&w.resource);
         let err = error.to_owned();
         if w.lambda {
-            self.event(t, "LambdaFunctionTimedOut".into(), Some("lambdaFunctionTimedOutEventDetails"), || {
-                json!({ "error": err })
-            });
+            self.event(
+                t,
+                "LambdaFunctionTimedOut".into(),
+                Some("lambdaFunctionTimedOutEventDetails"),
+                || json!({ "error": err }),
+            );
         } else {
-            self.event(t, "TaskTimedOut".into(), Some("taskTimedOutEventDetails"), || {
-                json!({"error": err, "resource": rname, "resourceType": rtype})
-            });
+            self.event(
+                t,
+                "TaskTimedOut".into(),
+                Some("taskTimedOutEventDetails"),
+                || json!({"error": err, "resource": rname, "resourceType": rtype}),
+            );
         }
         let machine = self.th(t).machine.clone();
         let state = &machine.states[self.th(t).state];
@@ -848,12 +932,11 @@ impl Execution {
                     let raw = self.raw(t);
                     self.finish_jsonata(t, state, &raw, None, None, raw.clone())
                 } else {
-                    self.apply_io(t, &state.input_path, self.raw(t), "InputPath")
-                        .and_then(|eff| {
-                            let assigned = self.assign_jsonpath(t, state, &eff)?;
-                            let out = self.apply_io(t, &state.output_path, eff, "OutputPath")?;
-                            Ok(Flow::Done { output: out, assigned, next: state.transition })
-                        })
+                    self.apply_io(t, &state.input_path, self.raw(t), "InputPath").and_then(|eff| {
+                        let assigned = self.assign_jsonpath(t, state, &eff)?;
+                        let out = self.apply_io(t, &state.output_path, eff, "OutputPath")?;
+                        Ok(Flow::Done { output: out, assigned, next: state.transition })
+                    })
                 };
                 let flow = flow.unwrap_or_else(|f| Flow::Fail(self.runtime_error(t, f)));
                 self.after(t, state, flow);
@@ -899,7 +982,12 @@ impl Execution {
     }
 
     /// ResultSelector, Assign, ResultPath, OutputPath: the end of a JSONPath state with a result.
-    fn finish_jsonpath(&mut self, t: ThreadId, state: &State, result: Value) -> Result<Flow, Failure> {
+    fn finish_jsonpath(
+        &mut self,
+        t: ThreadId,
+        state: &State,
+        result: Value,
+    ) -> Result<Flow, Failure> {
         let result = match &state.result_selector {
             Some(sel) => {
                 let th = self.threads[t].as_ref().unwrap();
@@ -915,7 +1003,12 @@ impl Execution {
         Ok(Flow::Done { output: out, assigned, next: state.transition })
     }
 
-    fn assign_jsonpath(&self, t: ThreadId, state: &State, subject: &Value) -> Result<Option<Vars>, Failure> {
+    fn assign_jsonpath(
+        &self,
+        t: ThreadId,
+        state: &State,
+        subject: &Value,
+    ) -> Result<Option<Vars>, Failure> {
         self.assign_with(t, state.assign.as_ref(), subject, None, None)
     }
 
@@ -931,7 +1024,9 @@ impl Execution {
         let th = self.threads[t].as_ref().unwrap();
         let ctx = self.context(th, false, None);
         let v = match assign {
-            Assign::Template(tpl) => tpl.evaluate(&Env { input: subject, context: &ctx, vars: &th.vars })?,
+            Assign::Template(tpl) => {
+                tpl.evaluate(&Env { input: subject, context: &ctx, vars: &th.vars })?
+            }
             Assign::Query(q) => {
                 let env = QueryEnv {
                     input: subject,
@@ -979,16 +1074,35 @@ impl Execution {
         let th = self.threads[t].as_ref().unwrap();
         let ctx = self.context(th, false, None);
         q.evaluate(
-            &QueryEnv { input: &th.input, result, error_output, context: &ctx, vars: &th.vars, now_millis: self.now },
+            &QueryEnv {
+                input: &th.input,
+                result,
+                error_output,
+                context: &ctx,
+                vars: &th.vars,
+                now_millis: self.now,
+            },
             field,
         )
     }
 
-    fn eval_query_optional(&self, t: ThreadId, q: &Query, field: &str) -> Result<Option<Value>, Failure> {
+    fn eval_query_optional(
+        &self,
+        t: ThreadId,
+        q: &Query,
+        field: &str,
+    ) -> Result<Option<Value>, Failure> {
         let th = self.threads[t].as_ref().unwrap();
         let ctx = self.context(th, false, None);
         q.evaluate_optional(
-            &QueryEnv { input: &th.input, result: None, error_output: None, context: &ctx, vars: &th.vars, now_millis: self.now },
+            &QueryEnv {
+                input: &th.input,
+                result: None,
+                error_output: None,
+                context: &ctx,
+                vars: &th.vars,
+                now_millis: self.now,
+            },
             field,
         )
     }
@@ -1025,7 +1139,13 @@ impl Execution {
         })
     }
 
-    fn dynamic_u64(&self, t: ThreadId, _state: &State, d: Option<&Dynamic<u64>>, field: &str) -> Result<Option<u64>, Failure> {
+    fn dynamic_u64(
+        &self,
+        t: ThreadId,
+        _state: &State,
+        d: Option<&Dynamic<u64>>,
+        field: &str,
+    ) -> Result<Option<u64>, Failure> {
         Ok(match d {
             None => None,
             Some(Dynamic::Fixed(n)) => Some(*n),
@@ -1148,7 +1268,11 @@ impl Execution {
     ) -> Result<Flow, Failure> {
         let jsonata = state.language == QueryLanguage::Jsonata;
         let raw = self.raw(t);
-        let eff = if jsonata { raw.clone() } else { self.apply_io(t, &state.input_path, raw.clone(), "InputPath")? };
+        let eff = if jsonata {
+            raw.clone()
+        } else {
+            self.apply_io(t, &state.input_path, raw.clone(), "InputPath")?
+        };
         let mut chosen = None;
         for c in choices {
             let hit = match &c.condition {
@@ -1181,10 +1305,7 @@ impl Execution {
             (Some(c), _) => c.next,
             (None, Some(d)) => d,
             (None, None) => {
-                return Ok(Flow::Fail(Failure::new(
-                    names::NO_CHOICE_MATCHED,
-                    "No Matches!",
-                )))
+                return Ok(Flow::Fail(Failure::new(names::NO_CHOICE_MATCHED, "No Matches!")))
             }
         };
         // State-level Assign first, then the rule's, which wins on conflicts.
@@ -1212,7 +1333,12 @@ impl Execution {
 
     // ----- Map -----------------------------------------------------------------------------
 
-    fn start_map(&mut self, t: ThreadId, state: &State, spec: &crate::definition::MapSpec) -> Result<Flow, Failure> {
+    fn start_map(
+        &mut self,
+        t: ThreadId,
+        state: &State,
+        spec: &crate::definition::MapSpec,
+    ) -> Result<Flow, Failure> {
         let jsonata = state.language == QueryLanguage::Jsonata;
         let raw = self.raw(t);
         let (eff, items) = if jsonata {
@@ -1297,13 +1423,17 @@ impl Execution {
                     }
                 }
             }
-            Some(Dynamic::Query(q)) => self.eval_query(t, q, None, None, "ToleratedFailureCount")?.as_u64(),
+            Some(Dynamic::Query(q)) => {
+                self.eval_query(t, q, None, None, "ToleratedFailureCount")?.as_u64()
+            }
         };
         let tolerated_percentage = match &spec.tolerated_failure_percentage {
             None => None,
             Some(Dynamic::Fixed(n)) => {
                 if !(0.0..=100.0).contains(n) {
-                    return Err(Failure::runtime("ToleratedFailurePercentage must be between 0 and 100."));
+                    return Err(Failure::runtime(
+                        "ToleratedFailurePercentage must be between 0 and 100.",
+                    ));
                 }
                 Some(*n)
             }
@@ -1323,7 +1453,9 @@ impl Execution {
                     }
                 }
             }
-            Some(Dynamic::Query(q)) => self.eval_query(t, q, None, None, "ToleratedFailurePercentage")?.as_f64(),
+            Some(Dynamic::Query(q)) => {
+                self.eval_query(t, q, None, None, "ToleratedFailurePercentage")?.as_f64()
+            }
         };
         // Item inputs: the ItemSelector sees the effective input and `$$.Map.Item`.
         let mut inputs = Vec::with_capacity(items.len());
@@ -1338,7 +1470,14 @@ impl Execution {
                 let mut ctx = self.context(th, false, None);
                 ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
                 q.evaluate(
-                    &QueryEnv { input: &th.input, result: None, error_output: None, context: &ctx, vars: &th.vars, now_millis: self.now },
+                    &QueryEnv {
+                        input: &th.input,
+                        result: None,
+                        error_output: None,
+                        context: &ctx,
+                        vars: &th.vars,
+                        now_millis: self.now,
+                    },
                     "ItemSelector",
                 )?
             } else {
@@ -1351,8 +1490,17 @@ impl Execution {
             None => inputs,
         };
         let n = inputs.len();
-        self.event(t, "MapStateStarted".into(), Some("mapStateStartedEventDetails"), || json!({ "length": n }));
-        let max = if max_concurrency == 0 { self.options.default_map_concurrency.max(1) } else { max_concurrency as usize };
+        self.event(
+            t,
+            "MapStateStarted".into(),
+            Some("mapStateStartedEventDetails"),
+            || json!({ "length": n }),
+        );
+        let max = if max_concurrency == 0 {
+            self.options.default_map_concurrency.max(1)
+        } else {
+            max_concurrency as usize
+        };
         self.th(t).phase = Phase::Join(Box::new(Join {
             map: true,
             results: vec![None; n],
@@ -1362,7 +1510,6 @@ impl Execution {
             failures: 0,
             tolerated_count,
             tolerated_percentage,
-            effective_input: eff,
         }));
         if n == 0 {
             return Ok(self.join_complete(t, state));
@@ -1380,9 +1527,12 @@ impl Execution {
             }
             let Some((i, input)) = j.pending_items.pop_front() else { return };
             let name = state.name.clone();
-            let started = self.event(t, "MapIterationStarted".into(), Some("mapIterationStartedEventDetails"), || {
-                json!({"index": i, "name": name})
-            });
+            let started = self.event(
+                t,
+                "MapIterationStarted".into(),
+                Some("mapIterationStartedEventDetails"),
+                || json!({"index": i, "name": name}),
+            );
             let vars = self.th(t).vars.clone();
             let p = spec.processor.clone();
             let start = p.start_at;
@@ -1395,12 +1545,15 @@ impl Execution {
     }
 
     fn join_complete(&mut self, t: ThreadId, state: &State) -> Flow {
-        let Phase::Join(j) = std::mem::replace(&mut self.th(t).phase, Phase::Done) else { return Flow::Parked };
+        let Phase::Join(j) = std::mem::replace(&mut self.th(t).phase, Phase::Done) else {
+            return Flow::Parked;
+        };
         let kind = if j.map { "MapStateSucceeded" } else { "ParallelStateSucceeded" };
         let last = self.history.last_id();
         self.th(t).prev_event = last;
         self.event(t, kind.into(), None, || Value::Null);
-        let results = Value::Array(j.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect());
+        let results =
+            Value::Array(j.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect());
         let flow = if state.language == QueryLanguage::Jsonata {
             let raw = self.raw(t);
             self.finish_jsonata(t, state, &raw, Some(&results), None, results.clone())
@@ -1412,8 +1565,17 @@ impl Execution {
 
     // ----- ends of states and threads ------------------------------------------------------
 
-    fn exit_state(&mut self, t: ThreadId, state: &State, output: Value, assigned: Option<Vars>, next: Transition) {
-        if self.options.max_payload_bytes > 0 && payload_len(&output) > self.options.max_payload_bytes {
+    fn exit_state(
+        &mut self,
+        t: ThreadId,
+        state: &State,
+        output: Value,
+        assigned: Option<Vars>,
+        next: Transition,
+    ) {
+        if self.options.max_payload_bytes > 0
+            && payload_len(&output) > self.options.max_payload_bytes
+        {
             let f = Failure::new(
                 names::DATA_LIMIT_EXCEEDED,
                 format!(
@@ -1435,17 +1597,22 @@ impl Execution {
             } else {
                 None
             };
-            self.event(t, format!("{}StateExited", state.type_name()), Some("stateExitedEventDetails"), || {
-                let mut d = Map::new();
-                if let Some(a) = assigned_s {
-                    d.insert("assignedVariables".into(), a);
-                    d.insert("assignedVariablesDetails".into(), not_truncated());
-                }
-                d.insert("name".into(), Value::String(name));
-                d.insert("output".into(), out);
-                d.insert("outputDetails".into(), not_truncated());
-                Value::Object(d)
-            });
+            self.event(
+                t,
+                format!("{}StateExited", state.type_name()),
+                Some("stateExitedEventDetails"),
+                || {
+                    let mut d = Map::new();
+                    if let Some(a) = assigned_s {
+                        d.insert("assignedVariables".into(), a);
+                        d.insert("assignedVariablesDetails".into(), not_truncated());
+                    }
+                    d.insert("name".into(), Value::String(name));
+                    d.insert("output".into(), out);
+                    d.insert("outputDetails".into(), not_truncated());
+                    Value::Object(d)
+                },
+            );
         }
         self.transitions += 1;
         if let Some(a) = assigned {
@@ -1472,9 +1639,13 @@ impl Execution {
         match th.parent {
             None => {
                 let out = payload_if(self.history.record, &output);
-                self.history.push(th.prev_event, self.now, "ExecutionSucceeded", Some("executionSucceededEventDetails"), || {
-                    json!({"output": out, "outputDetails": not_truncated()})
-                });
+                self.history.push(
+                    th.prev_event,
+                    self.now,
+                    "ExecutionSucceeded",
+                    Some("executionSucceededEventDetails"),
+                    || json!({"output": out, "outputDetails": not_truncated()}),
+                );
                 self.finish(Outcome::Succeeded { output });
             }
             Some((p, slot)) => {
@@ -1487,9 +1658,12 @@ impl Execution {
                 if map {
                     let name = pstate.name.clone();
                     self.th(p).prev_event = th.prev_event;
-                    self.event(p, "MapIterationSucceeded".into(), Some("mapIterationSucceededEventDetails"), || {
-                        json!({"index": slot, "name": name})
-                    });
+                    self.event(
+                        p,
+                        "MapIterationSucceeded".into(),
+                        Some("mapIterationSucceededEventDetails"),
+                        || json!({"index": slot, "name": name}),
+                    );
                     self.fill_map(p, pstate);
                 }
                 let Phase::Join(j) = &self.th(p).phase else { return };
@@ -1508,9 +1682,13 @@ impl Execution {
         match th.parent {
             None => {
                 let (e, c) = (f.error.clone(), f.cause.clone());
-                self.history.push(th.prev_event, self.now, "ExecutionFailed", Some("executionFailedEventDetails"), || {
-                    error_details(e, c, None)
-                });
+                self.history.push(
+                    th.prev_event,
+                    self.now,
+                    "ExecutionFailed",
+                    Some("executionFailedEventDetails"),
+                    || error_details(e, c, None),
+                );
                 self.finish(Outcome::Failed { error: f.error, cause: f.cause });
             }
             Some((p, slot)) => {
@@ -1523,12 +1701,17 @@ impl Execution {
                     j.failures += 1;
                     let total = j.results.len();
                     let tolerated = j.tolerated_count.is_some_and(|c| j.failures as u64 <= c)
-                        || j.tolerated_percentage.is_some_and(|pct| (j.failures as f64) * 100.0 / (total.max(1) as f64) <= pct);
+                        || j.tolerated_percentage.is_some_and(|pct| {
+                            (j.failures as f64) * 100.0 / (total.max(1) as f64) <= pct
+                        });
                     let name = pstate.name.clone();
                     self.th(p).prev_event = th.prev_event;
-                    self.event(p, "MapIterationFailed".into(), Some("mapIterationFailedEventDetails"), || {
-                        json!({"index": slot, "name": name})
-                    });
+                    self.event(
+                        p,
+                        "MapIterationFailed".into(),
+                        Some("mapIterationFailedEventDetails"),
+                        || json!({"index": slot, "name": name}),
+                    );
                     if tolerated {
                         if let Phase::Join(j) = &mut self.th(p).phase {
                             j.results[slot] = Some(json!({"Error": f.error, "Cause": f.cause}));
@@ -1625,18 +1808,27 @@ impl Execution {
             });
             let r = if state.language == QueryLanguage::Jsonata {
                 let raw = self.raw(t);
-                self.assign_with(t, c.assign.as_ref(), &raw, None, Some(&error_output)).and_then(|assigned| {
-                    let output = match &c.output {
-                        Some(q) => self.eval_query(t, q, None, Some(&error_output), "Output")?,
-                        None => error_output.clone(),
-                    };
-                    Ok((output, assigned))
-                })
+                self.assign_with(t, c.assign.as_ref(), &raw, None, Some(&error_output)).and_then(
+                    |assigned| {
+                        let output = match &c.output {
+                            Some(q) => {
+                                self.eval_query(t, q, None, Some(&error_output), "Output")?
+                            }
+                            None => error_output.clone(),
+                        };
+                        Ok((output, assigned))
+                    },
+                )
             } else {
-                self.assign_with(t, c.assign.as_ref(), &error_output, None, None).and_then(|assigned| {
-                    let raw = std::mem::take(&mut self.th(t).input);
-                    Ok((apply_result_path(&c.result_path, raw, error_output.clone())?, assigned))
-                })
+                self.assign_with(t, c.assign.as_ref(), &error_output, None, None).and_then(
+                    |assigned| {
+                        let raw = std::mem::take(&mut self.th(t).input);
+                        Ok((
+                            apply_result_path(&c.result_path, raw, error_output.clone())?,
+                            assigned,
+                        ))
+                    },
+                )
             };
             match r {
                 Ok((output, assigned)) => {
@@ -1670,12 +1862,13 @@ pub fn error_matches(list: &[String], error: &str) -> bool {
                 && error != names::DATA_LIMIT_EXCEEDED
                 && error != names::RUNTIME
                 && !error.is_empty()
-                && !error.starts_with("States.") )
+                && !error.starts_with("States."))
     })
 }
 
 fn jitter_fraction(seed: u64, attempt: u32) -> f64 {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(attempt).wrapping_add(0xD1B5_4A32_D192_ED03);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ u64::from(attempt).wrapping_add(0xD1B5_4A32_D192_ED03);
     x ^= x >> 30;
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^= x >> 27;
@@ -1691,7 +1884,8 @@ fn apply_result_path(rp: &ResultPath, raw: Value, result: Value) -> Result<Value
 }
 
 fn batch_items(batcher: &Value, inputs: Vec<(usize, Value)>, eff: &Value) -> Vec<(usize, Value)> {
-    let max_items = batcher.get("MaxItemsPerBatch").and_then(Value::as_u64).unwrap_or(u64::MAX).max(1) as usize;
+    let max_items =
+        batcher.get("MaxItemsPerBatch").and_then(Value::as_u64).unwrap_or(u64::MAX).max(1) as usize;
     let batch_input = batcher.get("BatchInput").cloned();
     let _ = eff;
     inputs
@@ -1708,7 +1902,11 @@ fn batch_items(batcher: &Value, inputs: Vec<(usize, Value)>, eff: &Value) -> Vec
         .collect()
 }
 
-fn error_details(error: Option<String>, cause: Option<String>, resource: Option<(String, String)>) -> Value {
+fn error_details(
+    error: Option<String>,
+    cause: Option<String>,
+    resource: Option<(String, String)>,
+) -> Value {
     let mut d = Map::new();
     if let Some(c) = cause {
         d.insert("cause".into(), Value::String(c));
@@ -1808,5 +2006,8 @@ pub fn iso_millis(ms: i64) -> String {
 
 /// Parses an RFC 3339 timestamp to milliseconds since the epoch.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().filter(|_| s.contains('T')).map(|d| d.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .filter(|_| s.contains('T'))
+        .map(|d| d.timestamp_millis())
 }

@@ -56,8 +56,10 @@ impl Query {
                 Self::Expr(Box::new(expr))
             }
             Value::Object(m) => {
-                let parts =
-                    m.iter().map(|(k, v)| Ok((k.clone(), Self::compile(v)?))).collect::<Result<Vec<_>, String>>()?;
+                let parts = m
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), Self::compile(v)?)))
+                    .collect::<Result<Vec<_>, String>>()?;
                 if parts.iter().all(|(_, q)| matches!(q, Self::Literal(_))) {
                     Self::Literal(v.clone())
                 } else {
@@ -92,14 +94,23 @@ impl Query {
     }
 
     /// Evaluates a value that may be undefined (an expression returning nothing).
-    pub fn evaluate_optional(&self, env: &QueryEnv<'_>, field: &str) -> Result<Option<Value>, Failure> {
+    pub fn evaluate_optional(
+        &self,
+        env: &QueryEnv<'_>,
+        field: &str,
+    ) -> Result<Option<Value>, Failure> {
         match self {
             Self::Expr(e) => eval_expr(e, env, &bindings(env)),
             other => other.evaluate(env, field).map(Some),
         }
     }
 
-    fn eval_in(&self, env: &QueryEnv<'_>, b: &Map<String, Value>, field: &str) -> Result<Value, Failure> {
+    fn eval_in(
+        &self,
+        env: &QueryEnv<'_>,
+        b: &Map<String, Value>,
+        field: &str,
+    ) -> Result<Value, Failure> {
         match self {
             Self::Literal(v) => Ok(v.clone()),
             Self::Expr(e) => eval_expr(e, env, b)?.ok_or_else(|| {

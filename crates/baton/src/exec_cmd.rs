@@ -48,9 +48,11 @@ pub(crate) fn run(args: ExecArgs) -> Result<u8> {
         return run_batch(batch, &tasks, args.virtual_time, args.history);
     }
     let text = crate::input::definition_text(args.definition.as_deref().unwrap_or("-"))?;
-    let definition: Value = serde_json::from_str(&text).context("the definition is not valid JSON")?;
+    let definition: Value =
+        serde_json::from_str(&text).context("the definition is not valid JSON")?;
     let input = crate::input::json_arg(&args.input, "--input")?;
-    let result = execute(&definition, input, args.kind.into(), &tasks, args.virtual_time, args.history);
+    let result =
+        execute(&definition, input, args.kind.into(), &tasks, args.virtual_time, args.history);
     let ok = result.get("status").and_then(Value::as_str) == Some("SUCCEEDED");
     println!("{}", serde_json::to_string(&result)?);
     Ok(if ok { 0 } else { 1 })
@@ -67,7 +69,9 @@ fn execute(
 ) -> Value {
     let machine = match StateMachine::compile(definition, kind) {
         Ok(m) => m,
-        Err(e) => return json!({"status": "CREATE_FAILED", "error": "InvalidDefinition", "cause": e.cause}),
+        Err(e) => {
+            return json!({"status": "CREATE_FAILED", "error": "InvalidDefinition", "cause": e.cause})
+        }
     };
     let run = runner::run(machine, input, tasks, virtual_time, history);
     let mut out = Map::new();
@@ -76,7 +80,9 @@ fn execute(
         Outcome::Succeeded { output } => {
             out.insert("output".into(), output);
         }
-        Outcome::Failed { error, cause } | Outcome::TimedOut { error, cause } | Outcome::Aborted { error, cause } => {
+        Outcome::Failed { error, cause }
+        | Outcome::TimedOut { error, cause }
+        | Outcome::Aborted { error, cause } => {
             out.insert("error".into(), json!(error));
             out.insert("cause".into(), json!(cause));
         }
@@ -89,7 +95,8 @@ fn execute(
 }
 
 fn run_batch(path: &str, tasks: &Tasks, virtual_time: bool, history: bool) -> Result<u8> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read batch file {path}"))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read batch file {path}"))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut all_ok = true;
@@ -101,7 +108,11 @@ fn run_batch(path: &str, tasks: &Tasks, virtual_time: bool, history: bool) -> Re
         let case: Value = match serde_json::from_str(&line) {
             Ok(v) => v,
             Err(e) => {
-                writeln!(out, "{}", json!({"line": n + 1, "status": "INVALID_CASE", "cause": e.to_string()}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"line": n + 1, "status": "INVALID_CASE", "cause": e.to_string()})
+                )?;
                 all_ok = false;
                 continue;
             }

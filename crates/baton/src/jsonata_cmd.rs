@@ -42,9 +42,14 @@ fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-fn evaluate(expr: &str, data: Option<&Value>, bindings: &Map<String, Value>) -> Result<Option<Value>, jsonata::Error> {
+fn evaluate(
+    expr: &str,
+    data: Option<&Value>,
+    bindings: &Map<String, Value>,
+) -> Result<Option<Value>, jsonata::Error> {
     let compiled = jsonata::Expression::compile(expr)?;
-    let options = jsonata::Options { now_millis: Some(now_millis()), ..jsonata::Options::default() };
+    let options =
+        jsonata::Options { now_millis: Some(now_millis()), ..jsonata::Options::default() };
     compiled.evaluate(data, bindings, &options)
 }
 
@@ -54,7 +59,12 @@ fn run_inner(args: JsonataArgs) -> Result<u8> {
     }
     let expr = args.expression.unwrap_or_default();
     let data = args.input.as_deref().map(|i| crate::input::json_arg(i, "--input")).transpose()?;
-    let bindings = match args.bindings.as_deref().map(|b| crate::input::json_arg(b, "--bindings")).transpose()? {
+    let bindings = match args
+        .bindings
+        .as_deref()
+        .map(|b| crate::input::json_arg(b, "--bindings"))
+        .transpose()?
+    {
         None => Map::new(),
         Some(Value::Object(m)) => m,
         Some(_) => bail!("--bindings must be a JSON object"),
@@ -73,7 +83,8 @@ fn run_inner(args: JsonataArgs) -> Result<u8> {
 }
 
 fn run_batch(path: &str) -> Result<u8> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read batch file {path}"))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read batch file {path}"))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -81,14 +92,17 @@ fn run_batch(path: &str) -> Result<u8> {
         if line.trim().is_empty() {
             continue;
         }
-        let case: Value = serde_json::from_str(&line).with_context(|| format!("line {} is not JSON", n + 1))?;
+        let case: Value =
+            serde_json::from_str(&line).with_context(|| format!("line {} is not JSON", n + 1))?;
         let id = case.get("id").cloned().unwrap_or(Value::Null);
         let expr = case.get("expr").and_then(Value::as_str).unwrap_or("");
         let bindings = case.get("bindings").and_then(Value::as_object).cloned().unwrap_or_default();
         let result = match evaluate(expr, case.get("data"), &bindings) {
             Ok(Some(v)) => json!({"id": id, "result": v}),
             Ok(None) => json!({"id": id, "undefined": true}),
-            Err(e) => json!({"id": id, "error": {"code": e.code, "position": e.position, "message": e.message}}),
+            Err(e) => {
+                json!({"id": id, "error": {"code": e.code, "position": e.position, "message": e.message}})
+            }
         };
         writeln!(out, "{result}")?;
     }

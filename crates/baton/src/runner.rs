@@ -117,10 +117,14 @@ pub(crate) fn run(
                     }
                     let input = match result {
                         TaskResult::Ok(output) => Input::TaskSucceeded { id: req.id, output },
-                        TaskResult::Err { error, cause } => Input::TaskFailed { id: req.id, error, cause },
+                        TaskResult::Err { error, cause } => {
+                            Input::TaskFailed { id: req.id, error, cause }
+                        }
                         TaskResult::TimedOut => {
                             // Let the timeout timer fire: jump the clock to it.
-                            if let Some((&(at, _), _)) = timers.iter().find(|((_, tid), _)| *tid > req.id) {
+                            if let Some((&(at, _), _)) =
+                                timers.iter().find(|((_, tid), _)| *tid > req.id)
+                            {
                                 virtual_now = virtual_now.max(at);
                             }
                             continue;
@@ -134,7 +138,10 @@ pub(crate) fn run(
             // Nothing can happen any more: the execution waits on something no one will send.
             let outcome = Outcome::Failed {
                 error: Some("States.Runtime".into()),
-                cause: Some("The execution is waiting for a task or callback that nothing will complete.".into()),
+                cause: Some(
+                    "The execution is waiting for a task or callback that nothing will complete."
+                        .into(),
+                ),
             };
             return Run { outcome, history: ex.take_history() };
         };
@@ -237,7 +244,10 @@ fn run_task(tasks: &Tasks, req: &TaskRequest, deadline: Option<Duration>) -> Tas
                 if req.resource.starts_with("arn:aws:lambda:") || lambda_invoke {
                     v.to_string()
                 } else {
-                    v.get("errorMessage").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| v.to_string())
+                    v.get("errorMessage")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
                 }
             }
             _ => format!("task command exited with {}", out.status),

@@ -31,7 +31,10 @@ fn shell_quote(s: &str) -> String {
 fn function_command(b: &Value) -> Option<String> {
     match b.get("behaviour")?.as_str()? {
         "identity" => Some("cat".into()),
-        "constant" => Some(format!("cat >/dev/null; printf %s {}", shell_quote(&b.get("returns")?.to_string()))),
+        "constant" => Some(format!(
+            "cat >/dev/null; printf %s {}",
+            shell_quote(&b.get("returns")?.to_string())
+        )),
         "raise" => {
             let err = json!({
                 "errorMessage": b.get("errorMessage").cloned().unwrap_or(Value::Null),
@@ -41,7 +44,10 @@ fn function_command(b: &Value) -> Option<String> {
         }
         "large_output" => {
             let n = b.get("returns_size_bytes")?.as_u64()?;
-            Some(format!("cat >/dev/null; printf '\"'; head -c {} /dev/zero | tr '\\000' a; printf '\"'", n - 2))
+            Some(format!(
+                "cat >/dev/null; printf '\"'; head -c {} /dev/zero | tr '\\000' a; printf '\"'",
+                n - 2
+            ))
         }
         _ => None,
     }
@@ -76,11 +82,15 @@ const IGNORED: [&str; 2] = ["SdkHttpMetadata", "SdkResponseMetadata"];
 fn matches(exp: &Value, act: &Value) -> bool {
     match (exp, act) {
         (Value::Object(e), Value::Object(a)) => {
-            let ek: BTreeSet<&str> = e.keys().map(String::as_str).filter(|k| !IGNORED.contains(k)).collect();
-            let ak: BTreeSet<&str> = a.keys().map(String::as_str).filter(|k| !IGNORED.contains(k)).collect();
+            let ek: BTreeSet<&str> =
+                e.keys().map(String::as_str).filter(|k| !IGNORED.contains(k)).collect();
+            let ak: BTreeSet<&str> =
+                a.keys().map(String::as_str).filter(|k| !IGNORED.contains(k)).collect();
             ek == ak && ek.iter().all(|k| matches(&e[*k], &a[*k]))
         }
-        (Value::Array(e), Value::Array(a)) => e.len() == a.len() && e.iter().zip(a).all(|(x, y)| matches(x, y)),
+        (Value::Array(e), Value::Array(a)) => {
+            e.len() == a.len() && e.iter().zip(a).all(|(x, y)| matches(x, y))
+        }
         (Value::String(e), a) => str_match(e, a),
         (Value::Bool(e), Value::Bool(a)) => e == a,
         (Value::Number(e), Value::Number(a)) => {
@@ -152,14 +162,20 @@ fn asl_corpus() {
         eprintln!("note: no ASL corpus at {}; skipping", dir.display());
         return;
     };
-    let mut names: Vec<String> =
-        entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.ends_with(".json")).collect();
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
     names.sort();
     let mut cases = Vec::new();
     let mut batch = String::new();
     for n in &names {
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(n)).unwrap()).unwrap();
-        let flags: Vec<&str> = case["flags"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let case: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(n)).unwrap()).unwrap();
+        let flags: Vec<&str> = case["flags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         if flags.iter().any(|f| *f == "nondeterministic" || *f == "time_dependent_input") {
             continue;
         }
@@ -217,7 +233,8 @@ fn asl_corpus() {
     for case in &cases {
         let id = case["id"].as_str().unwrap().to_owned();
         let verdict = judge(case, results.get(&id));
-        let entry = by_category.entry(case["category"].as_str().unwrap_or("?").to_owned()).or_default();
+        let entry =
+            by_category.entry(case["category"].as_str().unwrap_or("?").to_owned()).or_default();
         entry.1 += 1;
         match verdict {
             Ok(()) => {
@@ -237,9 +254,17 @@ fn asl_corpus() {
     }
     println!("ASL corpus: {passed}/{total} cases pass");
     if !fixed.is_empty() {
-        println!("listed as known failures but passing now (remove them):\n  {}", fixed.join("\n  "));
+        println!(
+            "listed as known failures but passing now (remove them):\n  {}",
+            fixed.join("\n  ")
+        );
     }
-    assert!(unexpected.is_empty(), "{} unexpected failures:\n{}", unexpected.len(), unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected failures:\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
 }
 
 fn tempfile_path(name: &str) -> PathBuf {
