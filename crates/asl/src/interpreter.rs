@@ -352,10 +352,7 @@ impl Execution {
                         Some("executionTimedOutEventDetails"),
                         || json!({"error": names::TIMEOUT}),
                     );
-                    self.finish(Outcome::TimedOut {
-                        error: Some(names::TIMEOUT.into()),
-                        cause: None,
-                    });
+                    self.finish(Outcome::TimedOut { error: None, cause: None });
                 }
                 _ => {}
             },
@@ -508,14 +505,11 @@ impl Execution {
                 "RedriveCount": self.info.redrive_count,
             }),
         );
-        c.insert(
-            "State".into(),
-            json!({
-                "EnteredTime": iso_millis(t.entered_time),
-                "Name": state.name,
-                "RetryCount": t.retries.iter().sum::<u32>(),
-            }),
-        );
+        let mut st = json!({"EnteredTime": iso_millis(t.entered_time), "Name": state.name});
+        if matches!(state.kind, StateKind::Task(_)) {
+            st["RetryCount"] = json!(t.retries.iter().sum::<u32>());
+        }
+        c.insert("State".into(), st);
         c.insert(
             "StateMachine".into(),
             json!({"Id": self.info.state_machine_arn, "Name": self.info.state_machine_name}),
@@ -1124,11 +1118,15 @@ impl Execution {
             None => None,
             Some(Dynamic::Fixed(s)) => Some(s.clone()),
             Some(Dynamic::Path(p)) => {
-                let input = self.threads[t].as_ref().unwrap().input.clone();
+                let input = self.raw(t);
                 match self.select_path(t, p, &input) {
                     Some(Value::String(s)) => Some(s),
                     Some(other) => Some(other.to_string()),
-                    None => None,
+                    None => {
+                        return Err(Failure::runtime(
+                            p.not_found_cause(&format!("{field}Path"), &input),
+                        ))
+                    }
                 }
             }
             Some(Dynamic::Query(q)) => match self.eval_query_optional(t, q, field)? {
@@ -1206,8 +1204,7 @@ impl Execution {
                         display_plain(&other)
                     ))),
                     None => Err(Failure::runtime(format!(
-                        "Invalid path '{text}' : No results for path: {}",
-                        normalized_path(text)
+                        "The SecondsPath parameter does not reference an input value: {text}"
                     ))),
                 }
             }
@@ -1242,8 +1239,7 @@ impl Execution {
                         display_plain(&other)
                     ))),
                     None => Err(Failure::runtime(format!(
-                        "Invalid path '{text}' : No results for path: {}",
-                        normalized_path(text)
+                        "The TimestampPath parameter does not reference an input value: {text}"
                     ))),
                 }
             }
@@ -1385,7 +1381,7 @@ impl Execution {
             Dynamic::Fixed(n) => *n,
             Dynamic::Path(p) => {
                 let v = self.select_path(t, p, &eff);
-                match v.as_ref().and_then(Value::as_u64) {
+                match v.as_ref().and_then(as_integer).and_then(|n| u64::try_from(n).ok()) {
                     Some(n) => n,
                     None => {
                         return Err(Failure::runtime(format!(
@@ -1411,7 +1407,7 @@ impl Execution {
             }
             Some(Dynamic::Path(p)) => {
                 let v = self.select_path(t, p, &eff);
-                match v.as_ref().and_then(Value::as_i64) {
+                match v.as_ref().and_then(as_integer) {
                     Some(n) if n < 0 => return Err(Failure::runtime("ToleratedFailureCount cannot be negative.")),
                     Some(n) => Some(n as u64),
                     None => {
@@ -1439,7 +1435,7 @@ impl Execution {
             }
             Some(Dynamic::Path(p)) => {
                 let v = self.select_path(t, p, &eff);
-                match v.as_ref().and_then(Value::as_f64) {
+                match v.as_ref().and_then(as_float) {
                     Some(n) if !(0.0..=100.0).contains(&n) => {
                         return Err(Failure::runtime("ToleratedFailurePercentage must be between 0 and 100."))
                     }
@@ -1958,6 +1954,24 @@ fn payload_len(v: &Value) -> usize {
     let mut c = Counter(0);
     let _ = serde_json::to_writer(&mut c, v);
     c.0
+}
+
+/// An integer, or a string holding one (AWS accepts both in `...Path` fields).
+fn as_integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A number, or a string holding one.
+fn as_float(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// The JSON type name AWS uses in messages.
