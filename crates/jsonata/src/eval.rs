@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::ast::{BinOp, Group, Kind, Node, SortTerm, Stage};
+use crate::ast::{BinOp, Kind, Node, SortTerm, Stage};
 use crate::functions::{self, boolean, lookup_builtin};
 use crate::value::{Function, ObjMap, Str, Tuple, Value, CONS, KEEP, OUTER, SEQ};
 use crate::{Error, Options};
@@ -203,8 +203,7 @@ impl<'o> Evaluator<'o> {
                 Value::array_flags(out, if node.cons_array { CONS } else { 0 })
             }
             Kind::ObjectCons(pairs) => {
-                let g = Group { pairs: pairs.clone(), pos: node.pos };
-                self.eval_group(&g, input.clone(), None, env)?
+                self.eval_group(pairs, node.pos, input.clone(), None, env)?
             }
             Kind::Name(n) => lookup_field(input, n),
             Kind::Str(s) => Value::String(s.clone()),
@@ -328,7 +327,7 @@ impl<'o> Evaluator<'o> {
         }
         if !matches!(node.kind, Kind::Path(_)) {
             if let Some(g) = &node.group {
-                result = self.eval_group(g, result, None, env)?;
+                result = self.eval_group(&g.pairs, g.pos, result, None, env)?;
             }
         }
         Ok(result)
@@ -393,13 +392,15 @@ impl<'o> Evaluator<'o> {
                 input_seq = result.clone();
             }
         }
+        let mut tuple_result = None;
         if is_tuple {
             let ts = tuples.unwrap_or_default();
             if node.tuple {
-                result = Value::Tuples(Rc::new(ts));
+                result = Value::Tuples(Rc::new(ts.clone()));
             } else {
-                result = Value::seq(ts.into_iter().map(|t| t.at).collect());
+                result = Value::seq(ts.iter().map(|t| t.at.clone()).collect());
             }
+            tuple_result = Some(ts);
         }
         if node.keep_singleton {
             if let Value::Array(a) = &result {
@@ -412,11 +413,9 @@ impl<'o> Evaluator<'o> {
             }
         }
         if let Some(g) = &node.group {
-            result = match result {
-                Value::Tuples(t) => {
-                    self.eval_group(g, Value::Undefined, Some((*t).clone()), env)?
-                }
-                r => self.eval_group(g, r, None, env)?,
+            result = match tuple_result {
+                Some(ts) => self.eval_group(&g.pairs, g.pos, Value::Undefined, Some(ts), env)?,
+                None => self.eval_group(&g.pairs, g.pos, result, None, env)?,
             };
         }
         Ok(result)
@@ -655,7 +654,8 @@ impl<'o> Evaluator<'o> {
     /// Group-by and object construction. `tuples` is set when the input is a tuple stream.
     fn eval_group(
         &self,
-        g: &Group,
+        pairs: &[(Node, Node)],
+        pos: usize,
         input: Value,
         tuples: Option<Vec<Tuple>>,
         env: &Env,
@@ -669,17 +669,17 @@ impl<'o> Evaluator<'o> {
             let ts = if ts.is_empty() { vec![Tuple::default()] } else { ts };
             for t in ts {
                 let fenv = self.tuple_frame(env, &t);
-                for (pi, (k, _)) in g.pairs.iter().enumerate() {
+                for (pi, (k, _)) in pairs.iter().enumerate() {
                     let key = self.eval(k, &t.at, &fenv)?;
                     let key = match key {
                         Value::String(s) => s,
                         Value::Undefined => continue,
-                        _ => return Err(err("T1003", g.pos)),
+                        _ => return Err(err("T1003", pos)),
                     };
                     match groups.get_mut(&key) {
                         Some((Data::Tuples(v), ei)) => {
                             if *ei != pi {
-                                return Err(err("D1009", g.pos));
+                                return Err(err("D1009", pos));
                             }
                             v.push(t.clone());
                         }
@@ -697,17 +697,17 @@ impl<'o> Evaluator<'o> {
                 v => vec![v.clone()],
             };
             for item in items {
-                for (pi, (k, _)) in g.pairs.iter().enumerate() {
+                for (pi, (k, _)) in pairs.iter().enumerate() {
                     let key = self.eval(k, &item, env)?;
                     let key = match key {
                         Value::String(s) => s,
                         Value::Undefined => continue,
-                        _ => return Err(err("T1003", g.pos)),
+                        _ => return Err(err("T1003", pos)),
                     };
                     match groups.get_mut(&key) {
                         Some((Data::Plain(v), ei)) => {
                             if *ei != pi {
-                                return Err(err("D1009", g.pos));
+                                return Err(err("D1009", pos));
                             }
                             *v = functions::append(std::mem::take(v), item.clone());
                         }
@@ -721,7 +721,7 @@ impl<'o> Evaluator<'o> {
         }
         let mut result = ObjMap::new();
         for (key, (data, ei)) in groups {
-            let vexpr = &g.pairs[ei].1;
+            let vexpr = &pairs[ei].1;
             let value = match data {
                 Data::Plain(ctx) => self.eval(vexpr, &ctx, env)?,
                 Data::Tuples(ts) => {

@@ -192,7 +192,7 @@ impl Signature {
                     }
                     idx += 1;
                 } else {
-                    out.push(arg.clone());
+                    out.push(args.get(idx).cloned().unwrap_or_default());
                     idx += 1;
                 }
             }

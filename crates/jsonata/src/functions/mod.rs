@@ -7,7 +7,7 @@ mod numeric;
 mod object;
 mod string;
 
-pub(crate) use numeric::next_random;
+pub(crate) use numeric::{next_random, round_half_even};
 
 use std::sync::OnceLock;
 
@@ -46,7 +46,7 @@ fn table() -> &'static [Builtin] {
             ("max", "<a<n>:n>", 1, array::max, Dialect::Both),
             ("min", "<a<n>:n>", 1, array::min, Dialect::Both),
             ("average", "<a<n>:n>", 1, array::average, Dialect::Both),
-            ("string", "<x-b?:s>", 2, string::string, Dialect::Both),
+            ("string", "<x-b?:s>", 1, string::string, Dialect::Both),
             ("substring", "<s-nn?:s>", 3, string::substring, Dialect::Both),
             ("substringBefore", "<s-s:s>", 2, string::substring_before, Dialect::Both),
             ("substringAfter", "<s-s:s>", 2, string::substring_after, Dialect::Both),
@@ -333,7 +333,8 @@ fn stringify(
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => {
             check_finite(*n)?;
-            out.push_str(&num_str(precision15(*n)));
+            let v = if n.fract() == 0.0 { *n } else { precision15(*n) };
+            out.push_str(&num_str(v));
         }
         Value::String(s) => json_str(s, out),
         Value::Array(a) => {

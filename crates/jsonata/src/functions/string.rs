@@ -188,6 +188,7 @@ pub(super) fn match_(ev: &Evaluator<'_>, args: &[Value], _: &Value, env: &Env) -
 pub(super) fn contains(ev: &Evaluator<'_>, args: &[Value], _: &Value, env: &Env) -> R {
     let Some(s) = s_arg(args, 0) else { return Ok(Value::Undefined) };
     Ok(Value::Bool(match arg(args, 1) {
+        Value::Undefined => return Ok(Value::Undefined),
         Value::String(t) => s.contains(&**t),
         m => !evaluate_matcher(ev, m, vec![Value::String(s.clone())], env)?.is_undef(),
     }))
