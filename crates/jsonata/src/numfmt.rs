@@ -3,8 +3,8 @@
 //! and `$formatBase`.
 
 use crate::eval::{Env, Evaluator};
-use crate::functions::{arg, ferr};
 use crate::functions::round_half_even;
+use crate::functions::{arg, ferr};
 use crate::value::Value;
 use crate::Error;
 
@@ -118,10 +118,8 @@ impl Props {
     }
 
     fn split(&self, sub: &[char]) -> Parts {
-        let pstart = sub
-            .iter()
-            .position(|c| self.is_active(*c) && *c != self.exponent)
-            .unwrap_or(sub.len());
+        let pstart =
+            sub.iter().position(|c| self.is_active(*c) && *c != self.exponent).unwrap_or(sub.len());
         let prefix = sub[..pstart].to_vec();
         let send = sub
             .iter()
@@ -132,12 +130,19 @@ impl Props {
         let a_end = sub.len() - suffix.len();
         let active: Vec<char> =
             if prefix.len() <= a_end { sub[prefix.len()..a_end].to_vec() } else { vec![] };
-        let exp_pos =
-            sub.iter().enumerate().skip(prefix.len()).find(|(_, c)| **c == self.exponent).map(|x| x.0);
+        let exp_pos = sub
+            .iter()
+            .enumerate()
+            .skip(prefix.len())
+            .find(|(_, c)| **c == self.exponent)
+            .map(|x| x.0);
         let (mantissa, exponent) = match exp_pos {
             Some(e) if e <= sub.len() - suffix.len() => {
                 let e = e - prefix.len();
-                (active[..e.min(active.len())].to_vec(), Some(active[(e + 1).min(active.len())..].to_vec()))
+                (
+                    active[..e.min(active.len())].to_vec(),
+                    Some(active[(e + 1).min(active.len())..].to_vec()),
+                )
             }
             _ => (active.clone(), None),
         };
@@ -301,10 +306,12 @@ pub(crate) fn format_number_fn(_: &Evaluator<'_>, args: &[Value], _: &Value, _: 
             }
         }
     }
-    let subs: Vec<Vec<char>> =
-        picture.split(|c| *c == props.pattern).map(|s| s.to_vec()).collect();
+    let subs: Vec<Vec<char>> = picture.split(|c| *c == props.pattern).map(|s| s.to_vec()).collect();
     if subs.len() > 2 {
         return Err(ferr("D3080"));
+    }
+    if subs.iter().any(|s| !s.iter().any(|c| props.is_active(*c))) {
+        return Err(ferr("D3086"));
     }
     let parts: Vec<Parts> = subs.iter().map(|s| props.split(s)).collect();
     for p in &parts {
@@ -383,8 +390,7 @@ pub(crate) fn format_number_fn(_: &Evaluator<'_>, args: &[Value], _: &Value, _: 
         sv.extend(std::iter::repeat_n(props.zero, pad_right as usize));
     }
     let mut dpos = index_of(&sv, props.decimal).unwrap_or(sv.len());
-    if pic.regular > 0 {
-        let group_count = if dpos == 0 { 0 } else { (dpos - 1) / pic.regular };
+    if let Some(group_count) = dpos.saturating_sub(1).checked_div(pic.regular) {
         for g in 1..=group_count {
             let at = dpos - g * pic.regular;
             sv.insert(at, props.grouping);
@@ -459,9 +465,9 @@ pub(crate) struct IntFormat {
 
 const DECIMAL_GROUPS: &[u32] = &[
     0x30, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
-    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0,
-    0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0,
-    0xAA50, 0xABF0, 0xFF10,
+    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
+    0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+    0xFF10,
 ];
 
 pub(crate) fn analyse_integer_picture(picture: &str) -> Result<IntFormat, Error> {
@@ -543,14 +549,48 @@ pub(crate) fn analyse_integer_picture(picture: &str) -> Result<IntFormat, Error>
 }
 
 const FEW: [&str; 20] = [
-    "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten",
-    "Eleven", "Twelve", "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen",
+    "Zero",
+    "One",
+    "Two",
+    "Three",
+    "Four",
+    "Five",
+    "Six",
+    "Seven",
+    "Eight",
+    "Nine",
+    "Ten",
+    "Eleven",
+    "Twelve",
+    "Thirteen",
+    "Fourteen",
+    "Fifteen",
+    "Sixteen",
+    "Seventeen",
+    "Eighteen",
     "Nineteen",
 ];
 const ORDINALS: [&str; 20] = [
-    "Zeroth", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth",
-    "Tenth", "Eleventh", "Twelfth", "Thirteenth", "Fourteenth", "Fifteenth", "Sixteenth",
-    "Seventeenth", "Eighteenth", "Nineteenth",
+    "Zeroth",
+    "First",
+    "Second",
+    "Third",
+    "Fourth",
+    "Fifth",
+    "Sixth",
+    "Seventh",
+    "Eighth",
+    "Ninth",
+    "Tenth",
+    "Eleventh",
+    "Twelfth",
+    "Thirteenth",
+    "Fourteenth",
+    "Fifteenth",
+    "Sixteenth",
+    "Seventeenth",
+    "Eighteenth",
+    "Nineteenth",
 ];
 const DECADES: [&str; 9] =
     ["Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety", "Hundred"];
@@ -879,12 +919,8 @@ pub(crate) fn int_regex(f: &IntFormat, n: Option<usize>) -> Result<String, Error
         _ => "+".into(),
     };
     Ok(match f.primary {
-        Primary::Letters => {
-            if f.case == Case::Upper { "[A-Z]+" } else { "[a-z]+" }.into()
-        }
-        Primary::Roman => {
-            if f.case == Case::Upper { "[MDCLXVI]+" } else { "[mdclxvi]+" }.into()
-        }
+        Primary::Letters => if f.case == Case::Upper { "[A-Z]+" } else { "[a-z]+" }.into(),
+        Primary::Roman => if f.case == Case::Upper { "[MDCLXVI]+" } else { "[mdclxvi]+" }.into(),
         Primary::Words => {
             let mut w = all_words();
             w.push("and".into());
