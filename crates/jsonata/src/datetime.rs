@@ -582,10 +582,19 @@ fn parse_datetime(ev: &Evaluator<'_>, ts: &str, picture: &str) -> R {
                     regex.push_str(&format!("({r})"));
                     mparts.push(MPart { component: Some(c), kind: MKind::Tz(c == 'z', sep) });
                 } else if let Some(f) = &m.int_format {
-                    let n = if m.n > 0 { Some(m.n as usize) } else { None };
-                    let n = if c == 'Y' { n } else { n.or(None) };
-                    let mut f2 = f.clone();
-                    let _ = &mut f2;
+                    let w = f.mandatory_digits + f.optional_digits;
+                    let n = if c == 'Y' {
+                        if m.n > 0 {
+                            Some(m.n as usize)
+                        } else {
+                            None
+                        }
+                    } else if w >= 2 && c != 'f' {
+                        Some(w)
+                    } else {
+                        None
+                    };
+                    let f2 = f.clone();
                     let r = int_regex(f, n)?;
                     regex.push_str(&format!("({r})"));
                     mparts.push(MPart { component: Some(c), kind: MKind::Int(f2) });
@@ -635,6 +644,10 @@ fn parse_datetime(ev: &Evaluator<'_>, ts: &str, picture: &str) -> R {
         let Some(c) = mp.component else { continue };
         let v = match &mp.kind {
             MKind::Literal => continue,
+            MKind::Int(f) if c == 'f' => {
+                let digits = text.chars().count() as i32;
+                parse_int(text, f)? * 10f64.powi(3 - digits)
+            }
             MKind::Int(f) => parse_int(text, f)?,
             MKind::Tz(gmt, sep) => {
                 let t = if *gmt { &text[3.min(text.len())..] } else { text };
@@ -742,7 +755,7 @@ fn parse_datetime(ev: &Evaluator<'_>, ts: &str, picture: &str) -> R {
             hour += 12.0;
         }
     }
-    let vals = [g('Y'), month0, day, hour, g('m'), g('s'), g('f')];
+    let vals = [g('Y'), month0, day, hour, g('m'), g('s'), g('f').trunc()];
     if vals.iter().any(|v| v.is_nan()) {
         return Ok(Value::Undefined);
     }

@@ -310,6 +310,9 @@ pub(crate) fn format_number_fn(_: &Evaluator<'_>, args: &[Value], _: &Value, _: 
     if subs.len() > 2 {
         return Err(ferr("D3080"));
     }
+    if subs.iter().any(|s| !s.iter().any(|c| props.is_active(*c))) {
+        return Err(ferr("D3086"));
+    }
     let parts: Vec<Parts> = subs.iter().map(|s| props.split(s)).collect();
     for p in &parts {
         props.validate(p)?;
@@ -387,8 +390,7 @@ pub(crate) fn format_number_fn(_: &Evaluator<'_>, args: &[Value], _: &Value, _: 
         sv.extend(std::iter::repeat_n(props.zero, pad_right as usize));
     }
     let mut dpos = index_of(&sv, props.decimal).unwrap_or(sv.len());
-    if pic.regular > 0 {
-        let group_count = if dpos == 0 { 0 } else { (dpos - 1) / pic.regular };
+    if let Some(group_count) = dpos.saturating_sub(1).checked_div(pic.regular) {
         for g in 1..=group_count {
             let at = dpos - g * pic.regular;
             sv.insert(at, props.grouping);

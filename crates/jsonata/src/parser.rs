@@ -51,6 +51,14 @@ pub(crate) fn err(code: &str, pos: usize) -> Error {
     Error::new(code, Some(pos), crate::message(code).to_string())
 }
 
+/// Rust strings cannot hold a lone UTF-16 surrogate (`"\uD800"`): the lexer maps them to the
+/// top of plane 16 so that the URL encoders can still reject them as jsonata-js does.
+pub(crate) const SURROGATE_BASE: u32 = 0x10_F800;
+
+fn lone_surrogate(cp: u32) -> char {
+    char::from_u32(SURROGATE_BASE + (cp - 0xD800)).unwrap_or('\u{fffd}')
+}
+
 struct Lexer<'a> {
     src: &'a str,
     chars: Vec<char>,
@@ -139,7 +147,7 @@ impl Lexer<'_> {
                                         }
                                     }
                                 }
-                                s.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                                s.push(char::from_u32(cp).unwrap_or_else(|| lone_surrogate(cp)));
                             } else {
                                 return Err(err("S0104", self.pos));
                             }

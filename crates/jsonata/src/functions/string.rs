@@ -387,6 +387,9 @@ pub(super) fn base64decode(_: &Evaluator<'_>, args: &[Value], _: &Value, _: &Env
 fn encode(s: &str, keep: &str) -> R {
     let mut out = String::new();
     for c in s.chars() {
+        if c as u32 >= crate::parser::SURROGATE_BASE {
+            return Err(ferr("D3140"));
+        }
         if c.is_ascii_alphanumeric() || keep.contains(c) {
             out.push(c);
         } else {
