@@ -106,11 +106,17 @@ fn run_case(c: &Case) -> Result<Option<Value>, jsonata::Error> {
     let options = Options {
         now_millis: Some(1_700_000_000_000),
         time_limit_ms: Some(c.spec.get("timelimit").and_then(Value::as_u64).unwrap_or(10_000)),
-        max_depth: c.spec.get("depth").and_then(Value::as_u64).map(|d| d as usize),
+        // SUITE_FORCE_DEPTH runs every case with one depth limit, as a batch CLI that is not
+        // told each case's limit would.
+        max_depth: std::env::var("SUITE_FORCE_DEPTH")
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .or_else(|| c.spec.get("depth").and_then(Value::as_u64).map(|d| d as usize)),
         step_functions: false,
     };
     let e = Expression::compile(&c.expr)?;
-    e.evaluate(c.data.as_ref(), &c.bindings, &options)
+    // The suite runs on a thread with a large stack (see `official_suite`), as a CLI would.
+    e.evaluate_with_stack_budget(c.data.as_ref(), &c.bindings, &options, 48 << 20)
 }
 
 fn judge(c: &Case, r: &Result<Option<Value>, jsonata::Error>) -> bool {
@@ -134,6 +140,15 @@ fn judge(c: &Case, r: &Result<Option<Value>, jsonata::Error>) -> bool {
 
 #[test]
 fn official_suite() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run_suite)
+        .expect("spawn the suite thread")
+        .join()
+        .expect("the suite passes");
+}
+
+fn run_suite() {
     let dir =
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/jsonata"));
     if !dir.exists() {
