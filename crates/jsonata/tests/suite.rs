@@ -211,3 +211,39 @@ fn run_suite() {
     let unexpected: Vec<&String> = failed.iter().filter(|f| !known.contains(*f)).collect();
     assert!(unexpected.is_empty(), "unexpected failures: {unexpected:?}");
 }
+
+/// Mean evaluation time per case (compile once, evaluate many times). Run with
+/// `cargo test -p jsonata --release --test suite -- --ignored --nocapture timing`.
+#[test]
+#[ignore]
+fn timing() {
+    let dir =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/jsonata"));
+    if !dir.exists() {
+        return;
+    }
+    let cases = load(&dir);
+    let options = Options { now_millis: Some(0), ..Options::default() };
+    let mut times = Vec::new();
+    for c in &cases {
+        let Ok(e) = Expression::compile(&c.expr) else { continue };
+        if c.spec.contains_key("timelimit")
+            || e.evaluate(c.data.as_ref(), &c.bindings, &options).is_err()
+        {
+            continue;
+        }
+        let n = 200;
+        let t = Instant::now();
+        for _ in 0..n {
+            let _ = e.evaluate(c.data.as_ref(), &c.bindings, &options);
+        }
+        times.push((t.elapsed().as_secs_f64() * 1e6 / n as f64, c.id.clone()));
+    }
+    times.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let median = times[times.len() / 2].0;
+    let mean: f64 = times.iter().map(|t| t.0).sum::<f64>() / times.len() as f64;
+    println!("{} cases: median {median:.2} µs, mean {mean:.2} µs per evaluation", times.len());
+    for t in times.iter().rev().take(8) {
+        println!("  slowest: {:.1} µs {}", t.0, t.1);
+    }
+}
