@@ -661,7 +661,8 @@ impl<'o> Evaluator<'o> {
             Plain(Value),
             Tuples(Vec<Tuple>),
         }
-        let mut groups: indexmap::IndexMap<Str, (Data, usize)> = indexmap::IndexMap::new();
+        let mut groups: indexmap::IndexMap<Str, (Data, usize), crate::value::FastHash> =
+            indexmap::IndexMap::default();
         if let Some(ts) = tuples {
             let ts = if ts.is_empty() { vec![Tuple::default()] } else { ts };
             for t in ts {
@@ -716,7 +717,7 @@ impl<'o> Evaluator<'o> {
                 }
             }
         }
-        let mut result = ObjMap::new();
+        let mut result = ObjMap::default();
         for (key, (data, ei)) in groups {
             let vexpr = &pairs[ei].1;
             let value = match data {

@@ -239,6 +239,16 @@ fn timing() {
         }
         times.push((t.elapsed().as_secs_f64() * 1e6 / n as f64, c.id.clone()));
     }
+    let no_data: Vec<f64> = cases
+        .iter()
+        .filter(|c| c.data.is_none())
+        .filter_map(|c| times.iter().find(|t| t.1 == c.id).map(|t| t.0))
+        .collect();
+    let mut nd = no_data.clone();
+    nd.sort_by(f64::total_cmp);
+    if !nd.is_empty() {
+        println!("{} cases without input: median {:.2} µs", nd.len(), nd[nd.len() / 2]);
+    }
     times.sort_by(|a, b| a.0.total_cmp(&b.0));
     let median = times[times.len() / 2].0;
     let mean: f64 = times.iter().map(|t| t.0).sum::<f64>() / times.len() as f64;
