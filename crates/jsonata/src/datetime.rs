@@ -507,10 +507,13 @@ pub(crate) fn millis_fn(ev: &Evaluator<'_>, _: &[Value], _: &Value, _: &Env) -> 
 
 /// Parses an ISO 8601 timestamp as `Date.parse` does for the forms jsonata accepts.
 fn parse_iso(s: &str) -> Option<f64> {
-    let re = regex::Regex::new(
-        r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}:?\d{2})?$",
-    )
-    .ok()?;
+    static ISO: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = ISO.get_or_init(|| {
+        regex::Regex::new(
+            r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}:?\d{2})?$",
+        )
+        .expect("static regex")
+    });
     let c = re.captures(s)?;
     let num = |i: usize, d: i64| c.get(i).and_then(|m| m.as_str().parse::<i64>().ok()).unwrap_or(d);
     let ms = c
@@ -536,6 +539,26 @@ fn parse_iso(s: &str) -> Option<f64> {
         }
     }
     Some(t as f64)
+}
+
+/// Picture regexes are compiled once per thread and picture.
+fn cached_regex(src: &str) -> Result<std::rc::Rc<regex::Regex>, Error> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<regex::Regex>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    CACHE.with(|c| {
+        if let Some(r) = c.borrow().get(src) {
+            return Ok(r.clone());
+        }
+        let r = std::rc::Rc::new(regex::Regex::new(src).map_err(|_| ferr("D3136"))?);
+        let mut c = c.borrow_mut();
+        if c.len() >= 64 {
+            c.clear();
+        }
+        c.insert(src.to_string(), r.clone());
+        Ok(r)
+    })
 }
 
 fn regex_escape(s: &str) -> String {
@@ -636,7 +659,7 @@ fn parse_datetime(ev: &Evaluator<'_>, ts: &str, picture: &str) -> R {
         }
     }
     regex.push('$');
-    let re = regex::Regex::new(&regex).map_err(|_| ferr("D3136"))?;
+    let re = cached_regex(&regex)?;
     let Some(caps) = re.captures(ts) else { return Ok(Value::Undefined) };
     let mut comps: std::collections::HashMap<char, f64> = std::collections::HashMap::new();
     for (i, mp) in mparts.iter().enumerate() {

@@ -57,11 +57,6 @@ pub(crate) fn char_index(s: &str, b: usize) -> usize {
     s[..b].chars().count()
 }
 
-/// The deepest nesting allowed when the caller sets no limit.
-const DEFAULT_MAX_DEPTH: usize = 1000;
-/// Stack bytes the evaluator allows itself, whatever the depth limit says.
-const STACK_BUDGET: usize = 1536 * 1024;
-
 /// One evaluation's state.
 pub(crate) struct Evaluator<'o> {
     pub(crate) options: &'o Options,
@@ -70,6 +65,7 @@ pub(crate) struct Evaluator<'o> {
     ticks: Cell<u32>,
     deadline: Option<Instant>,
     stack_base: usize,
+    stack_budget: usize,
     /// Frames that got `:=` bindings: cleared at the end to break closure cycles.
     bound: RefCell<Vec<Env>>,
     /// The `$random` generator state.
@@ -102,16 +98,17 @@ impl Drop for Evaluator<'_> {
 }
 
 impl<'o> Evaluator<'o> {
-    pub(crate) fn new(options: &'o Options) -> Self {
+    pub(crate) fn new(options: &'o Options, stack_budget: usize) -> Self {
         let deadline =
             options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
         Evaluator {
             options,
             depth: Cell::new(0),
-            max_depth: options.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
+            max_depth: options.max_depth.unwrap_or(crate::DEFAULT_MAX_DEPTH),
             ticks: Cell::new(0),
             deadline,
             stack_base: stack_addr(),
+            stack_budget,
             bound: RefCell::new(Vec::new()),
             rng: Cell::new(options.now_millis.unwrap_or(0) as u64 ^ 0x9E37_79B9_7F4A_7C15),
         }
@@ -120,7 +117,7 @@ impl<'o> Evaluator<'o> {
     fn enter(&self) -> Result<(), Error> {
         let d = self.depth.get() + 1;
         self.depth.set(d);
-        if d > self.max_depth || self.stack_base.abs_diff(stack_addr()) > STACK_BUDGET {
+        if d > self.max_depth || self.stack_base.abs_diff(stack_addr()) > self.stack_budget {
             return Err(Error::new(
                 "U1001",
                 None,
@@ -664,7 +661,8 @@ impl<'o> Evaluator<'o> {
             Plain(Value),
             Tuples(Vec<Tuple>),
         }
-        let mut groups: indexmap::IndexMap<Str, (Data, usize)> = indexmap::IndexMap::new();
+        let mut groups: indexmap::IndexMap<Str, (Data, usize), crate::value::FastHash> =
+            indexmap::IndexMap::default();
         if let Some(ts) = tuples {
             let ts = if ts.is_empty() { vec![Tuple::default()] } else { ts };
             for t in ts {
@@ -719,7 +717,7 @@ impl<'o> Evaluator<'o> {
                 }
             }
         }
-        let mut result = ObjMap::new();
+        let mut result = ObjMap::default();
         for (key, (data, ei)) in groups {
             let vexpr = &pairs[ei].1;
             let value = match data {

@@ -147,6 +147,13 @@ pub(crate) fn message(code: &str) -> &'static str {
     }
 }
 
+/// The stack [`Expression::evaluate`] allows itself: safe on a 2 MiB thread. Non-tail
+/// recursion gets about 500 levels deep in a release build within it.
+pub const DEFAULT_STACK_BUDGET: usize = 1536 * 1024;
+
+/// The depth limit when [`Options::max_depth`] is unset.
+pub const DEFAULT_MAX_DEPTH: usize = 1000;
+
 /// How an evaluation runs.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -182,13 +189,29 @@ impl Expression {
 
     /// Evaluates the expression against `input` (absent when `None`) with the given variable
     /// bindings (names without the `$`). `Ok(None)` is JSONata's undefined.
+    ///
+    /// Evaluation uses at most [`DEFAULT_STACK_BUDGET`] bytes of the calling thread's stack:
+    /// deeper recursion fails with U1001, so this is safe on a 2 MiB thread.
     pub fn evaluate(
         &self,
         input: Option<&Value>,
         bindings: &Map<String, Value>,
         options: &Options,
     ) -> Result<Option<Value>, Error> {
-        let ev = eval::Evaluator::new(options);
+        self.evaluate_with_stack_budget(input, bindings, options, DEFAULT_STACK_BUDGET)
+    }
+
+    /// [`Expression::evaluate`] on a thread whose stack the caller knows to be larger: the
+    /// evaluation may use up to `stack_budget` bytes of stack before failing with U1001. Leave
+    /// a margin of at least 512 KiB below the thread's stack size.
+    pub fn evaluate_with_stack_budget(
+        &self,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        options: &Options,
+        stack_budget: usize,
+    ) -> Result<Option<Value>, Error> {
+        let ev = eval::Evaluator::new(options, stack_budget);
         let root = eval::new_frame(None);
         let raw = input.map(value::from_json).unwrap_or_default();
         root.bind(value::Str::from("$"), raw.clone());
@@ -215,6 +238,52 @@ mod tests {
 
     fn run(expr: &str, data: serde_json::Value) -> Result<Option<Value>, Error> {
         Expression::compile(expr)?.evaluate(Some(&data), &Map::new(), &Options::default())
+    }
+
+    fn sfn(expr: &str) -> Result<Option<Value>, Error> {
+        let o = Options { step_functions: true, now_millis: Some(0), ..Options::default() };
+        Expression::compile(expr)?.evaluate(None, &Map::new(), &o)
+    }
+
+    #[test]
+    fn step_functions_dialect() {
+        use serde_json::json;
+        assert_eq!(sfn("$partition([1,2,3,4,5], 2)").unwrap(), Some(json!([[1, 2], [3, 4], [5]])));
+        assert_eq!(sfn("$range(0, 10, 3)").unwrap(), Some(json!([0, 3, 6, 9])));
+        assert_eq!(sfn("$range(5, 1, -2)").unwrap(), Some(json!([5, 3, 1])));
+        assert_eq!(
+            sfn("$hash('abc', 'SHA-256')").unwrap(),
+            Some(json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
+        );
+        assert_eq!(
+            sfn("$hash('abc', 'MD5')").unwrap(),
+            Some(json!("900150983cd24fb0d6963f7d28e17f72"))
+        );
+        assert_eq!(sfn("$parse('{\"a\": [1, 2]}').a[1]").unwrap(), Some(json!(2)));
+        let r = sfn("$random()").unwrap().and_then(|v| v.as_f64()).unwrap();
+        assert!((0.0..1.0).contains(&r));
+        assert_eq!(sfn("$random(7)").unwrap(), sfn("$random(7)").unwrap());
+        let u = sfn("$uuid()").unwrap().unwrap();
+        assert_eq!(u.as_str().map(str::len), Some(36));
+        assert_eq!(sfn("$eval('1')").unwrap_err().code, "T1006");
+        assert_eq!(run("$eval('1 + 1')", Value::Null).unwrap(), Some(json!(2)));
+        assert_eq!(run("$exists($uuid)", Value::Null).unwrap(), Some(json!(false)));
+    }
+
+    #[test]
+    fn now_comes_from_the_options() {
+        let o = Options { now_millis: Some(1_500_000_000_000), ..Options::default() };
+        let r = Expression::compile("$now()").unwrap().evaluate(None, &Map::new(), &o).unwrap();
+        assert_eq!(r, Some(serde_json::json!("2017-07-14T02:40:00.000Z")));
+    }
+
+    #[test]
+    fn evaluation_is_repeatable_and_does_not_share_state() {
+        let e = Expression::compile("($x := $ + 1; [1..3].($x + $))").unwrap();
+        for _ in 0..3 {
+            let r = e.evaluate(Some(&serde_json::json!(1)), &Map::new(), &Options::default());
+            assert_eq!(r.unwrap(), Some(serde_json::json!([3, 4, 5])));
+        }
     }
 
     #[test]

@@ -814,7 +814,8 @@ pub(crate) fn all_words() -> Vec<String> {
 
 fn words_to_number(text: &str) -> f64 {
     let text = text.to_lowercase();
-    let re = regex::Regex::new(r",\s|\sand\s|[\s\\-]").expect("static regex");
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r",\s|\sand\s|[\s\\-]").expect("static regex"));
     let mut segs: Vec<f64> = vec![0.0];
     for part in re.split(&text) {
         let v = word_value(part).unwrap_or(f64::NAN);

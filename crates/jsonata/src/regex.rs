@@ -70,7 +70,7 @@ pub(crate) fn exec(re: &Arc<regex::Regex>, s: &Str, from: usize) -> Value {
     }
     let Some(caps) = re.captures_at(s, from) else { return Value::Undefined };
     let m = caps.get(0).expect("group 0");
-    let mut obj = ObjMap::new();
+    let mut obj = ObjMap::default();
     obj.insert(Str::from("match"), Value::str(m.as_str()));
     let start = char_index(s, m.start());
     obj.insert(Str::from("start"), Value::Number(start as f64));

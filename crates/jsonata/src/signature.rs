@@ -6,6 +6,10 @@ use crate::Error;
 
 #[derive(Debug, Clone)]
 struct Param {
+    /// The accepted type symbols (`m` for missing included where the regex has it).
+    set: String,
+    min: usize,
+    max: usize,
     regex: String,
     kind: char,
     context: bool,
@@ -17,7 +21,6 @@ struct Param {
 #[derive(Debug, Clone)]
 pub(crate) struct Signature {
     params: Vec<Param>,
-    regex: regex::Regex,
 }
 
 fn sig_err(code: &str) -> Error {
@@ -55,12 +58,35 @@ fn closing(s: &[char], start: usize, open: char, close: char) -> usize {
     pos
 }
 
+/// Greedy matching with backtracking, as the regex `^(set{min,max})...$` would match.
+fn match_params(params: &[Param], syms: &[char], j: usize, counts: &mut Vec<usize>) -> bool {
+    let Some(p) = params.first() else { return j == syms.len() };
+    let mut n = 0;
+    while n < p.max && j + n < syms.len() && p.set.contains(syms[j + n]) {
+        n += 1;
+    }
+    if n < p.min {
+        return false;
+    }
+    for k in (p.min..=n).rev() {
+        counts.push(k);
+        if match_params(&params[1..], syms, j + k, counts) {
+            return true;
+        }
+        counts.pop();
+    }
+    false
+}
+
 impl Signature {
     pub(crate) fn parse(sig: &str) -> Result<Signature, Error> {
         let s: Vec<char> = sig.chars().collect();
         let mut params: Vec<Param> = Vec::new();
         let mut pos = 1;
         let new = |regex: String, kind: char| Param {
+            set: regex.trim_start_matches('[').trim_end_matches(']').to_string(),
+            min: 1,
+            max: 1,
             regex,
             kind,
             context: false,
@@ -83,11 +109,17 @@ impl Signature {
                         p.context = true;
                         p.context_regex = regex::Regex::new(&format!("^{}$", p.regex)).ok();
                         p.regex.push('?');
+                        p.min = 0;
                     }
                 }
                 '?' | '+' => {
                     if let Some(p) = params.last_mut() {
                         p.regex.push(c);
+                        if c == '?' {
+                            p.min = 0;
+                        } else {
+                            p.max = usize::MAX;
+                        }
                     }
                 }
                 '(' => {
@@ -116,8 +148,8 @@ impl Signature {
             pos += 1;
         }
         let re: String = params.iter().map(|p| format!("({})", p.regex)).collect();
-        let regex = regex::Regex::new(&format!("^{re}$")).map_err(|_| sig_err("S0402"))?;
-        Ok(Signature { params, regex })
+        regex::Regex::new(&format!("^{re}$")).map_err(|_| sig_err("S0402"))?;
+        Ok(Signature { params })
     }
 
     fn fail(&self, args: &[Value], supplied: &str) -> Error {
@@ -139,14 +171,19 @@ impl Signature {
 
     /// Checks and fixes up `args` (context substitution, singleton arrays).
     pub(crate) fn validate(&self, args: &[Value], context: &Value) -> Result<Vec<Value>, Error> {
-        let supplied: String = args.iter().map(symbol).collect();
-        let Some(caps) = self.regex.captures(&supplied) else {
+        let syms: Vec<char> = args.iter().map(symbol).collect();
+        let mut counts = Vec::with_capacity(self.params.len());
+        if !match_params(&self.params, &syms, 0, &mut counts) {
+            let supplied: String = syms.iter().collect();
             return Err(self.fail(args, &supplied));
-        };
+        }
         let mut out = Vec::with_capacity(self.params.len());
         let mut idx = 0;
+        let mut start = 0;
         for (i, p) in self.params.iter().enumerate() {
-            let m = caps.get(i + 1).map(|m| m.as_str()).unwrap_or("");
+            let m: String = syms[start..start + counts[i]].iter().collect();
+            start += counts[i];
+            let m = m.as_str();
             let arg = args.get(idx).cloned().unwrap_or_default();
             if m.is_empty() {
                 if p.context && p.context_regex.is_some() {

@@ -16,7 +16,34 @@ use crate::Error;
 pub(crate) type Str = Arc<str>;
 
 /// An object: insertion-ordered, mutable in place (transforms update clones in place).
-pub(crate) type ObjMap = IndexMap<Str, Value>;
+pub(crate) type ObjMap = IndexMap<Str, Value, FastHash>;
+
+/// A multiply-rotate hasher for object keys: much cheaper than SipHash on short keys.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(buf))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// The hasher builder for [`ObjMap`].
+pub(crate) type FastHash = std::hash::BuildHasherDefault<KeyHasher>;
 
 /// A value during evaluation.
 #[derive(Clone, Default)]
@@ -199,7 +226,11 @@ pub(crate) fn from_json(v: &serde_json::Value) -> Value {
         serde_json::Value::String(s) => Value::str(s),
         serde_json::Value::Array(a) => Value::array(a.iter().map(from_json).collect()),
         serde_json::Value::Object(o) => {
-            Value::object(o.iter().map(|(k, v)| (Str::from(k.as_str()), from_json(v))).collect())
+            let mut m = ObjMap::with_capacity_and_hasher(o.len(), FastHash::default());
+            for (k, v) in o {
+                m.insert(Str::from(k.as_str()), from_json(v));
+            }
+            Value::object(m)
         }
     }
 }

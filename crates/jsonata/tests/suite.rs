@@ -106,11 +106,17 @@ fn run_case(c: &Case) -> Result<Option<Value>, jsonata::Error> {
     let options = Options {
         now_millis: Some(1_700_000_000_000),
         time_limit_ms: Some(c.spec.get("timelimit").and_then(Value::as_u64).unwrap_or(10_000)),
-        max_depth: c.spec.get("depth").and_then(Value::as_u64).map(|d| d as usize),
+        // SUITE_FORCE_DEPTH runs every case with one depth limit, as a batch CLI that is not
+        // told each case's limit would.
+        max_depth: std::env::var("SUITE_FORCE_DEPTH")
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .or_else(|| c.spec.get("depth").and_then(Value::as_u64).map(|d| d as usize)),
         step_functions: false,
     };
     let e = Expression::compile(&c.expr)?;
-    e.evaluate(c.data.as_ref(), &c.bindings, &options)
+    // The suite runs on a thread with a large stack (see `official_suite`), as a CLI would.
+    e.evaluate_with_stack_budget(c.data.as_ref(), &c.bindings, &options, 48 << 20)
 }
 
 fn judge(c: &Case, r: &Result<Option<Value>, jsonata::Error>) -> bool {
@@ -134,6 +140,15 @@ fn judge(c: &Case, r: &Result<Option<Value>, jsonata::Error>) -> bool {
 
 #[test]
 fn official_suite() {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run_suite)
+        .expect("spawn the suite thread")
+        .join()
+        .expect("the suite passes");
+}
+
+fn run_suite() {
     let dir =
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/jsonata"));
     if !dir.exists() {
@@ -195,4 +210,50 @@ fn official_suite() {
     }
     let unexpected: Vec<&String> = failed.iter().filter(|f| !known.contains(*f)).collect();
     assert!(unexpected.is_empty(), "unexpected failures: {unexpected:?}");
+}
+
+/// Mean evaluation time per case (compile once, evaluate many times). Run with
+/// `cargo test -p jsonata --release --test suite -- --ignored --nocapture timing`.
+#[test]
+#[ignore]
+fn timing() {
+    let dir =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/jsonata"));
+    if !dir.exists() {
+        return;
+    }
+    let cases = load(&dir);
+    let options = Options { now_millis: Some(0), ..Options::default() };
+    let mut times = Vec::new();
+    for c in &cases {
+        let Ok(e) = Expression::compile(&c.expr) else { continue };
+        if c.spec.contains_key("timelimit")
+            || e.evaluate(c.data.as_ref(), &c.bindings, &options).is_err()
+        {
+            continue;
+        }
+        let n = 200;
+        let t = Instant::now();
+        for _ in 0..n {
+            let _ = e.evaluate(c.data.as_ref(), &c.bindings, &options);
+        }
+        times.push((t.elapsed().as_secs_f64() * 1e6 / n as f64, c.id.clone()));
+    }
+    let no_data: Vec<f64> = cases
+        .iter()
+        .filter(|c| c.data.is_none())
+        .filter_map(|c| times.iter().find(|t| t.1 == c.id).map(|t| t.0))
+        .collect();
+    let mut nd = no_data.clone();
+    nd.sort_by(f64::total_cmp);
+    if !nd.is_empty() {
+        println!("{} cases without input: median {:.2} µs", nd.len(), nd[nd.len() / 2]);
+    }
+    times.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let median = times[times.len() / 2].0;
+    let mean: f64 = times.iter().map(|t| t.0).sum::<f64>() / times.len() as f64;
+    println!("{} cases: median {median:.2} µs, mean {mean:.2} µs per evaluation", times.len());
+    for t in times.iter().rev().take(8) {
+        println!("  slowest: {:.1} µs {}", t.0, t.1);
+    }
 }

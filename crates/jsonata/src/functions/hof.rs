@@ -100,7 +100,7 @@ pub(super) fn sift(ev: &Evaluator<'_>, args: &[Value], _: &Value, env: &Env) -> 
     let Value::Object(o) = obj else { return Ok(Value::Undefined) };
     let f = arg(args, 1);
     let entries: Vec<_> = o.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let mut out = ObjMap::new();
+    let mut out = ObjMap::default();
     for (k, v) in entries {
         let r =
             ev.apply(f, hof_args(f, v.clone(), Value::String(k.clone()), obj), &Value::Null, env)?;

@@ -127,14 +127,22 @@ fn table() -> &'static [Builtin] {
 
 /// Finds a built-in function by name (without the `$`) for the given dialect.
 pub(crate) fn lookup_builtin(name: &str, step_functions: bool) -> Option<&'static Builtin> {
-    table().iter().find(|b| {
-        b.name == name
-            && match b.dialect {
-                Dialect::Both => true,
-                Dialect::JsonataOnly => !step_functions,
-                Dialect::StepFunctionsOnly => step_functions,
+    type Index = std::collections::HashMap<&'static str, [Option<&'static Builtin>; 2]>;
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut m: Index = std::collections::HashMap::new();
+        for b in table() {
+            let e = m.entry(b.name).or_default();
+            if b.dialect != Dialect::StepFunctionsOnly {
+                e[0] = Some(b);
             }
-    })
+            if b.dialect != Dialect::JsonataOnly {
+                e[1] = Some(b);
+            }
+        }
+        m
+    });
+    index.get(name).and_then(|e| e[step_functions as usize])
 }
 
 /// An argument, undefined when absent.

@@ -73,7 +73,7 @@ fn spread_of(v: &Value) -> Value {
             o.borrow()
                 .iter()
                 .map(|(k, x)| {
-                    let mut m = ObjMap::new();
+                    let mut m = ObjMap::default();
                     m.insert(k.clone(), x.clone());
                     Value::object(m)
                 })
@@ -89,7 +89,7 @@ pub(super) fn spread(_: &Evaluator<'_>, args: &[Value], _: &Value, _: &Env) -> R
 
 pub(super) fn merge(_: &Evaluator<'_>, args: &[Value], _: &Value, _: &Env) -> R {
     let Value::Array(a) = arg(args, 0) else { return Ok(Value::Undefined) };
-    let mut m = ObjMap::new();
+    let mut m = ObjMap::default();
     for item in &a.items {
         if let Value::Object(o) = item {
             for (k, v) in o.borrow().iter() {

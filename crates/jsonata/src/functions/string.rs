@@ -173,7 +173,7 @@ pub(super) fn match_(ev: &Evaluator<'_>, args: &[Value], _: &Value, env: &Env) -
         let mut m = evaluate_matcher(ev, arg(args, 1), vec![Value::String(s.clone())], env)?;
         let mut count = 0.0;
         while !m.is_undef() && limit.is_none_or(|l| count < l) {
-            let mut o = ObjMap::new();
+            let mut o = ObjMap::default();
             o.insert(Str::from("match"), field(&m, "match"));
             o.insert(Str::from("index"), field(&m, "start"));
             o.insert(Str::from("groups"), field(&m, "groups"));
