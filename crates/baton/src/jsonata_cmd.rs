@@ -92,8 +92,17 @@ fn run_batch(path: &str) -> Result<u8> {
         if line.trim().is_empty() {
             continue;
         }
-        let case: Value =
-            serde_json::from_str(&line).with_context(|| format!("line {} is not JSON", n + 1))?;
+        let case: Value = match serde_json::from_str(&line)
+            .or_else(|_| serde_json::from_str(&map_lone_surrogates(&line)))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                let error =
+                    json!({"code": "S0000", "message": format!("line {} is not JSON: {e}", n + 1)});
+                writeln!(out, "{}", json!({"line": n + 1, "error": error}))?;
+                continue;
+            }
+        };
         let id = case.get("id").cloned().unwrap_or(Value::Null);
         let expr = case.get("expr").and_then(Value::as_str).unwrap_or("");
         let bindings = case.get("bindings").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -108,4 +117,48 @@ fn run_batch(path: &str) -> Result<u8> {
     }
     out.flush()?;
     Ok(0)
+}
+
+/// JSON text may escape a lone UTF-16 surrogate (`"\\ud800"`), which no Rust string can
+/// hold. Such escapes become the private-use characters the `jsonata` crate uses for lone
+/// surrogates in its own string literals, so the expression behaves as the reference's.
+fn map_lone_surrogates(line: &str) -> String {
+    let b = line.as_bytes();
+    let hex = |i: usize| -> Option<u32> {
+        let h = line.get(i..i + 4)?;
+        u32::from_str_radix(h, 16).ok()
+    };
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'u') {
+            if let Some(u) = hex(i + 2) {
+                let is_high = (0xD800..0xDC00).contains(&u);
+                let next_low = b.get(i + 6) == Some(&b'\\')
+                    && b.get(i + 7) == Some(&b'u')
+                    && hex(i + 8).is_some_and(|l| (0xDC00..0xE000).contains(&l));
+                if (0xD800..0xE000).contains(&u) && !(is_high && next_low) {
+                    if let Some(c) = char::from_u32(jsonata::SURROGATE_BASE + (u - 0xD800)) {
+                        out.push(c);
+                        i += 6;
+                        continue;
+                    }
+                }
+                if is_high && next_low {
+                    out.push_str(&line[i..i + 12]);
+                    i += 12;
+                    continue;
+                }
+            }
+        }
+        if b[i] == b'\\' && i + 1 < b.len() {
+            out.push_str(&line[i..i + 2]);
+            i += 2;
+            continue;
+        }
+        let ch = line[i..].chars().next().unwrap_or('?');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
 }

@@ -19,6 +19,7 @@ mod eval;
 mod functions;
 mod numfmt;
 mod parser;
+pub use parser::SURROGATE_BASE;
 mod regex;
 mod signature;
 mod stepfn;

@@ -53,7 +53,7 @@ pub(crate) fn err(code: &str, pos: usize) -> Error {
 
 /// Rust strings cannot hold a lone UTF-16 surrogate (`"\uD800"`): the lexer maps them to the
 /// top of plane 16 so that the URL encoders can still reject them as jsonata-js does.
-pub(crate) const SURROGATE_BASE: u32 = 0x10_F800;
+pub const SURROGATE_BASE: u32 = 0x10_F800;
 
 fn lone_surrogate(cp: u32) -> char {
     char::from_u32(SURROGATE_BASE + (cp - 0xD800)).unwrap_or('\u{fffd}')
