@@ -197,7 +197,6 @@ struct TaskWait {
     timeout_timer: Option<ActionId>,
     heartbeat: Option<(ActionId, u64)>,
     resource: String,
-    effective_input: Value,
     lambda: bool,
 }
 
@@ -604,25 +603,22 @@ impl Execution {
                     let raw = self.raw(t);
                     return self.finish_jsonata(t, state, &raw, None, None, raw.clone());
                 }
-                let eff = self.apply_io(t, &state.input_path, self.raw(t), "InputPath")?;
-                let out = self.apply_io(t, &state.output_path, eff, "OutputPath")?;
+                let eff = self.apply_io(t, &state.input_path, self.raw(t))?;
+                let out = self.apply_io(t, &state.output_path, eff)?;
                 Ok(Flow::Done { output: out, assigned: None, next: Transition::End })
             }
             StateKind::Fail { error, cause } => {
-                let error = self.dynamic_string(t, state, error.as_ref(), "Error")?;
-                let cause = self.dynamic_string(t, state, cause.as_ref(), "Cause")?;
+                let error = self.dynamic_string(t, error.as_ref(), "Error")?;
+                let cause = self.dynamic_string(t, cause.as_ref(), "Cause")?;
                 Ok(Flow::Terminal(Failure { error, cause }))
             }
             StateKind::Choice { choices, default } => self.choice(t, state, choices, *default),
             StateKind::Wait(spec) => {
-                let (eff, raw) = if jsonata {
-                    let raw = self.raw(t);
-                    (raw.clone(), raw)
+                let eff = if jsonata {
+                    self.raw(t)
                 } else {
-                    let raw = self.raw(t);
-                    (self.apply_io(t, &state.input_path, raw.clone(), "InputPath")?, raw)
+                    self.apply_io(t, &state.input_path, self.raw(t))?
                 };
-                let _ = raw;
                 let fire_at = self.wait_deadline(t, spec, &eff)?;
                 let timer = self.new_action(Waiter::Timer(t));
                 self.actions.push(Action::StartTimer { id: timer, fire_at_millis: fire_at });
@@ -630,17 +626,17 @@ impl Execution {
                 Ok(Flow::Parked)
             }
             StateKind::Task(spec) => {
-                let (eff, task_input) = if jsonata {
-                    let raw = self.raw(t);
-                    let args = match &state.arguments {
+                let task_input = if jsonata {
+                    match &state.arguments {
                         Some(q) => self.eval_query(t, q, None, None, "Arguments")?,
-                        None => raw.clone(),
-                    };
-                    (raw, args)
+                        None => self.raw(t),
+                    }
                 } else {
-                    let eff = self.apply_io(t, &state.input_path, self.raw(t), "InputPath")?;
-                    let token =
-                        spec.resource.ends_with(".waitForTaskToken").then(|| self.task_token(t));
+                    let eff = self.apply_io(t, &state.input_path, self.raw(t))?;
+                    let token = spec
+                        .resource
+                        .ends_with(".waitForTaskToken")
+                        .then(|| self.task_token(self.next_action));
                     let input = match &state.parameters {
                         Some(p) => {
                             let ctx = self.context(
@@ -651,19 +647,15 @@ impl Execution {
                             let th = self.threads[t].as_ref().unwrap();
                             p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
                         }
-                        None => eff.clone(),
+                        None => eff,
                     };
-                    (eff, input)
+                    input
                 };
                 let timeout =
-                    self.dynamic_u64(t, state, spec.timeout_seconds.as_ref(), "TimeoutSeconds")?;
-                let heartbeat = self.dynamic_u64(
-                    t,
-                    state,
-                    spec.heartbeat_seconds.as_ref(),
-                    "HeartbeatSeconds",
-                )?;
-                self.schedule_task(t, state, &spec.resource, eff, task_input, timeout, heartbeat);
+                    self.dynamic_u64(t, spec.timeout_seconds.as_ref(), "TimeoutSeconds")?;
+                let heartbeat =
+                    self.dynamic_u64(t, spec.heartbeat_seconds.as_ref(), "HeartbeatSeconds")?;
+                self.schedule_task(t, state, &spec.resource, task_input, timeout, heartbeat);
                 Ok(Flow::Parked)
             }
             StateKind::Parallel { branches } => {
@@ -673,7 +665,7 @@ impl Execution {
                         None => self.raw(t),
                     }
                 } else {
-                    let eff = self.apply_io(t, &state.input_path, self.raw(t), "InputPath")?;
+                    let eff = self.apply_io(t, &state.input_path, self.raw(t))?;
                     self.apply_parameters(t, state, eff)?
                 };
                 self.event(t, "ParallelStateStarted".into(), None, || Value::Null);
@@ -712,17 +704,16 @@ impl Execution {
         }
     }
 
-    fn task_token(&self, _t: ThreadId) -> String {
-        format!("{}#{}", self.info.execution_arn, self.next_action)
+    /// The token of a `.waitForTaskToken` task: the execution and the task's action id.
+    fn task_token(&self, action: ActionId) -> String {
+        format!("{}#{}", self.info.execution_arn, action)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn schedule_task(
         &mut self,
         t: ThreadId,
         state: &State,
         resource: &str,
-        effective_input: Value,
         task_input: Value,
         timeout: Option<u64>,
         heartbeat: Option<u64>,
@@ -779,9 +770,7 @@ impl Execution {
                 .push(Action::StartTimer { id, fire_at_millis: self.now + s as i64 * 1000 });
             (id, s)
         });
-        let token = resource
-            .ends_with(".waitForTaskToken")
-            .then(|| format!("{}#{}", self.info.execution_arn, action));
+        let token = resource.ends_with(".waitForTaskToken").then(|| self.task_token(action));
         self.actions.push(Action::RunTask(TaskRequest {
             id: action,
             resource: resource.to_owned(),
@@ -796,7 +785,6 @@ impl Execution {
             timeout_timer,
             heartbeat: hb,
             resource: resource.to_owned(),
-            effective_input,
             lambda,
         }));
     }
@@ -837,7 +825,7 @@ impl Execution {
                 } else {
                     self.event(t, String::new(), None, || Value::Null);
                 }
-                let flow = self.task_result(t, state, w.effective_input, output);
+                let flow = self.task_result(t, state, output);
                 self.after(t, state, flow);
             }
             Err(f) => {
@@ -857,15 +845,11 @@ impl Execution {
                 self.handle_failure(t, state, f);
             }
         }
-        self.run_later();
     }
 
-    fn run_later(&mut self) {}
-
-    fn task_result(&mut self, t: ThreadId, state: &State, eff: Value, output: Value) -> Flow {
+    fn task_result(&mut self, t: ThreadId, state: &State, output: Value) -> Flow {
         let r = if state.language == QueryLanguage::Jsonata {
             let raw = self.raw(t);
-            let _ = eff;
             self.finish_jsonata(t, state, &raw, Some(&output), None, output.clone())
         } else {
             self.finish_jsonpath(t, state, output)
@@ -926,9 +910,9 @@ impl Execution {
                     let raw = self.raw(t);
                     self.finish_jsonata(t, state, &raw, None, None, raw.clone())
                 } else {
-                    self.apply_io(t, &state.input_path, self.raw(t), "InputPath").and_then(|eff| {
+                    self.apply_io(t, &state.input_path, self.raw(t)).and_then(|eff| {
                         let assigned = self.assign_jsonpath(t, state, &eff)?;
-                        let out = self.apply_io(t, &state.output_path, eff, "OutputPath")?;
+                        let out = self.apply_io(t, &state.output_path, eff)?;
                         Ok(Flow::Done { output: out, assigned, next: state.transition })
                     })
                 };
@@ -945,14 +929,13 @@ impl Execution {
 
     // ----- input and output processing -----------------------------------------------------
 
-    fn apply_io(&self, t: ThreadId, p: &IoPath, v: Value, field: &str) -> Result<Value, Failure> {
+    fn apply_io(&self, t: ThreadId, p: &IoPath, v: Value) -> Result<Value, Failure> {
         match p {
             IoPath::Identity => Ok(v),
             IoPath::Empty => Ok(Value::Object(Map::new())),
             IoPath::Path(path) => {
                 let th = self.threads[t].as_ref().unwrap();
                 let ctx = self.context(th, false, None);
-                let _ = field;
                 path.select_or_fail(&Env { input: &v, context: &ctx, vars: &th.vars })
             }
         }
@@ -960,7 +943,7 @@ impl Execution {
 
     fn effective_input(&self, t: ThreadId, state: &State) -> Result<Value, Failure> {
         let raw = self.threads[t].as_ref().unwrap().input.clone();
-        let eff = self.apply_io(t, &state.input_path, raw, "InputPath")?;
+        let eff = self.apply_io(t, &state.input_path, raw)?;
         self.apply_parameters(t, state, eff)
     }
 
@@ -993,7 +976,7 @@ impl Execution {
         let assigned = self.assign_jsonpath(t, state, &result)?;
         let raw = std::mem::take(&mut self.th(t).input);
         let combined = apply_result_path(&state.result_path, raw, result)?;
-        let out = self.apply_io(t, &state.output_path, combined, "OutputPath")?;
+        let out = self.apply_io(t, &state.output_path, combined)?;
         Ok(Flow::Done { output: out, assigned, next: state.transition })
     }
 
@@ -1110,7 +1093,6 @@ impl Execution {
     fn dynamic_string(
         &self,
         t: ThreadId,
-        _state: &State,
         d: Option<&Dynamic<String>>,
         field: &str,
     ) -> Result<Option<String>, Failure> {
@@ -1140,7 +1122,6 @@ impl Execution {
     fn dynamic_u64(
         &self,
         t: ThreadId,
-        _state: &State,
         d: Option<&Dynamic<u64>>,
         field: &str,
     ) -> Result<Option<u64>, Failure> {
@@ -1165,14 +1146,7 @@ impl Execution {
                 let v = self.eval_query(t, q, None, None, field)?;
                 match v.as_u64() {
                     Some(n) => Some(n),
-                    None => {
-                        return Err(Failure::query(format!(
-                            "The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected 'integer', but was '{}' for value: {}",
-                            q.expression_text().unwrap_or(""),
-                            json_type(&v),
-                            v
-                        )))
-                    }
+                    None => return Err(unexpected_type(q, field, "integer", &v)),
                 }
             }
         })
@@ -1212,12 +1186,7 @@ impl Execution {
                 let v = self.eval_query(t, q, None, None, "Seconds")?;
                 match v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)) {
                     Some(i) if i >= 0 => Ok(self.now + i * 1000),
-                    _ => Err(Failure::query(format!(
-                        "The JSONata expression '{}' specified for the field 'Seconds' returned an unexpected result type. Expected 'integer', but was '{}' for value: {}",
-                        q.expression_text().unwrap_or(""),
-                        json_type(&v),
-                        v
-                    ))),
+                    _ => Err(unexpected_type(q, "Seconds", "integer", &v)),
                 }
             }
             WaitSpec::Timestamp(Dynamic::Fixed(s)) => parse_timestamp(s).ok_or_else(|| {
@@ -1264,11 +1233,8 @@ impl Execution {
     ) -> Result<Flow, Failure> {
         let jsonata = state.language == QueryLanguage::Jsonata;
         let raw = self.raw(t);
-        let eff = if jsonata {
-            raw.clone()
-        } else {
-            self.apply_io(t, &state.input_path, raw.clone(), "InputPath")?
-        };
+        let eff =
+            if jsonata { raw.clone() } else { self.apply_io(t, &state.input_path, raw.clone())? };
         let mut chosen = None;
         for c in choices {
             let hit = match &c.condition {
@@ -1281,14 +1247,7 @@ impl Execution {
                     let v = self.eval_query(t, q, None, None, "Condition")?;
                     match v {
                         Value::Bool(b) => b,
-                        other => {
-                            return Err(Failure::query(format!(
-                                "The JSONata expression '{}' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '{}' for value: {}",
-                                q.expression_text().unwrap_or(""),
-                                json_type(&other),
-                                other
-                            )))
-                        }
+                        other => return Err(unexpected_type(q, "Condition", "boolean", &other)),
                     }
                 }
             };
@@ -1322,7 +1281,7 @@ impl Execution {
                 None => raw,
             }
         } else {
-            self.apply_io(t, &state.output_path, eff, "OutputPath")?
+            self.apply_io(t, &state.output_path, eff)?
         };
         Ok(Flow::Done { output, assigned, next: Transition::Next(next) })
     }
@@ -1343,14 +1302,7 @@ impl Execution {
                     let v = self.eval_query(t, q, None, None, "Items")?;
                     match v {
                         Value::Array(a) => a,
-                        other => {
-                            return Err(Failure::query(format!(
-                                "The JSONata expression '{}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{}' for value: {}",
-                                q.expression_text().unwrap_or(""),
-                                json_type(&other),
-                                other
-                            )))
-                        }
+                        other => return Err(unexpected_type(q, "Items", "array", &other)),
                     }
                 }
                 None => match &raw {
@@ -1364,8 +1316,8 @@ impl Execution {
             };
             (raw.clone(), items)
         } else {
-            let eff = self.apply_io(t, &state.input_path, raw, "InputPath")?;
-            let items_v = self.apply_io(t, &spec.items_path, eff.clone(), "ItemsPath")?;
+            let eff = self.apply_io(t, &state.input_path, raw)?;
+            let items_v = self.apply_io(t, &spec.items_path, eff.clone())?;
             let items = match items_v {
                 Value::Array(a) => a,
                 other => {
@@ -1482,7 +1434,7 @@ impl Execution {
             inputs.push((i, input));
         }
         let inputs = match &spec.item_batcher {
-            Some(b) => batch_items(b, inputs, &eff),
+            Some(b) => batch_items(b, inputs),
             None => inputs,
         };
         let n = inputs.len();
@@ -1879,11 +1831,10 @@ fn apply_result_path(rp: &ResultPath, raw: Value, result: Value) -> Result<Value
     }
 }
 
-fn batch_items(batcher: &Value, inputs: Vec<(usize, Value)>, eff: &Value) -> Vec<(usize, Value)> {
+fn batch_items(batcher: &Value, inputs: Vec<(usize, Value)>) -> Vec<(usize, Value)> {
     let max_items =
         batcher.get("MaxItemsPerBatch").and_then(Value::as_u64).unwrap_or(u64::MAX).max(1) as usize;
     let batch_input = batcher.get("BatchInput").cloned();
-    let _ = eff;
     inputs
         .chunks(max_items)
         .enumerate()
@@ -1956,6 +1907,15 @@ fn payload_len(v: &Value) -> usize {
     c.0
 }
 
+/// `States.QueryEvaluationError` for an expression whose result has the wrong type.
+fn unexpected_type(q: &Query, field: &str, expected: &str, v: &Value) -> Failure {
+    Failure::query(format!(
+        "The JSONata expression '{}' specified for the field '{field}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {v}",
+        q.expression_text().unwrap_or(""),
+        json_type(v),
+    ))
+}
+
 /// An integer, or a string holding one (AWS accepts both in `...Path` fields).
 fn as_integer(v: &Value) -> Option<i64> {
     match v {
@@ -1991,24 +1951,6 @@ fn display_plain(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// `$['a']['b']` for `$.a.b`, as Jayway JsonPath prints a path in its messages.
-pub fn normalized_path(text: &str) -> String {
-    let mut out = String::from("$");
-    let rest = text.strip_prefix('$').unwrap_or(text);
-    for part in rest.split('.').filter(|p| !p.is_empty()) {
-        match part.find('[') {
-            Some(i) => {
-                if i > 0 {
-                    out.push_str(&format!("['{}']", &part[..i]));
-                }
-                out.push_str(&part[i..]);
-            }
-            None => out.push_str(&format!("['{part}']")),
-        }
-    }
-    out
 }
 
 /// Milliseconds since the epoch as `2024-01-01T00:00:00.000Z`.

@@ -82,14 +82,7 @@ impl Query {
     pub fn evaluate(&self, env: &QueryEnv<'_>, field: &str) -> Result<Value, Failure> {
         match self {
             Self::Literal(v) => Ok(v.clone()),
-            Self::Expr(_) => {
-                let bindings = bindings(env);
-                self.eval_in(env, &bindings, field)
-            }
-            Self::Object(_) | Self::Array(_) => {
-                let bindings = bindings(env);
-                self.eval_in(env, &bindings, field)
-            }
+            _ => self.eval_in(env, &bindings(env), field),
         }
     }
 

@@ -4,7 +4,7 @@
 //! result JSON on stdout. Timers run on the real clock, or on a virtual clock that jumps to
 //! the next timer when nothing else can happen.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -90,7 +90,7 @@ pub(crate) fn run(
     let (mut ex, actions) =
         Execution::start(machine, ExecutionInfo::default(), input, options, now(virtual_now));
     let mut queue: VecDeque<Action> = actions.into();
-    let mut timers: BTreeMap<(i64, u64), ()> = BTreeMap::new();
+    let mut timers: BTreeSet<(i64, u64)> = BTreeSet::new();
     let mut timer_at: HashMap<u64, i64> = HashMap::new();
     loop {
         while let Some(action) = queue.pop_front() {
@@ -99,7 +99,7 @@ pub(crate) fn run(
                     return Run { outcome, history: ex.take_history() };
                 }
                 Action::StartTimer { id, fire_at_millis } => {
-                    timers.insert((fire_at_millis, id), ());
+                    timers.insert((fire_at_millis, id));
                     timer_at.insert(id, fire_at_millis);
                 }
                 Action::Cancel { id } => {
@@ -120,21 +120,14 @@ pub(crate) fn run(
                         TaskResult::Err { error, cause } => {
                             Input::TaskFailed { id: req.id, error, cause }
                         }
-                        TaskResult::TimedOut => {
-                            // Let the timeout timer fire: jump the clock to it.
-                            if let Some((&(at, _), _)) =
-                                timers.iter().find(|((_, tid), _)| *tid > req.id)
-                            {
-                                virtual_now = virtual_now.max(at);
-                            }
-                            continue;
-                        }
+                        // No result: the task's timeout timer fires from the loop below.
+                        TaskResult::TimedOut => continue,
                     };
                     queue.extend(ex.step(input, now(virtual_now)));
                 }
             }
         }
-        let Some((&(at, id), _)) = timers.iter().next() else {
+        let Some(&(at, id)) = timers.first() else {
             // Nothing can happen any more: the execution waits on something no one will send.
             let outcome = Outcome::Failed {
                 error: Some("States.Runtime".into()),

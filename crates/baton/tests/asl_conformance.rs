@@ -206,7 +206,7 @@ fn asl_corpus() {
         batch.push('\n');
         cases.push(case);
     }
-    let mut file = tempfile_path("asl-corpus.jsonl");
+    let file = tempfile_path("asl-corpus.jsonl");
     std::fs::File::create(&file).unwrap().write_all(batch.as_bytes()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_baton"))
         .args(["exec", "--batch"])
@@ -214,7 +214,7 @@ fn asl_corpus() {
         .arg("--virtual-time")
         .output()
         .expect("run baton exec --batch");
-    let _ = std::fs::remove_file(&mut file);
+    let _ = std::fs::remove_file(&file);
     let results: BTreeMap<String, Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
