@@ -227,7 +227,8 @@ pub struct Execution {
     info: ExecutionInfo,
     options: Options,
     input: Value,
-    start_time: i64,
+    /// `$$.Execution.StartTime`, formatted once.
+    start_time: String,
     now: i64,
     threads: Vec<Option<Thread>>,
     free: Vec<ThreadId>,
@@ -266,7 +267,7 @@ impl Execution {
             history: History::new(options.record_history),
             options,
             input: input.clone(),
-            start_time: now,
+            start_time: iso_millis(now),
             now,
             threads: Vec::new(),
             free: Vec::new(),
@@ -500,7 +501,7 @@ impl Execution {
                 "Input": self.input,
                 "Name": self.info.name,
                 "RoleArn": self.info.role_arn,
-                "StartTime": iso_millis(self.start_time),
+                "StartTime": self.start_time,
                 "RedriveCount": self.info.redrive_count,
             }),
         );
