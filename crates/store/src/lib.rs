@@ -1,0 +1,953 @@
+//! Baton's durable state, on SQLite (embedded, the default) or PostgreSQL (several nodes).
+//!
+//! One [`Store`] type serves both backends through sqlx's `Any` driver: the SQL is portable
+//! (positional `$n` parameters, `ON CONFLICT`, `RETURNING`), and the few differences (row
+//! locking with `SKIP LOCKED`, auto-increment keys) are chosen by [`Backend`]. Migrations run
+//! when the store opens.
+//!
+//! The store knows rows, not HTTP and not the States Language: payloads are JSON text that
+//! the layers above write and read back (they version what they persist).
+//!
+//! **Invariant:** everything an execution does is written by [`Store::commit`], one
+//! transaction per batch, fenced by ownership: a node that has lost an execution to another
+//! node cannot write to it any more.
+
+mod schema;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("the database has schema version {found}, newer than this binary's {known}")]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A state machine as stored: its current revision inline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineRecord {
+    pub arn: String,
+    pub name: String,
+    /// `STANDARD` or `EXPRESS`.
+    pub kind: String,
+    pub revision_id: String,
+    pub definition: String,
+    pub role_arn: String,
+    pub description: String,
+    /// The logging configuration, JSON.
+    pub logging: String,
+    /// The tracing configuration, JSON.
+    pub tracing: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    /// `[{"key", "value"}]`, JSON.
+    pub tags: String,
+}
+
+/// One revision of a state machine's definition: what an execution runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevisionRecord {
+    pub id: String,
+    pub machine_arn: String,
+    pub definition: String,
+    pub role_arn: String,
+    pub created_ms: i64,
+}
+
+/// A Standard execution's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    pub arn: String,
+    pub machine_arn: String,
+    pub name: String,
+    pub revision_id: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    pub status: String,
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub start_ms: i64,
+    pub stop_ms: Option<i64>,
+    /// The node that runs it, while it runs.
+    pub owner: Option<String>,
+    /// The sequence number of the next step.
+    pub next_seq: i64,
+    /// History events so far.
+    pub event_count: i64,
+    pub redrive_count: i64,
+    /// Who waits for this execution to end (a parent's `.sync` task), JSON.
+    pub parent: Option<String>,
+}
+
+/// One step of an execution: the input it applied and the history events it produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    pub seq: i64,
+    pub at_ms: i64,
+    /// The input, JSON (versioned by the executor).
+    pub input: String,
+    /// The first and last history event ids of the step (`first > last` when it made none).
+    pub first_event: i64,
+    pub last_event: i64,
+    /// The step's history events, a JSON array.
+    pub events: String,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionEnd {
+    pub status: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub stop_ms: i64,
+}
+
+/// A task waiting for an activity worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityTaskRecord {
+    pub token: String,
+    pub activity_arn: String,
+    pub input: String,
+    pub created_ms: i64,
+}
+
+/// Everything one execution's steps write, applied together or not at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionWrite {
+    pub arn: String,
+    /// A new execution: insert this row (rejected if the ARN exists) instead of updating.
+    pub create: Option<ExecutionRecord>,
+    pub steps: Vec<StepRecord>,
+    pub next_seq: i64,
+    pub event_count: i64,
+    pub end: Option<ExecutionEnd>,
+    /// Inbox messages the steps consumed.
+    pub inbox_done: Vec<i64>,
+    /// Task tokens handed out (`.waitForTaskToken`, activities).
+    pub tokens_added: Vec<String>,
+    /// Task tokens no longer valid (their task ended).
+    pub tokens_removed: Vec<String>,
+    pub activity_tasks: Vec<ActivityTaskRecord>,
+    /// Messages for other executions' inboxes: `(execution_arn, message)`.
+    pub messages: Vec<(String, String)>,
+}
+
+/// A message for the execution's owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxRecord {
+    pub id: i64,
+    pub execution_arn: String,
+    pub message: String,
+}
+
+/// An activity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRecord {
+    pub arn: String,
+    pub name: String,
+    pub created_ms: i64,
+    pub tags: String,
+}
+
+/// The connection to the database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, revision_id, status, input, output, \
+     error, cause, start_ms, stop_ms, owner, next_seq, event_count, redrive_count, parent";
+
+const MACHINE_COLUMNS: &str = "arn, name, kind, revision_id, definition, role_arn, description, \
+     logging, tracing, created_ms, updated_ms, tags";
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH` or `postgres://...`), creating a SQLite
+    /// file if needed, and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::UnsupportedUrl(url.to_owned()));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Nodes starting together migrate one at a time.
+            sqlx::query("SELECT pg_advisory_xact_lock(7471)").execute(&mut *tx).await?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS baton_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT MAX(version) AS v FROM baton_migrations")
+            .fetch_one(&mut *tx)
+            .await?;
+        let current: i64 = row.try_get::<Option<i64>, _>("v")?.unwrap_or(0);
+        let known = schema::MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if current > known {
+            return Err(Error::SchemaTooNew { found: current, known });
+        }
+        for (version, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+            for statement in schema::statements(self.backend, sql) {
+                sqlx::query(&statement).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO baton_migrations (version) VALUES ($1)")
+                .bind(*version)
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(version, "applied store migration");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    // ----- state machines ------------------------------------------------------------------
+
+    /// Inserts a state machine and its first revision; `false` if the ARN is taken.
+    pub async fn create_machine(&self, m: &MachineRecord) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
+            "INSERT INTO state_machines ({MACHINE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (arn) DO NOTHING"
+        ))
+        .bind(&m.arn)
+        .bind(&m.name)
+        .bind(&m.kind)
+        .bind(&m.revision_id)
+        .bind(&m.definition)
+        .bind(&m.role_arn)
+        .bind(&m.description)
+        .bind(&m.logging)
+        .bind(&m.tracing)
+        .bind(m.created_ms)
+        .bind(m.updated_ms)
+        .bind(&m.tags)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_revision(&mut tx, &m.revision_id, &m.arn, &m.definition, &m.role_arn, m.updated_ms)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A state machine by ARN.
+    pub async fn machine(&self, arn: &str) -> Result<Option<MachineRecord>> {
+        let row = sqlx::query(&format!("SELECT {MACHINE_COLUMNS} FROM state_machines WHERE arn = $1"))
+            .bind(arn)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| machine_from_row(&r)).transpose()
+    }
+
+    /// State machines ordered by ARN, after `after` (exclusive), at most `limit`.
+    pub async fn machines(&self, after: Option<&str>, limit: i64) -> Result<Vec<MachineRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MACHINE_COLUMNS} FROM state_machines WHERE arn > $1 ORDER BY arn LIMIT $2"
+        ))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(machine_from_row).collect()
+    }
+
+    /// Replaces a state machine's row; a changed definition or role comes with a new
+    /// revision. `false` if it does not exist.
+    pub async fn update_machine(&self, m: &MachineRecord, new_revision: bool) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE state_machines SET revision_id = $2, definition = $3, role_arn = $4, \
+             description = $5, logging = $6, tracing = $7, updated_ms = $8, tags = $9 \
+             WHERE arn = $1",
+        )
+        .bind(&m.arn)
+        .bind(&m.revision_id)
+        .bind(&m.definition)
+        .bind(&m.role_arn)
+        .bind(&m.description)
+        .bind(&m.logging)
+        .bind(&m.tracing)
+        .bind(m.updated_ms)
+        .bind(&m.tags)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if new_revision {
+            insert_revision(&mut tx, &m.revision_id, &m.arn, &m.definition, &m.role_arn, m.updated_ms)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes a state machine (its revisions stay for the executions that ran them).
+    pub async fn delete_machine(&self, arn: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM state_machines WHERE arn = $1")
+            .bind(arn)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// One revision of a definition.
+    pub async fn revision(&self, id: &str) -> Result<Option<RevisionRecord>> {
+        let row = sqlx::query(
+            "SELECT id, machine_arn, definition, role_arn, created_ms FROM revisions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(RevisionRecord {
+                id: r.try_get("id")?,
+                machine_arn: r.try_get("machine_arn")?,
+                definition: r.try_get("definition")?,
+                role_arn: r.try_get("role_arn")?,
+                created_ms: r.try_get("created_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    // ----- executions ----------------------------------------------------------------------
+
+    /// An execution by ARN.
+    pub async fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
+        let row = sqlx::query(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE arn = $1"))
+            .bind(arn)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| execution_from_row(&r)).transpose()
+    }
+
+    /// A machine's executions, newest first, optionally of one status, continuing after the
+    /// position `(start_ms, arn)` of the last one seen.
+    pub async fn executions(
+        &self,
+        machine_arn: &str,
+        status: Option<&str>,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<ExecutionRecord>> {
+        let (after_ms, after_arn) = after.unwrap_or((i64::MAX, ""));
+        let rows = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE machine_arn = $1 \
+             AND ($2 = '' OR status = $2) \
+             AND (start_ms < $3 OR (start_ms = $3 AND arn > $4)) \
+             ORDER BY start_ms DESC, arn LIMIT $5"
+        ))
+        .bind(machine_arn)
+        .bind(status.unwrap_or(""))
+        .bind(after_ms)
+        .bind(after_arn)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(execution_from_row).collect()
+    }
+
+    /// The steps of an execution in order: what a node replays to take it over, and where
+    /// its history lives.
+    pub async fn steps(&self, execution_arn: &str) -> Result<Vec<StepRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, input, first_event, last_event, events FROM steps \
+             WHERE execution_arn = $1 ORDER BY seq",
+        )
+        .bind(execution_arn)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StepRecord {
+                    seq: r.try_get("seq")?,
+                    at_ms: r.try_get("at_ms")?,
+                    input: r.try_get("input")?,
+                    first_event: r.try_get("first_event")?,
+                    last_event: r.try_get("last_event")?,
+                    events: r.try_get("events")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Applies a batch of execution writes in one transaction. Returns, per write, whether
+    /// it was applied: a new execution whose ARN exists, or an update by a node that no
+    /// longer owns the execution, is skipped whole.
+    pub async fn commit(&self, node: &str, writes: &[ExecutionWrite]) -> Result<Vec<bool>> {
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(writes.len());
+        for w in writes {
+            let ok = if let Some(e) = &w.create {
+                sqlx::query(&format!(
+                    "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                     ON CONFLICT (arn) DO NOTHING"
+                ))
+                .bind(&e.arn)
+                .bind(&e.machine_arn)
+                .bind(&e.name)
+                .bind(&e.revision_id)
+                .bind(w.end.as_ref().map_or(e.status.as_str(), |end| end.status.as_str()))
+                .bind(&e.input)
+                .bind(w.end.as_ref().and_then(|end| end.output.clone()))
+                .bind(w.end.as_ref().and_then(|end| end.error.clone()))
+                .bind(w.end.as_ref().and_then(|end| end.cause.clone()))
+                .bind(e.start_ms)
+                .bind(w.end.as_ref().map(|end| end.stop_ms))
+                .bind(node)
+                .bind(w.next_seq)
+                .bind(w.event_count)
+                .bind(e.redrive_count)
+                .bind(&e.parent)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0
+            } else if let Some(end) = &w.end {
+                sqlx::query(
+                    "UPDATE executions SET next_seq = $3, event_count = $4, status = $5, \
+                     output = $6, error = $7, cause = $8, stop_ms = $9 \
+                     WHERE arn = $1 AND owner = $2 AND status = 'RUNNING'",
+                )
+                .bind(&w.arn)
+                .bind(node)
+                .bind(w.next_seq)
+                .bind(w.event_count)
+                .bind(&end.status)
+                .bind(&end.output)
+                .bind(&end.error)
+                .bind(&end.cause)
+                .bind(end.stop_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0
+            } else {
+                sqlx::query(
+                    "UPDATE executions SET next_seq = $3, event_count = $4 \
+                     WHERE arn = $1 AND owner = $2 AND status = 'RUNNING'",
+                )
+                .bind(&w.arn)
+                .bind(node)
+                .bind(w.next_seq)
+                .bind(w.event_count)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0
+            };
+            applied.push(ok);
+            if !ok {
+                continue;
+            }
+            for s in &w.steps {
+                sqlx::query(
+                    "INSERT INTO steps (execution_arn, seq, at_ms, input, first_event, \
+                     last_event, events) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&w.arn)
+                .bind(s.seq)
+                .bind(s.at_ms)
+                .bind(&s.input)
+                .bind(s.first_event)
+                .bind(s.last_event)
+                .bind(&s.events)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for id in &w.inbox_done {
+                sqlx::query("DELETE FROM inbox WHERE id = $1").bind(*id).execute(&mut *tx).await?;
+            }
+            for token in &w.tokens_added {
+                sqlx::query(
+                    "INSERT INTO task_tokens (token, execution_arn, created_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (token) DO NOTHING",
+                )
+                .bind(token)
+                .bind(&w.arn)
+                .bind(w.steps.last().map_or(0, |s| s.at_ms))
+                .execute(&mut *tx)
+                .await?;
+            }
+            for token in &w.tokens_removed {
+                sqlx::query("DELETE FROM task_tokens WHERE token = $1")
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM activity_tasks WHERE token = $1")
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for t in &w.activity_tasks {
+                sqlx::query(
+                    "INSERT INTO activity_tasks (token, activity_arn, input, created_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (token) DO NOTHING",
+                )
+                .bind(&t.token)
+                .bind(&t.activity_arn)
+                .bind(&t.input)
+                .bind(t.created_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (arn, message) in &w.messages {
+                insert_inbox(&mut tx, arn, message, w.steps.last().map_or(0, |s| s.at_ms)).await?;
+            }
+            if w.end.is_some() {
+                // Nothing will read this execution's tokens or inbox any more.
+                sqlx::query("DELETE FROM task_tokens WHERE execution_arn = $1")
+                    .bind(&w.arn)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM inbox WHERE execution_arn = $1")
+                    .bind(&w.arn)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Marks a finished execution for a redrive: it runs again, owned by `node`.
+    pub async fn reopen_execution(&self, arn: &str, node: &str, redrive_count: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE executions SET status = 'RUNNING', owner = $2, redrive_count = $3, \
+             output = NULL, error = NULL, cause = NULL, stop_ms = NULL \
+             WHERE arn = $1 AND status <> 'RUNNING' AND status <> 'SUCCEEDED'",
+        )
+        .bind(arn)
+        .bind(node)
+        .bind(redrive_count)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ----- inbox and tokens ----------------------------------------------------------------
+
+    /// Leaves a message for an execution's owner.
+    pub async fn push_inbox(&self, execution_arn: &str, message: &str, now_ms: i64) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert_inbox(&mut tx, execution_arn, message, now_ms).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The messages waiting for the executions `node` owns, oldest first.
+    pub async fn inbox_for(&self, node: &str, limit: i64) -> Result<Vec<InboxRecord>> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.execution_arn, i.message FROM inbox i \
+             JOIN executions e ON e.arn = i.execution_arn \
+             WHERE e.owner = $1 AND e.status = 'RUNNING' ORDER BY i.id LIMIT $2",
+        )
+        .bind(node)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboxRecord {
+                    id: r.try_get("id")?,
+                    execution_arn: r.try_get("execution_arn")?,
+                    message: r.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The execution a live task token belongs to.
+    pub async fn token_execution(&self, token: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT execution_arn FROM task_tokens WHERE token = $1")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("execution_arn")).transpose()?)
+    }
+
+    // ----- nodes and leases ----------------------------------------------------------------
+
+    /// Records that `node` is alive until `until_ms`.
+    pub async fn heartbeat(&self, node: &str, until_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO nodes (id, heartbeat_until) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_until = excluded.heartbeat_until",
+        )
+        .bind(node)
+        .bind(until_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes over running executions whose owner is gone (no heartbeat after `now_ms`), or
+    /// every running execution not owned by `node` when `all` is set (a single node starting
+    /// on its own database). Returns their ARNs.
+    pub async fn claim_orphans(
+        &self,
+        node: &str,
+        now_ms: i64,
+        all: bool,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE OF e SKIP LOCKED",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE executions SET owner = $1 WHERE arn IN (\
+               SELECT e.arn FROM executions e LEFT JOIN nodes n ON n.id = e.owner \
+               WHERE e.status = 'RUNNING' AND (e.owner IS NULL OR e.owner <> $1) \
+               AND ($3 = 1 OR n.id IS NULL OR n.heartbeat_until < $2) LIMIT $4{lock}) \
+             RETURNING arn"
+        ))
+        .bind(node)
+        .bind(now_ms)
+        .bind(i64::from(all))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("arn")?)).collect()
+    }
+
+    /// Hands back everything `node` owns, for another node to take at once.
+    pub async fn release(&self, node: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE executions SET owner = NULL WHERE owner = $1 AND status = 'RUNNING'")
+            .bind(node)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM nodes WHERE id = $1").bind(node).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives up one execution (for example after a failed replay), for others to take.
+    pub async fn release_execution(&self, node: &str, arn: &str) -> Result<()> {
+        sqlx::query("UPDATE executions SET owner = NULL WHERE arn = $1 AND owner = $2")
+            .bind(arn)
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ----- activities ----------------------------------------------------------------------
+
+    /// Creates an activity; an existing one of that ARN is returned instead.
+    pub async fn create_activity(&self, a: &ActivityRecord) -> Result<ActivityRecord> {
+        sqlx::query(
+            "INSERT INTO activities (arn, name, created_ms, tags) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (arn) DO NOTHING",
+        )
+        .bind(&a.arn)
+        .bind(&a.name)
+        .bind(a.created_ms)
+        .bind(&a.tags)
+        .execute(&self.pool)
+        .await?;
+        Ok(self.activity(&a.arn).await?.unwrap_or_else(|| a.clone()))
+    }
+
+    /// An activity by ARN.
+    pub async fn activity(&self, arn: &str) -> Result<Option<ActivityRecord>> {
+        let row = sqlx::query("SELECT arn, name, created_ms, tags FROM activities WHERE arn = $1")
+            .bind(arn)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| activity_from_row(&r)).transpose()
+    }
+
+    /// Activities ordered by ARN, after `after`.
+    pub async fn activities(&self, after: Option<&str>, limit: i64) -> Result<Vec<ActivityRecord>> {
+        let rows = sqlx::query(
+            "SELECT arn, name, created_ms, tags FROM activities WHERE arn > $1 ORDER BY arn LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(activity_from_row).collect()
+    }
+
+    /// Deletes an activity.
+    pub async fn delete_activity(&self, arn: &str) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM activities WHERE arn = $1").bind(arn).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Hands the oldest unclaimed task of an activity to `worker`: `(token, input)`.
+    pub async fn claim_activity_task(
+        &self,
+        activity_arn: &str,
+        worker: &str,
+    ) -> Result<Option<(String, String)>> {
+        let row = sqlx::query(&format!(
+            "UPDATE activity_tasks SET claimed_by = $2 WHERE token = (\
+               SELECT token FROM activity_tasks WHERE activity_arn = $1 AND claimed_by IS NULL \
+               ORDER BY created_ms LIMIT 1{}) AND claimed_by IS NULL RETURNING token, input",
+            self.skip_locked()
+        ))
+        .bind(activity_arn)
+        .bind(worker)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("token")?, r.try_get("input")?))).transpose()
+    }
+
+    // ----- tags ----------------------------------------------------------------------------
+
+    /// Sets the tags (JSON) of a state machine or an activity; `false` if neither exists.
+    pub async fn set_tags(&self, arn: &str, tags: &str) -> Result<bool> {
+        let mut n = 0;
+        for table in ["state_machines", "activities"] {
+            n += sqlx::query(&format!("UPDATE {table} SET tags = $2 WHERE arn = $1"))
+                .bind(arn)
+                .bind(tags)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(n > 0)
+    }
+
+    /// Deletes finished executions that stopped before `before_ms`, with their steps.
+    pub async fn purge_finished(&self, before_ms: i64, limit: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT arn FROM executions WHERE status <> 'RUNNING' AND stop_ms < $1 LIMIT $2",
+        )
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in &rows {
+            let arn: String = r.try_get("arn")?;
+            sqlx::query("DELETE FROM steps WHERE execution_arn = $1")
+                .bind(&arn)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM executions WHERE arn = $1").bind(&arn).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+}
+
+async fn insert_revision(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    machine_arn: &str,
+    definition: &str,
+    role_arn: &str,
+    created_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO revisions (id, machine_arn, definition, role_arn, created_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(machine_arn)
+    .bind(definition)
+    .bind(role_arn)
+    .bind(created_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_inbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    execution_arn: &str,
+    message: &str,
+    now_ms: i64,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO inbox (execution_arn, message, created_ms) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(execution_arn)
+    .bind(message)
+    .bind(now_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+fn machine_from_row(r: &AnyRow) -> Result<MachineRecord> {
+    Ok(MachineRecord {
+        arn: r.try_get("arn")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        revision_id: r.try_get("revision_id")?,
+        definition: r.try_get("definition")?,
+        role_arn: r.try_get("role_arn")?,
+        description: r.try_get("description")?,
+        logging: r.try_get("logging")?,
+        tracing: r.try_get("tracing")?,
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+        tags: r.try_get("tags")?,
+    })
+}
+
+fn execution_from_row(r: &AnyRow) -> Result<ExecutionRecord> {
+    Ok(ExecutionRecord {
+        arn: r.try_get("arn")?,
+        machine_arn: r.try_get("machine_arn")?,
+        name: r.try_get("name")?,
+        revision_id: r.try_get("revision_id")?,
+        status: r.try_get("status")?,
+        input: r.try_get("input")?,
+        output: r.try_get("output")?,
+        error: r.try_get("error")?,
+        cause: r.try_get("cause")?,
+        start_ms: r.try_get("start_ms")?,
+        stop_ms: r.try_get("stop_ms")?,
+        owner: r.try_get("owner")?,
+        next_seq: r.try_get("next_seq")?,
+        event_count: r.try_get("event_count")?,
+        redrive_count: r.try_get("redrive_count")?,
+        parent: r.try_get("parent")?,
+    })
+}
+
+fn activity_from_row(r: &AnyRow) -> Result<ActivityRecord> {
+    Ok(ActivityRecord {
+        arn: r.try_get("arn")?,
+        name: r.try_get("name")?,
+        created_ms: r.try_get("created_ms")?,
+        tags: r.try_get("tags")?,
+    })
+}
+
+/// Support for tests, here and in the crates above: throwaway PostgreSQL databases.
+pub mod testing {
+    use sqlx::Connection;
+
+    /// Creates an empty database next to the one `url` names and returns its URL; the
+    /// caller drops it with [`drop_database`]. Each test gets a clean schema this way.
+    pub async fn fresh_postgres(url: &str) -> crate::Result<String> {
+        sqlx::any::install_default_drivers();
+        let name = format!("baton_t_{}", uuid_like());
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        conn.close().await?;
+        Ok(with_database(url, &name))
+    }
+
+    /// Drops a database made by [`fresh_postgres`] (best effort: connections may linger).
+    pub async fn drop_database(admin_url: &str, url: &str) {
+        let Some(name) = url.rsplit('/').next().map(|s| s.split('?').next().unwrap_or(s)) else {
+            return;
+        };
+        if let Ok(mut conn) = sqlx::AnyConnection::connect(admin_url).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
+    }
+
+    fn with_database(url: &str, name: &str) -> String {
+        let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+        let authority_start = base.find("://").map_or(0, |i| i + 3);
+        let root = match base[authority_start..].find('/') {
+            Some(i) => &base[..authority_start + i],
+            None => base,
+        };
+        match query {
+            Some(q) => format!("{root}/{name}?{q}"),
+            None => format!("{root}/{name}"),
+        }
+    }
+
+    fn uuid_like() -> String {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let pid = std::process::id();
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{nanos:x}{pid:x}{n:x}")
+    }
+}

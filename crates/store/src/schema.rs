@@ -1,0 +1,109 @@
+//! The schema and its migrations, one list for both backends.
+//!
+//! Each migration is portable SQL with `{serial}` standing for the backend's auto-increment
+//! key type. A migration runs once, in a transaction, and is recorded in `baton_migrations`;
+//! a database newer than this binary is refused rather than misread.
+
+use crate::Backend;
+
+/// The migrations, oldest first. Never edit one that has shipped: add a new one.
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    heartbeat_until BIGINT NOT NULL
+);
+CREATE TABLE state_machines (
+    arn TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL,
+    description TEXT NOT NULL,
+    logging TEXT NOT NULL,
+    tracing TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    tags TEXT NOT NULL
+);
+CREATE TABLE revisions (
+    id TEXT PRIMARY KEY,
+    machine_arn TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE executions (
+    arn TEXT PRIMARY KEY,
+    machine_arn TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input TEXT NOT NULL,
+    output TEXT,
+    error TEXT,
+    cause TEXT,
+    start_ms BIGINT NOT NULL,
+    stop_ms BIGINT,
+    owner TEXT,
+    next_seq BIGINT NOT NULL,
+    event_count BIGINT NOT NULL,
+    redrive_count BIGINT NOT NULL,
+    parent TEXT
+);
+CREATE INDEX executions_by_machine ON executions (machine_arn, start_ms);
+CREATE INDEX executions_by_owner ON executions (owner, status);
+CREATE TABLE steps (
+    execution_arn TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    input TEXT NOT NULL,
+    first_event BIGINT NOT NULL,
+    last_event BIGINT NOT NULL,
+    events TEXT NOT NULL,
+    PRIMARY KEY (execution_arn, seq)
+);
+CREATE TABLE inbox (
+    id {serial},
+    execution_arn TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX inbox_by_execution ON inbox (execution_arn);
+CREATE TABLE task_tokens (
+    token TEXT PRIMARY KEY,
+    execution_arn TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE activities (
+    arn TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    tags TEXT NOT NULL
+);
+CREATE TABLE activity_tasks (
+    token TEXT PRIMARY KEY,
+    activity_arn TEXT NOT NULL,
+    input TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    claimed_by TEXT
+);
+CREATE INDEX activity_tasks_open ON activity_tasks (activity_arn, created_ms);
+"#,
+)];
+
+/// The SQL of a migration for one backend, split into statements.
+pub(crate) fn statements(backend: Backend, sql: &str) -> Vec<String> {
+    let serial = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    sql.replace("{serial}", serial)
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

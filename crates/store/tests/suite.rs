@@ -1,0 +1,229 @@
+//! One story for both backends: SQLite always, PostgreSQL when `BATON_TEST_POSTGRES_URL` is set.
+
+use store::{
+    ActivityRecord, ActivityTaskRecord, ExecutionEnd, ExecutionRecord, ExecutionWrite,
+    MachineRecord, StepRecord, Store,
+};
+
+fn machine(arn: &str) -> MachineRecord {
+    MachineRecord {
+        arn: arn.into(),
+        name: "m".into(),
+        kind: "STANDARD".into(),
+        revision_id: uuid::Uuid::new_v4().to_string(),
+        definition: r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#.into(),
+        role_arn: "arn:aws:iam::1:role/r".into(),
+        description: String::new(),
+        logging: "{}".into(),
+        tracing: "{}".into(),
+        created_ms: 1_000,
+        updated_ms: 1_000,
+        tags: "[]".into(),
+    }
+}
+
+fn execution(arn: &str, machine: &MachineRecord, start_ms: i64) -> ExecutionRecord {
+    ExecutionRecord {
+        arn: arn.into(),
+        machine_arn: machine.arn.clone(),
+        name: arn.rsplit(':').next().unwrap().into(),
+        revision_id: machine.revision_id.clone(),
+        status: "RUNNING".into(),
+        input: "{}".into(),
+        output: None,
+        error: None,
+        cause: None,
+        start_ms,
+        stop_ms: None,
+        owner: None,
+        next_seq: 0,
+        event_count: 0,
+        redrive_count: 0,
+        parent: None,
+    }
+}
+
+fn step(seq: i64, first: i64, last: i64) -> StepRecord {
+    StepRecord {
+        seq,
+        at_ms: 2_000 + seq,
+        input: format!(r#"{{"v":1,"seq":{seq}}}"#),
+        first_event: first,
+        last_event: last,
+        events: "[]".into(),
+    }
+}
+
+async fn story(store: Store) {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let m = machine(&format!("arn:aws:states:us-east-1:1:stateMachine:m{tag}"));
+
+    // State machines: create once, read, update with a new revision, list, delete.
+    assert!(store.create_machine(&m).await.unwrap());
+    assert!(!store.create_machine(&m).await.unwrap(), "an ARN is created once");
+    assert_eq!(store.machine(&m.arn).await.unwrap().as_ref(), Some(&m));
+    let first_revision = m.revision_id.clone();
+    let mut m2 = m.clone();
+    m2.revision_id = uuid::Uuid::new_v4().to_string();
+    m2.definition = r#"{"StartAt":"Q","States":{"Q":{"Type":"Pass","End":true}}}"#.into();
+    assert!(store.update_machine(&m2, true).await.unwrap());
+    assert_eq!(store.machine(&m.arn).await.unwrap().unwrap().definition, m2.definition);
+    let old = store.revision(&first_revision).await.unwrap().unwrap();
+    assert_eq!(old.definition, m.definition, "old revisions stay for their executions");
+    let listed = store.machines(None, 1000).await.unwrap();
+    assert!(listed.iter().any(|x| x.arn == m.arn));
+
+    // Executions: a new one commits with its first step; a second create of the ARN is
+    // rejected without touching the first.
+    let node = format!("node-{tag}");
+    let other = format!("other-{tag}");
+    store.heartbeat(&node, i64::MAX / 2).await.unwrap();
+    let e1 = execution(&format!("arn:aws:states:us-east-1:1:execution:m{tag}:a"), &m2, 10);
+    let e2 = execution(&format!("arn:aws:states:us-east-1:1:execution:m{tag}:b"), &m2, 20);
+    let create = |e: &ExecutionRecord| ExecutionWrite {
+        arn: e.arn.clone(),
+        create: Some(e.clone()),
+        steps: vec![step(0, 1, 3)],
+        next_seq: 1,
+        event_count: 3,
+        ..Default::default()
+    };
+    let applied = store.commit(&node, &[create(&e1), create(&e2), create(&e1)]).await.unwrap();
+    assert_eq!(applied, vec![true, true, false]);
+    let got = store.execution(&e1.arn).await.unwrap().unwrap();
+    assert_eq!(got.owner.as_deref(), Some(node.as_str()));
+    assert_eq!((got.next_seq, got.event_count), (1, 3));
+
+    // Steps append in order; a node that does not own the execution cannot write.
+    let more = ExecutionWrite {
+        arn: e1.arn.clone(),
+        steps: vec![step(1, 4, 5)],
+        next_seq: 2,
+        event_count: 5,
+        ..Default::default()
+    };
+    assert_eq!(store.commit(&other, std::slice::from_ref(&more)).await.unwrap(), vec![false]);
+    assert_eq!(store.commit(&node, &[more]).await.unwrap(), vec![true]);
+    let steps = store.steps(&e1.arn).await.unwrap();
+    assert_eq!(steps.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(steps[1], step(1, 4, 5));
+
+    // Listing: newest first, by status, paged by position.
+    let all = store.executions(&m.arn, None, None, 10).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.arn.as_str()).collect::<Vec<_>>(), vec![&e2.arn, &e1.arn]);
+    let page = store.executions(&m.arn, None, Some((all[0].start_ms, &all[0].arn)), 10).await;
+    assert_eq!(page.unwrap().len(), 1);
+
+    // Inbox messages reach the owner and are consumed by a commit; tokens come and go.
+    let id = store.push_inbox(&e1.arn, r#"{"v":1}"#, 3_000).await.unwrap();
+    let inbox = store.inbox_for(&node, 100).await.unwrap();
+    assert!(inbox.iter().any(|i| i.id == id && i.execution_arn == e1.arn));
+    assert!(store.inbox_for(&other, 100).await.unwrap().is_empty());
+    let token = format!("{}#7", e1.arn);
+    let activity = format!("arn:aws:states:us-east-1:1:activity:a{tag}");
+    let w = ExecutionWrite {
+        arn: e1.arn.clone(),
+        steps: vec![step(2, 6, 6)],
+        next_seq: 3,
+        event_count: 6,
+        inbox_done: vec![id],
+        tokens_added: vec![token.clone()],
+        activity_tasks: vec![ActivityTaskRecord {
+            token: token.clone(),
+            activity_arn: activity.clone(),
+            input: "{}".into(),
+            created_ms: 3_000,
+        }],
+        ..Default::default()
+    };
+    assert_eq!(store.commit(&node, &[w]).await.unwrap(), vec![true]);
+    assert!(store.inbox_for(&node, 100).await.unwrap().iter().all(|i| i.id != id));
+    assert_eq!(store.token_execution(&token).await.unwrap().as_deref(), Some(e1.arn.as_str()));
+
+    // Activities: created idempotently; a task goes to one worker only.
+    let a = ActivityRecord { arn: activity.clone(), name: "a".into(), created_ms: 1, tags: "[]".into() };
+    assert_eq!(store.create_activity(&a).await.unwrap(), a);
+    assert_eq!(store.create_activity(&a).await.unwrap(), a);
+    let claimed = store.claim_activity_task(&activity, "w1").await.unwrap();
+    assert_eq!(claimed, Some((token.clone(), "{}".into())));
+    assert_eq!(store.claim_activity_task(&activity, "w2").await.unwrap(), None);
+    assert!(store.set_tags(&activity, r#"[{"key":"k","value":"v"}]"#).await.unwrap());
+    assert!(store.activity(&activity).await.unwrap().unwrap().tags.contains("\"k\""));
+
+    // The end of an execution invalidates its tokens.
+    let end = ExecutionWrite {
+        arn: e1.arn.clone(),
+        steps: vec![step(3, 7, 8)],
+        next_seq: 4,
+        event_count: 8,
+        tokens_removed: vec![token.clone()],
+        end: Some(ExecutionEnd {
+            status: "SUCCEEDED".into(),
+            output: Some("{}".into()),
+            error: None,
+            cause: None,
+            stop_ms: 4_000,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(store.commit(&node, &[end]).await.unwrap(), vec![true]);
+    let done = store.execution(&e1.arn).await.unwrap().unwrap();
+    assert_eq!((done.status.as_str(), done.stop_ms), ("SUCCEEDED", Some(4_000)));
+    assert_eq!(store.token_execution(&token).await.unwrap(), None);
+    let finished = store.executions(&m.arn, Some("SUCCEEDED"), None, 10).await.unwrap();
+    assert_eq!(finished.len(), 1);
+
+    // Leases: a dead node's executions are claimed by another; a live node's are not.
+    assert!(store.claim_orphans(&other, 5_000, false, 100).await.unwrap().is_empty());
+    store.heartbeat(&node, 1).await.unwrap();
+    let claimed = store.claim_orphans(&other, 5_000, false, 100).await.unwrap();
+    assert!(claimed.contains(&e2.arn), "{claimed:?}");
+    assert!(!claimed.contains(&e1.arn), "finished executions are not claimed");
+    let w = ExecutionWrite { arn: e2.arn.clone(), next_seq: 1, event_count: 3, ..Default::default() };
+    assert_eq!(store.commit(&node, std::slice::from_ref(&w)).await.unwrap(), vec![false]);
+    assert_eq!(store.commit(&other, &[w]).await.unwrap(), vec![true]);
+    store.release(&other).await.unwrap();
+    assert_eq!(store.execution(&e2.arn).await.unwrap().unwrap().owner, None);
+
+    // Redrive reopens a failed execution; retention purges finished ones.
+    assert!(!store.reopen_execution(&e1.arn, &node, 1).await.unwrap(), "succeeded stays closed");
+    assert!(store.purge_finished(4_001, 1000).await.unwrap() >= 1);
+    assert_eq!(store.execution(&e1.arn).await.unwrap(), None);
+    assert!(store.steps(&e1.arn).await.unwrap().is_empty());
+
+    assert!(store.delete_machine(&m.arn).await.unwrap());
+    assert_eq!(store.machine(&m.arn).await.unwrap(), None);
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite() {
+    let dir = std::env::temp_dir().join(format!("baton-store-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("baton.db").display());
+    story(Store::open(&url).await.unwrap()).await;
+    // Opening again finds the schema current.
+    Store::open(&url).await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn postgres() {
+    let Ok(url) = std::env::var("BATON_TEST_POSTGRES_URL") else {
+        eprintln!("BATON_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
+        return;
+    };
+    let fresh = store::testing::fresh_postgres(&url).await.unwrap();
+    let store = Store::open(&fresh).await.unwrap();
+    story(store.clone()).await;
+    drop(store);
+    store::testing::drop_database(&url, &fresh).await;
+}
+
+#[tokio::test]
+async fn rejects_unknown_urls() {
+    assert!(matches!(
+        Store::open("mysql://x").await,
+        Err(store::Error::UnsupportedUrl(_))
+    ));
+}

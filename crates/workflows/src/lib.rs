@@ -1,0 +1,3 @@
+//! The durable executor: runs `asl` state machines on the store.
+
+pub mod http_task;
