@@ -376,6 +376,29 @@ impl Execution {
         std::mem::take(&mut self.history)
     }
 
+    /// Moves the events recorded so far out, keeping the count of ids: a durable driver
+    /// persists each step's events this way.
+    pub fn take_events(&mut self) -> Vec<crate::history::HistoryEvent> {
+        self.history.take()
+    }
+
+    /// Switches the recording of history events on or off from now on. A driver that
+    /// rebuilds an execution by replaying its persisted inputs replays without recording,
+    /// then records what comes after.
+    pub fn set_record_history(&mut self, record: bool) {
+        self.history.record = record;
+    }
+
+    /// The id of the newest history event.
+    pub fn last_event_id(&self) -> u64 {
+        self.history.last_id()
+    }
+
+    /// The execution's context information.
+    pub fn info(&self) -> &ExecutionInfo {
+        &self.info
+    }
+
     /// State transitions made so far.
     pub fn transitions(&self) -> u64 {
         self.transitions

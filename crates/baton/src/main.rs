@@ -4,10 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod config;
 mod exec_cmd;
 mod input;
 mod jsonata_cmd;
 mod runner;
+mod server;
+mod up_cmd;
 mod validate_cmd;
 
 /// Baton: the building blocks of a cloud-native application in one binary.
@@ -26,6 +29,8 @@ enum Command {
     Validate(validate_cmd::ValidateArgs),
     /// Evaluate a JSONata expression.
     Jsonata(jsonata_cmd::JsonataArgs),
+    /// Start the server: the Step Functions API on SQLite (default) or PostgreSQL.
+    Up(up_cmd::UpArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec_cmd::run(args),
         Command::Validate(args) => validate_cmd::run(args),
         Command::Jsonata(args) => jsonata_cmd::run(args),
+        Command::Up(args) => up_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,110 @@
+//! Configuration in layers: the embedded defaults (`baton.default.toml`, which documents
+//! every key), the user's file, then `BATON_` environment variables, then flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+/// The embedded default configuration file.
+pub(crate) const DEFAULTS: &str = include_str!("../baton.default.toml");
+
+#[derive(Clone, Deserialize)]
+pub(crate) struct Config {
+    pub(crate) listen: String,
+    pub(crate) data: PathBuf,
+    pub(crate) database: Option<String>,
+    pub(crate) region: String,
+    pub(crate) account: String,
+    pub(crate) limits: Limits,
+    pub(crate) cluster: Cluster,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A database URL may carry a password: never print it.
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data", &self.data)
+            .field("database", &self.database.as_ref().map(|_| "<set>"))
+            .field("region", &self.region)
+            .field("account", &self.account)
+            .field("limits", &self.limits)
+            .field("cluster", &self.cluster)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Limits {
+    pub(crate) max_payload_bytes: usize,
+    pub(crate) max_history_events: u64,
+    pub(crate) map_concurrency: usize,
+    pub(crate) express_timeout_seconds: u64,
+    pub(crate) retention_days: u64,
+    pub(crate) http_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Cluster {
+    pub(crate) lease_seconds: u64,
+    pub(crate) shards: usize,
+}
+
+impl Config {
+    /// Loads the layers; `file` is the user's file, if any (TOML, or JSON by extension).
+    pub(crate) fn load(file: Option<&PathBuf>) -> Result<Self> {
+        let mut figment = Figment::new().merge(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("the configuration file {} does not exist", path.display());
+            }
+            figment = if path.extension().is_some_and(|e| e == "json") {
+                figment.merge(figment::providers::Json::file(path))
+            } else {
+                figment.merge(Toml::file(path))
+            };
+        }
+        figment = figment.merge(Env::prefixed("BATON_").split("__").ignore(&["database_url"]));
+        let mut config: Config = figment.extract().context("invalid configuration")?;
+        if let Ok(url) = std::env::var("BATON_DATABASE_URL") {
+            if !url.is_empty() {
+                config.database = Some(url);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The listen address, checked.
+    pub(crate) fn listen_addr(&self) -> Result<SocketAddr> {
+        self.listen.parse().with_context(|| format!("invalid listen address {:?}", self.listen))
+    }
+
+    /// The store URL: the configured database, or SQLite under the data directory.
+    pub(crate) fn database_url(&self) -> Result<String> {
+        if let Some(url) = &self.database {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data).with_context(|| {
+            format!("cannot create the data directory {}", self.data.display())
+        })?;
+        Ok(format!("sqlite://{}", self.data.join("baton.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_parse() {
+        let c: Config = Figment::new().merge(Toml::string(DEFAULTS)).extract().unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.limits.max_payload_bytes, 256 * 1024);
+        assert!(c.database.is_none());
+        assert!(!format!("{c:?}").contains("postgres"));
+    }
+}

@@ -1,0 +1,58 @@
+//! The HTTP surface of `baton up`: the Step Functions API at `/`, `/health` and `/metrics`.
+
+mod sfn;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::config::Config;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) engine: workflows::Engine,
+    pub(crate) config: Arc<Config>,
+}
+
+impl AppState {
+    pub(crate) fn new(engine: workflows::Engine, config: Config) -> Self {
+        Self { engine, config: Arc::new(config) }
+    }
+}
+
+/// The routes.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", post(sfn::handle))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Ready only when the store answers.
+async fn health(State(state): State<AppState>) -> Response {
+    match state.engine.store().ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "reason": "store"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.engine.metrics(),
+    )
+        .into_response()
+}

@@ -1,0 +1,149 @@
+//! `baton up`: the server.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// The configuration file (TOML, or JSON with a .json name).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The data directory (SQLite lives here unless --database is given).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+    #[arg(long)]
+    listen: Option<String>,
+    /// The database URL: postgres://... to share the work between nodes.
+    #[arg(long)]
+    database: Option<String>,
+}
+
+pub(crate) fn run(args: UpArgs) -> Result<u8> {
+    let mut config = Config::load(args.config.as_ref())?;
+    if let Some(d) = args.data {
+        config.data = d;
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(db) = args.database {
+        config.database = Some(db);
+    }
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(0)
+}
+
+fn init_tracing() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let addr = config.listen_addr()?;
+    let url = config.database_url()?;
+    let store = store::Store::open(&url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", redact(&url)))?;
+    let single_node = store.backend() == store::Backend::Sqlite;
+    let engine_config = workflows::Config {
+        region: config.region.clone(),
+        account: config.account.clone(),
+        lease: Duration::from_secs(config.cluster.lease_seconds.max(1)),
+        shards: config.cluster.shards,
+        limits: asl::Options {
+            record_history: true,
+            max_payload_bytes: config.limits.max_payload_bytes,
+            default_map_concurrency: config.limits.map_concurrency,
+            max_history_events: config.limits.max_history_events,
+        },
+        express_timeout: Duration::from_secs(config.limits.express_timeout_seconds),
+        http_timeout: Duration::from_secs(config.limits.http_timeout_seconds),
+        single_node,
+        retention: Duration::from_secs(config.limits.retention_days * 24 * 3600),
+        ..workflows::Config::default()
+    };
+    let node = engine_config.node_id.clone();
+    let engine = workflows::Engine::start(engine_config, store)
+        .await
+        .context("cannot start the workflow executor")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    // The first line of standard output says where Baton is: tests and scripts read it.
+    println!("baton listening on http://{local}");
+    println!("  Step Functions API: POST http://{local}/ (aws --endpoint-url http://{local} stepfunctions ...)");
+    println!("  health: http://{local}/health   metrics: http://{local}/metrics");
+    println!("  store: {} (node {node})", redact(&url));
+    tracing::info!(%local, node = %node, "baton is up");
+    let app = crate::server::router(crate::server::AppState::new(engine.clone(), config));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server failed")?;
+    tracing::info!("shutting down: handing executions back");
+    engine.shutdown().await;
+    Ok(())
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://x"), "sqlite://x");
+    }
+}
