@@ -88,9 +88,8 @@ impl Config {
         if let Some(url) = &self.database {
             return Ok(url.clone());
         }
-        std::fs::create_dir_all(&self.data).with_context(|| {
-            format!("cannot create the data directory {}", self.data.display())
-        })?;
+        std::fs::create_dir_all(&self.data)
+            .with_context(|| format!("cannot create the data directory {}", self.data.display()))?;
         Ok(format!("sqlite://{}", self.data.join("baton.db").display()))
     }
 }

@@ -309,10 +309,11 @@ impl Store {
 
     /// A state machine by ARN.
     pub async fn machine(&self, arn: &str) -> Result<Option<MachineRecord>> {
-        let row = sqlx::query(&format!("SELECT {MACHINE_COLUMNS} FROM state_machines WHERE arn = $1"))
-            .bind(arn)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(&format!("SELECT {MACHINE_COLUMNS} FROM state_machines WHERE arn = $1"))
+                .bind(arn)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| machine_from_row(&r)).transpose()
     }
 
@@ -352,8 +353,15 @@ impl Store {
             return Ok(false);
         }
         if new_revision {
-            insert_revision(&mut tx, &m.revision_id, &m.arn, &m.definition, &m.role_arn, m.updated_ms)
-                .await?;
+            insert_revision(
+                &mut tx,
+                &m.revision_id,
+                &m.arn,
+                &m.definition,
+                &m.role_arn,
+                m.updated_ms,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -392,10 +400,11 @@ impl Store {
 
     /// An execution by ARN.
     pub async fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
-        let row = sqlx::query(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE arn = $1"))
-            .bind(arn)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE arn = $1"))
+                .bind(arn)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| execution_from_row(&r)).transpose()
     }
 
@@ -590,7 +599,12 @@ impl Store {
     }
 
     /// Marks a finished execution for a redrive: it runs again, owned by `node`.
-    pub async fn reopen_execution(&self, arn: &str, node: &str, redrive_count: i64) -> Result<bool> {
+    pub async fn reopen_execution(
+        &self,
+        arn: &str,
+        node: &str,
+        redrive_count: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE executions SET status = 'RUNNING', owner = $2, redrive_count = $3, \
              output = NULL, error = NULL, cause = NULL, stop_ms = NULL \
@@ -752,8 +766,10 @@ impl Store {
 
     /// Deletes an activity.
     pub async fn delete_activity(&self, arn: &str) -> Result<bool> {
-        let done =
-            sqlx::query("DELETE FROM activities WHERE arn = $1").bind(arn).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM activities WHERE arn = $1")
+            .bind(arn)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -808,7 +824,10 @@ impl Store {
                 .bind(&arn)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM executions WHERE arn = $1").bind(&arn).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM executions WHERE arn = $1")
+                .bind(&arn)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(rows.len() as u64)

@@ -141,7 +141,12 @@ async fn story(store: Store) {
     assert_eq!(store.token_execution(&token).await.unwrap().as_deref(), Some(e1.arn.as_str()));
 
     // Activities: created idempotently; a task goes to one worker only.
-    let a = ActivityRecord { arn: activity.clone(), name: "a".into(), created_ms: 1, tags: "[]".into() };
+    let a = ActivityRecord {
+        arn: activity.clone(),
+        name: "a".into(),
+        created_ms: 1,
+        tags: "[]".into(),
+    };
     assert_eq!(store.create_activity(&a).await.unwrap(), a);
     assert_eq!(store.create_activity(&a).await.unwrap(), a);
     let claimed = store.claim_activity_task(&activity, "w1").await.unwrap();
@@ -179,7 +184,8 @@ async fn story(store: Store) {
     let claimed = store.claim_orphans(&other, 5_000, false, 100).await.unwrap();
     assert!(claimed.contains(&e2.arn), "{claimed:?}");
     assert!(!claimed.contains(&e1.arn), "finished executions are not claimed");
-    let w = ExecutionWrite { arn: e2.arn.clone(), next_seq: 1, event_count: 3, ..Default::default() };
+    let w =
+        ExecutionWrite { arn: e2.arn.clone(), next_seq: 1, event_count: 3, ..Default::default() };
     assert_eq!(store.commit(&node, std::slice::from_ref(&w)).await.unwrap(), vec![false]);
     assert_eq!(store.commit(&other, &[w]).await.unwrap(), vec![true]);
     store.release(&other).await.unwrap();
@@ -222,8 +228,5 @@ async fn postgres() {
 
 #[tokio::test]
 async fn rejects_unknown_urls() {
-    assert!(matches!(
-        Store::open("mysql://x").await,
-        Err(store::Error::UnsupportedUrl(_))
-    ));
+    assert!(matches!(Store::open("mysql://x").await, Err(store::Error::UnsupportedUrl(_))));
 }

@@ -56,7 +56,8 @@ pub(crate) async fn run(
     };
     let start_ms = now_ms();
     let options = asl::Options { record_history: false, ..engine.config().limits.clone() };
-    let (mut exec, mut actions) = Execution::start(compiled, info, input.clone(), options, start_ms);
+    let (mut exec, mut actions) =
+        Execution::start(compiled, info, input.clone(), options, start_ms);
     let deadline = tokio::time::Instant::now() + engine.config().express_timeout;
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
     let mut timers: BTreeSet<(i64, u64)> = BTreeSet::new();

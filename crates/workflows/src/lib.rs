@@ -282,7 +282,10 @@ impl Engine {
         };
         let (reply, rx) = oneshot::channel();
         let role_arn = machine.role_arn.clone();
-        self.send(&arn, shard::Msg::Start { record, role_arn, machine: compiled, reply });
+        self.send(
+            &arn,
+            shard::Msg::Start { record: Box::new(record), role_arn, machine: compiled, reply },
+        );
         match rx.await.map_err(|_| Error::ShuttingDown)? {
             Ok(started) => {
                 self.inner.metrics.started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -386,13 +389,17 @@ impl Engine {
         };
         if self.inner.store.token_execution(token).await?.is_none() {
             return Err(match self.inner.store.execution(&arn).await? {
-                Some(_) => Error::TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'".into()),
+                Some(_) => Error::TaskTimedOut(
+                    "Task Timed Out: 'Provided task does not exist anymore'".into(),
+                ),
                 None => Error::TaskDoesNotExist("Task does not exist".into()),
             });
         }
         let input = match report {
             TaskReport::Success(output) => persist::StepInput::TaskSucceeded { id, output },
-            TaskReport::Failure { error, cause } => persist::StepInput::TaskFailed { id, error, cause },
+            TaskReport::Failure { error, cause } => {
+                persist::StepInput::TaskFailed { id, error, cause }
+            }
             TaskReport::Heartbeat => persist::StepInput::TaskHeartbeat { id },
         };
         self.deliver(&arn, input).await

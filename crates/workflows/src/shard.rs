@@ -35,12 +35,31 @@ type StartReply = oneshot::Sender<Result<Started, StartError>>;
 
 /// Messages to a shard.
 pub(crate) enum Msg {
-    Start { record: ExecutionRecord, role_arn: String, machine: Arc<StateMachine>, reply: StartReply },
-    Input { arn: String, input: Input, inbox: Option<i64> },
-    Adopt { arn: String },
-    Replayed { arn: String, result: Result<Box<Run>, String> },
-    Committed { arns: Vec<String>, result: Result<Vec<bool>, String> },
-    Shutdown { done: oneshot::Sender<()> },
+    Start {
+        record: Box<ExecutionRecord>,
+        role_arn: String,
+        machine: Arc<StateMachine>,
+        reply: StartReply,
+    },
+    Input {
+        arn: String,
+        input: Input,
+        inbox: Option<i64>,
+    },
+    Adopt {
+        arn: String,
+    },
+    Replayed {
+        arn: String,
+        result: Result<Box<Run>, String>,
+    },
+    Committed {
+        arns: Vec<String>,
+        result: Result<Vec<bool>, String>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// A batch of writes for the committer, and where to report.
@@ -351,7 +370,7 @@ impl Shard {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Start { record, role_arn, machine, reply } => {
-                self.start(record, &role_arn, machine, reply)
+                self.start(*record, &role_arn, machine, reply)
             }
             Msg::Input { arn, input, inbox } => {
                 if let Some(buffer) = self.loading.get_mut(&arn) {
@@ -508,7 +527,8 @@ impl Shard {
                 let reply = job.reply.clone();
                 let arns = job.arns.clone();
                 if commits.send(job).await.is_err() {
-                    let _ = reply.send(Msg::Committed { arns, result: Err("shutting down".into()) });
+                    let _ =
+                        reply.send(Msg::Committed { arns, result: Err("shutting down".into()) });
                 }
             });
         }
@@ -584,8 +604,7 @@ impl Shard {
         let arn = run.record.arn.clone();
         match effect {
             Effect::Started => {
-                let started =
-                    Started { execution_arn: arn.clone(), start_ms: run.record.start_ms };
+                let started = Started { execution_arn: arn.clone(), start_ms: run.record.start_ms };
                 for reply in run.start_replies.drain(..) {
                     let _ = reply.send(Ok(started.clone()));
                 }

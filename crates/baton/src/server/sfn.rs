@@ -87,7 +87,11 @@ impl From<store::Error> for ApiError {
 type ApiResult = Result<Value, ApiError>;
 
 /// `POST /`: dispatches on `X-Amz-Target`.
-pub(crate) async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let Some(action) = target.strip_prefix("AWSStepFunctions.") else {
         return ApiError::new(
@@ -101,10 +105,19 @@ pub(crate) async fn handle(State(state): State<AppState>, headers: HeaderMap, bo
     } else {
         match serde_json::from_slice(&body) {
             Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return ApiError::new("SerializationException", "The request body must be a JSON object").into_response(),
+            Ok(_) => {
+                return ApiError::new(
+                    "SerializationException",
+                    "The request body must be a JSON object",
+                )
+                .into_response()
+            }
             Err(e) => {
-                return ApiError::new("SerializationException", format!("The request body is not valid JSON: {e}"))
-                    .into_response()
+                return ApiError::new(
+                    "SerializationException",
+                    format!("The request body is not valid JSON: {e}"),
+                )
+                .into_response()
             }
         }
     };
@@ -252,7 +265,10 @@ impl Api<'_> {
     async fn machine(&self, arn: &str) -> Result<MachineRecord, ApiError> {
         Self::check_arn(arn, &["stateMachine"])?;
         self.store().machine(arn).await?.ok_or_else(|| {
-            ApiError::new("StateMachineDoesNotExist", format!("State Machine Does Not Exist: '{arn}'"))
+            ApiError::new(
+                "StateMachineDoesNotExist",
+                format!("State Machine Does Not Exist: '{arn}'"),
+            )
         })
     }
 
@@ -275,7 +291,8 @@ impl Api<'_> {
     }
 
     fn check_definition(&self, definition: &str, kind: &str) -> Result<(), ApiError> {
-        let t = if kind == "EXPRESS" { asl::MachineType::Express } else { asl::MachineType::Standard };
+        let t =
+            if kind == "EXPRESS" { asl::MachineType::Express } else { asl::MachineType::Standard };
         asl::StateMachine::compile_str(definition, t)
             .map(|_| ())
             .map_err(|e| ApiError::new("InvalidDefinition", e.cause))
@@ -351,7 +368,9 @@ impl Api<'_> {
                 && existing.role_arn == record.role_arn
                 && existing.kind == record.kind
             {
-                return Ok(json!({"stateMachineArn": arn, "creationDate": ts(existing.created_ms)}));
+                return Ok(
+                    json!({"stateMachineArn": arn, "creationDate": ts(existing.created_ms)}),
+                );
             }
             return Err(ApiError::new(
                 "StateMachineAlreadyExists",
@@ -576,11 +595,10 @@ impl Api<'_> {
 
     async fn describe_machine_for_execution(&self) -> ApiResult {
         let e = self.execution(self.str("executionArn")?).await?;
-        let revision = self
-            .store()
-            .revision(&e.revision_id)
-            .await?
-            .ok_or_else(|| ApiError::internal(format!("revision {} is missing", e.revision_id)))?;
+        let revision =
+            self.store().revision(&e.revision_id).await?.ok_or_else(|| {
+                ApiError::internal(format!("revision {} is missing", e.revision_id))
+            })?;
         let machine = self.store().machine(&e.machine_arn).await?;
         let name = e.machine_arn.rsplit(':').next().unwrap_or_default();
         let mut out = json!({
@@ -624,7 +642,9 @@ impl Api<'_> {
                 let v = decode_token(t)?;
                 match (v.get("ms").and_then(Value::as_i64), v.get("arn").and_then(Value::as_str)) {
                     (Some(ms), Some(arn)) => Some((ms, arn.to_owned())),
-                    _ => return Err(ApiError::new("InvalidToken", format!("Invalid Token: '{t}'"))),
+                    _ => {
+                        return Err(ApiError::new("InvalidToken", format!("Invalid Token: '{t}'")))
+                    }
                 }
             }
             None => None,
@@ -699,9 +719,8 @@ impl Api<'_> {
     async fn send_task_success(&self) -> ApiResult {
         let token = self.str("taskToken")?;
         let output = self.str("output")?;
-        let output: Value = serde_json::from_str(output).map_err(|_| {
-            ApiError::new("InvalidOutput", format!("Invalid Output: '{output}'"))
-        })?;
+        let output: Value = serde_json::from_str(output)
+            .map_err(|_| ApiError::new("InvalidOutput", format!("Invalid Output: '{output}'")))?;
         self.engine().send_task(token, workflows::TaskReport::Success(output)).await?;
         Ok(json!({}))
     }
@@ -768,7 +787,9 @@ impl Api<'_> {
         rows.truncate(limit as usize);
         let list: Vec<Value> = rows
             .iter()
-            .map(|a| json!({"activityArn": a.arn, "name": a.name, "creationDate": ts(a.created_ms)}))
+            .map(
+                |a| json!({"activityArn": a.arn, "name": a.name, "creationDate": ts(a.created_ms)}),
+            )
             .collect();
         let mut out = json!({"activities": list});
         if let (true, Some(last)) = (more, rows.last()) {
@@ -781,8 +802,7 @@ impl Api<'_> {
         let arn = self.str("activityArn")?;
         Self::check_arn(arn, &["activity"])?;
         let worker = self.opt_str("workerName")?.unwrap_or("worker");
-        let task =
-            self.engine().get_activity_task(arn, worker, Duration::from_secs(60)).await?;
+        let task = self.engine().get_activity_task(arn, worker, Duration::from_secs(60)).await?;
         Ok(match task {
             Some((token, input)) => json!({"taskToken": token, "input": input}),
             None => json!({}),
@@ -831,7 +851,9 @@ impl Api<'_> {
     async fn list_tags(&self) -> ApiResult {
         let arn = self.str("resourceArn")?;
         let tags = self.current_tags(arn).await?;
-        Ok(json!({"tags": serde_json::from_str::<Value>(&Self::tags_json(&tags)).unwrap_or_default()}))
+        Ok(
+            json!({"tags": serde_json::from_str::<Value>(&Self::tags_json(&tags)).unwrap_or_default()}),
+        )
     }
 }
 
