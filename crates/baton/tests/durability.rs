@@ -1,0 +1,202 @@
+//! Durability and clustering of `baton up`, tested as users run it: a real server process,
+//! killed with SIGKILL in the middle of work, restarted, and checked over the API; two nodes
+//! on one PostgreSQL sharing and taking over work.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::post;
+use serde_json::{json, Value};
+use support::{assert_whole_history, temp_dir, Baton};
+
+/// A loopback receiver for `http:invoke` tasks that records each request body.
+async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/",
+        post(move |body: axum::Json<Value>| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(body.0.clone());
+                axum::Json(json!({"ok": true, "echo": body.0}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/"), seen)
+}
+
+fn workflow(endpoint: &str) -> Value {
+    json!({
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Parameters": {"n.$": "$.n", "stage": "prepared"}, "Next": "Nap"},
+            "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Call"},
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {"ApiEndpoint": endpoint, "Method": "POST", "RequestBody": {"n.$": "$.n"}},
+                "ResultSelector": {"status.$": "$.StatusCode", "echo.$": "$.ResponseBody.echo"},
+                "ResultPath": "$.call",
+                "Next": "Done"
+            },
+            "Done": {"Type": "Pass", "End": true}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_nothing_and_duplicates_nothing() {
+    let (endpoint, seen) = receiver().await;
+    let data = temp_dir("crash");
+    let mut node = Baton::start(&data, None, &[]);
+    let machine = node.machine("crashy", workflow(&endpoint), "STANDARD").await;
+    let mut arns = Vec::new();
+    for n in 0..40 {
+        let v = node
+            .ok(
+                "StartExecution",
+                json!({"stateMachineArn": machine, "name": format!("run-{n}"),
+                       "input": json!({"n": n}).to_string()}),
+            )
+            .await;
+        arns.push(v["executionArn"].as_str().unwrap().to_owned());
+    }
+    // Every start above was acknowledged; now the process dies mid-flight.
+    node.kill9();
+
+    let node = Baton::start(&data, None, &[]);
+    for (n, arn) in arns.iter().enumerate() {
+        let d = node.finished(arn, Duration::from_secs(30)).await;
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        let output: Value = serde_json::from_str(d["output"].as_str().unwrap()).unwrap();
+        assert_eq!(output["n"], json!(n));
+        assert_eq!(output["call"], json!({"status": 200, "echo": {"n": n}}));
+        let events = node.history(arn).await;
+        assert_whole_history(&events);
+        let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "ExecutionStarted",
+                "PassStateEntered",
+                "PassStateExited",
+                "WaitStateEntered",
+                "WaitStateExited",
+                "TaskStateEntered",
+                "TaskScheduled",
+                "TaskStarted",
+                "TaskSucceeded",
+                "TaskStateExited",
+                "PassStateEntered",
+                "PassStateExited",
+                "ExecutionSucceeded"
+            ]
+        );
+    }
+    // The crash happened before any task was due (the Wait state), so each ran once.
+    let calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 40, "{calls:?}");
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_work_back_and_a_restart_finishes_it() {
+    let data = temp_dir("term");
+    let mut node = Baton::start(&data, None, &[]);
+    let machine = node
+        .machine(
+            "napper",
+            json!({"StartAt": "W", "States": {
+                "W": {"Type": "Wait", "Seconds": 2, "Next": "P"},
+                "P": {"Type": "Pass", "Result": "rested", "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let v = node.ok("StartExecution", json!({"stateMachineArn": machine, "name": "nap"})).await;
+    let arn = v["executionArn"].as_str().unwrap().to_owned();
+    let status = node.terminate();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+
+    let node = Baton::start(&data, None, &[]);
+    let d = node.finished(&arn, Duration::from_secs(15)).await;
+    assert_eq!(d["status"], "SUCCEEDED");
+    assert_eq!(d["output"], "\"rested\"");
+    assert_whole_history(&node.history(&arn).await);
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_postgres_share_work_and_take_over() {
+    let Ok(admin) = std::env::var("BATON_TEST_POSTGRES_URL") else {
+        eprintln!("BATON_TEST_POSTGRES_URL is not set: skipping the PostgreSQL cluster test");
+        return;
+    };
+    let url = store::testing::fresh_postgres(&admin).await.unwrap();
+    let env = [("BATON_CLUSTER__LEASE_SECONDS", "2")];
+    let (da, db) = (temp_dir("node-a"), temp_dir("node-b"));
+    let mut a = Baton::start(&da, Some(&url), &env);
+    let b = Baton::start(&db, Some(&url), &env);
+
+    // An activity task created by node A's execution is taken and completed through node B:
+    // the result reaches A through the shared inbox.
+    a.ok("CreateActivity", json!({"name": "approve"})).await;
+    let activity = "arn:aws:states:us-east-1:123456789012:activity:approve";
+    let approval = a
+        .machine(
+            "approval",
+            json!({"StartAt": "Ask", "States": {
+                "Ask": {"Type": "Task", "Resource": activity, "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let v = a
+        .ok("StartExecution", json!({"stateMachineArn": approval, "input": "{\"who\":\"ada\"}"}))
+        .await;
+    let approval_run = v["executionArn"].as_str().unwrap().to_owned();
+    let task = b.ok("GetActivityTask", json!({"activityArn": activity, "workerName": "w"})).await;
+    assert_eq!(task["input"], "{\"who\":\"ada\"}");
+    let token = task["taskToken"].as_str().unwrap();
+    b.ok("SendTaskSuccess", json!({"taskToken": token, "output": "{\"approved\":true}"})).await;
+    let d = b.finished(&approval_run, Duration::from_secs(10)).await;
+    assert_eq!(d["status"], "SUCCEEDED");
+    assert_eq!(d["output"], "{\"approved\":true}");
+
+    // Executions started on A survive A's death: B takes them over once A's lease lapses.
+    let napper = a
+        .machine(
+            "napper",
+            json!({"StartAt": "W", "States": {
+                "W": {"Type": "Wait", "Seconds": 1, "Next": "P"},
+                "P": {"Type": "Pass", "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let mut arns = Vec::new();
+    for n in 0..20 {
+        let node = if n % 2 == 0 { &a } else { &b };
+        let v = node
+            .ok(
+                "StartExecution",
+                json!({"stateMachineArn": napper, "input": format!("{{\"n\":{n}}}")}),
+            )
+            .await;
+        arns.push(v["executionArn"].as_str().unwrap().to_owned());
+    }
+    a.kill9();
+    for (n, arn) in arns.iter().enumerate() {
+        let d = b.finished(arn, Duration::from_secs(30)).await;
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        assert_eq!(d["output"], format!("{{\"n\":{n}}}"));
+        assert_whole_history(&b.history(arn).await);
+    }
+    drop(b);
+    store::testing::drop_database(&admin, &url).await;
+    std::fs::remove_dir_all(&da).ok();
+    std::fs::remove_dir_all(&db).ok();
+}

@@ -1,0 +1,163 @@
+//! Shared test support: the real `baton up` as a child process, and a Step Functions client
+//! that speaks the JSON 1.0 protocol over HTTP.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// A running `baton up`, killed when dropped.
+pub struct Baton {
+    child: Option<Child>,
+    pub addr: String,
+    pub data: PathBuf,
+    pub client: reqwest::Client,
+}
+
+/// A fresh data directory under the system's temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("baton-{tag}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Baton {
+    /// Starts `baton up` on `data` (SQLite) or on `database`, on a free loopback port.
+    pub fn start(data: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
+        cmd.args(["up", "--listen", "127.0.0.1:0", "--data"]).arg(data);
+        if let Some(db) = database {
+            cmd.args(["--database", db]);
+        }
+        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("baton starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("baton prints its address").unwrap();
+        let addr = first
+            .strip_prefix("baton listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        // Keep draining standard output so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child: Some(child), addr, data: data.to_owned(), client: reqwest::Client::new() }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// `kill -9`: the process ends at once, in the middle of whatever it does.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a graceful exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        c.wait().unwrap()
+    }
+
+    /// One Step Functions call: `(HTTP status, body)`.
+    pub async fn call(&self, action: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("http://{}/", self.addr))
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("AWSStepFunctions.{action}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the server answers");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// A call that must succeed.
+    pub async fn ok(&self, action: &str, body: Value) -> Value {
+        let (status, v) = self.call(action, body.clone()).await;
+        assert_eq!(status, 200, "{action} {body} -> {v}");
+        v
+    }
+
+    /// Creates a state machine and returns its ARN.
+    pub async fn machine(&self, name: &str, definition: Value, kind: &str) -> String {
+        let v = self
+            .ok(
+                "CreateStateMachine",
+                json!({"name": name, "definition": definition.to_string(), "type": kind,
+                       "roleArn": "arn:aws:iam::123456789012:role/test"}),
+            )
+            .await;
+        v["stateMachineArn"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the execution is no longer RUNNING and returns DescribeExecution.
+    pub async fn finished(&self, arn: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let v = self.ok("DescribeExecution", json!({"executionArn": arn})).await;
+            if v["status"] != "RUNNING" {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{arn} still running after {within:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The whole history of an execution.
+    pub async fn history(&self, arn: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = json!({"executionArn": arn, "maxResults": 1000});
+            if let Some(t) = &token {
+                req["nextToken"] = json!(t);
+            }
+            let v = self.ok("GetExecutionHistory", req).await;
+            events.extend(v["events"].as_array().unwrap().iter().cloned());
+            match v["nextToken"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return events,
+            }
+        }
+    }
+}
+
+impl Drop for Baton {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Checks that a history is whole: ids 1..n in order, one start, one end.
+pub fn assert_whole_history(events: &[Value]) {
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["id"], json!(i as u64 + 1), "event ids are contiguous: {events:?}");
+    }
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types.iter().filter(|t| **t == "ExecutionStarted").count(), 1, "{types:?}");
+    let ends = types
+        .iter()
+        .filter(|t| {
+            matches!(
+                **t,
+                "ExecutionSucceeded" | "ExecutionFailed" | "ExecutionAborted" | "ExecutionTimedOut"
+            )
+        })
+        .count();
+    assert_eq!(ends, 1, "{types:?}");
+}
