@@ -92,6 +92,11 @@ impl History {
         self.last_id
     }
 
+    /// Continues the ids after `id` (a redriven execution goes on after its persisted events).
+    pub fn set_last_id(&mut self, id: u64) {
+        self.last_id = id;
+    }
+
     /// The id of the newest event.
     pub fn last_id(&self) -> u64 {
         self.last_id

@@ -394,6 +394,24 @@ impl Execution {
         self.history.last_id()
     }
 
+    /// Records a redrive (RedriveExecution). The caller has rebuilt the execution up to just
+    /// before the step that ended it; event ids go on after `last_event_id`, the id of the
+    /// newest persisted event, and `$$.Execution.RedriveCount` becomes `redrive_count`. What
+    /// was outstanding at that point (the failed task, timers) is the caller's to perform
+    /// again.
+    pub fn redrive(&mut self, last_event_id: u64, redrive_count: u32, now: i64) {
+        self.now = now.max(self.now);
+        self.history.set_last_id(last_event_id);
+        self.info.redrive_count = redrive_count;
+        self.history.push(
+            last_event_id,
+            self.now,
+            "ExecutionRedriven",
+            Some("executionRedrivenEventDetails"),
+            || json!({ "redriveCount": redrive_count }),
+        );
+    }
+
     /// The execution's context information.
     pub fn info(&self) -> &ExecutionInfo {
         &self.info

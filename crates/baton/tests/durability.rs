@@ -200,3 +200,85 @@ async fn two_nodes_on_postgres_share_work_and_take_over() {
     std::fs::remove_dir_all(&da).ok();
     std::fs::remove_dir_all(&db).ok();
 }
+
+/// A receiver that fails its first `failures` calls with a 503, then answers 200.
+async fn flaky_receiver(failures: usize) -> (String, Arc<Mutex<usize>>) {
+    let calls = Arc::new(Mutex::new(0usize));
+    let count = calls.clone();
+    let app = axum::Router::new().route(
+        "/",
+        post(move || {
+            let count = count.clone();
+            async move {
+                let mut n = count.lock().unwrap();
+                *n += 1;
+                if *n <= failures {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"busy": true})))
+                } else {
+                    (axum::http::StatusCode::OK, axum::Json(json!({"ok": true})))
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/"), calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_reruns_the_failed_task_and_survives_a_crash() {
+    let (endpoint, calls) = flaky_receiver(1).await;
+    let data = temp_dir("redrive");
+    let mut node = Baton::start(&data, None, &[]);
+    let machine = node
+        .machine(
+            "flaky",
+            json!({"StartAt": "Before", "States": {
+                "Before": {"Type": "Pass", "Result": {"step": 1}, "Next": "Call"},
+                "Call": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+                         "Parameters": {"ApiEndpoint": endpoint, "Method": "POST"},
+                         "ResultSelector": {"code.$": "$.StatusCode"}, "Next": "Nap"},
+                "Nap": {"Type": "Wait", "Seconds": 1, "Next": "After"},
+                "After": {"Type": "Pass", "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let v = node.ok("StartExecution", json!({"stateMachineArn": machine, "name": "r1"})).await;
+    let arn = v["executionArn"].as_str().unwrap().to_owned();
+    let d = node.finished(&arn, Duration::from_secs(10)).await;
+    assert_eq!(d["status"], "FAILED");
+    assert_eq!(d["error"], "States.Http.StatusCode.503");
+    assert_eq!(d["redriveStatus"], "REDRIVABLE");
+
+    // A succeeded execution cannot be redriven; this failed one can, once at a time.
+    let r = node.ok("RedriveExecution", json!({"executionArn": arn})).await;
+    assert!(r["redriveDate"].as_f64().unwrap() > 0.0);
+    let (status, again) = node.call("RedriveExecution", json!({"executionArn": arn})).await;
+    assert_eq!((status, again["__type"].as_str()), (400, Some("ExecutionNotRedrivable")));
+
+    // The rerun waits in `Nap`: a crash there, then a restart, and it finishes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node.kill9();
+    let node = Baton::start(&data, None, &[]);
+    let d = node.finished(&arn, Duration::from_secs(15)).await;
+    assert_eq!(d["status"], "SUCCEEDED", "{d}");
+    assert_eq!(d["output"], "{\"code\":200}");
+    assert_eq!(d["redriveCount"], 1);
+    assert_eq!(*calls.lock().unwrap(), 2, "the failed call ran again, once");
+
+    let events = node.history(&arn).await;
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["id"], json!(i as u64 + 1), "{events:?}");
+    }
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    let failed = types.iter().position(|t| *t == "ExecutionFailed").unwrap();
+    assert_eq!(types[failed + 1], "ExecutionRedriven", "{types:?}");
+    assert_eq!(events[failed + 1]["executionRedrivenEventDetails"], json!({"redriveCount": 1}));
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    assert_eq!(types.iter().filter(|t| **t == "ExecutionStarted").count(), 1);
+
+    let (status, done) = node.call("RedriveExecution", json!({"executionArn": arn})).await;
+    assert_eq!((status, done["__type"].as_str()), (400, Some("ExecutionNotRedrivable")));
+    std::fs::remove_dir_all(&data).ok();
+}

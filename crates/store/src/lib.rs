@@ -618,6 +618,24 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Puts an execution's row back as `e` has it (a redrive that could not start).
+    pub async fn restore_execution(&self, e: &ExecutionRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE executions SET status = $2, output = $3, error = $4, cause = $5, \
+             stop_ms = $6, redrive_count = $7 WHERE arn = $1",
+        )
+        .bind(&e.arn)
+        .bind(&e.status)
+        .bind(&e.output)
+        .bind(&e.error)
+        .bind(&e.cause)
+        .bind(e.stop_ms)
+        .bind(e.redrive_count)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     // ----- inbox and tokens ----------------------------------------------------------------
 
     /// Leaves a message for an execution's owner.

@@ -452,9 +452,26 @@ impl Engine {
                 e.status
             )));
         }
-        Err(Error::ExecutionNotRedrivable(format!(
-            "Redrive is not available yet in Baton: '{arn}'"
-        )))
+        let count = e.redrive_count as u32 + 1;
+        let node = &self.inner.config.node_id;
+        if !self.inner.store.reopen_execution(arn, node, i64::from(count)).await? {
+            return Err(Error::ExecutionNotRedrivable(format!(
+                "Execution is not redrivable: '{arn}'"
+            )));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(arn, shard::Msg::Redrive { arn: arn.to_owned(), count, reply });
+        match rx.await.map_err(|_| Error::ShuttingDown)? {
+            Ok(started) => Ok(started.start_ms),
+            Err(shard::StartError::Failed(why)) => {
+                // Put the row back as it was: the execution did not run again.
+                self.inner.store.restore_execution(&e).await?;
+                Err(Error::ExecutionNotRedrivable(format!("{why}")))
+            }
+            Err(shard::StartError::Exists(_)) => {
+                Err(Error::ExecutionNotRedrivable(format!("Execution is running: '{arn}'")))
+            }
+        }
     }
 
     /// Stops taking work, lets in-flight commits finish, and hands every execution this node

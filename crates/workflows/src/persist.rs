@@ -38,6 +38,11 @@ pub(crate) enum StepInput {
         error: Option<String>,
         cause: Option<String>,
     },
+    /// RedriveExecution: the step that ended the execution is undone, and it goes on from
+    /// there as its `count`th redrive.
+    Redrive {
+        count: u32,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -58,10 +63,10 @@ impl StepInput {
         }
     }
 
-    /// The interpreter input; `None` for the start.
+    /// The interpreter input; `None` for the start and for a redrive.
     pub(crate) fn to_input(&self) -> Option<Input> {
         Some(match self.clone() {
-            Self::Start => return None,
+            Self::Start | Self::Redrive { .. } => return None,
             Self::TaskSucceeded { id, output } => Input::TaskSucceeded { id, output },
             Self::TaskFailed { id, error, cause } => Input::TaskFailed { id, error, cause },
             Self::TaskHeartbeat { id } => Input::TaskHeartbeat { id },

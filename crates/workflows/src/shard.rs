@@ -49,6 +49,12 @@ pub(crate) enum Msg {
     Adopt {
         arn: String,
     },
+    /// Runs an ended execution again (its row is RUNNING and ours already).
+    Redrive {
+        arn: String,
+        count: u32,
+        reply: StartReply,
+    },
     Replayed {
         arn: String,
         result: Result<Box<Run>, String>,
@@ -379,7 +385,8 @@ impl Shard {
                     self.input(&arn, input, inbox);
                 }
             }
-            Msg::Adopt { arn } => self.adopt(arn),
+            Msg::Adopt { arn } => self.adopt(arn, None),
+            Msg::Redrive { arn, count, reply } => self.adopt(arn, Some((count, reply))),
             Msg::Replayed { arn, result } => self.replayed(arn, result),
             Msg::Committed { arns, result } => self.committed(arns, result),
             Msg::Shutdown { done } => self.stopping = Some(done),
@@ -632,15 +639,29 @@ impl Shard {
         }
     }
 
-    fn adopt(&mut self, arn: String) {
+    fn adopt(&mut self, arn: String, redrive: Option<(u32, StartReply)>) {
         if self.runs.contains_key(&arn) || self.loading.contains_key(&arn) {
+            if let Some((_, reply)) = redrive {
+                let _ = reply.send(Err(StartError::Failed(Error::ExecutionNotRedrivable(
+                    format!("Execution is running: '{arn}'"),
+                ))));
+            }
             return;
         }
         self.loading.insert(arn.clone(), Vec::new());
         let engine = self.engine.clone();
         let me = self.me.clone();
         tokio::spawn(async move {
-            let result = replay(&engine, &arn).await.map(Box::new);
+            let count = redrive.as_ref().map(|r| r.0);
+            let mut result = replay(&engine, &arn, count).await.map(Box::new);
+            if let Some((_, reply)) = redrive {
+                match &mut result {
+                    Ok(run) => run.start_replies.push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(StartError::Failed(Error::Internal(e.clone()))));
+                    }
+                }
+            }
             let _ = me.send(Msg::Replayed { arn, result });
         });
     }
@@ -658,19 +679,30 @@ impl Shard {
             return;
         }
         // Re-arm what the execution waits on; dispatch again the tasks still outstanding
-        // (same action id, so the same idempotency key and token).
+        // (same action id, so the same idempotency key and token). A redrive first commits
+        // its step, then does the same.
+        let redriving = !run.pending.steps.is_empty();
         let waits: Vec<(ActionId, Outstanding)> =
             run.outstanding.iter().map(|(k, v)| (*k, v.clone())).collect();
         for (id, wait) in waits {
-            match wait {
-                Outstanding::Timer(at) => {
-                    self.timers.insert((at, arn.clone(), id));
-                }
-                Outstanding::Task { req, .. } => self.perform(&mut run, Effect::Dispatch(req)),
+            let effect = match wait {
+                Outstanding::Timer(at) => Effect::ArmTimer(id, at),
+                Outstanding::Task { req, .. } => Effect::Dispatch(req),
+            };
+            if redriving {
+                run.pending.effects.push(effect);
+            } else {
+                self.perform(&mut run, effect);
             }
+        }
+        if redriving {
+            run.pending.effects.push(Effect::Started);
         }
         self.count_transitions(&mut run);
         self.runs.insert(arn.clone(), run);
+        if redriving {
+            self.mark_dirty(&arn);
+        }
         for msg in buffered {
             self.handle(msg);
         }
@@ -678,7 +710,10 @@ impl Shard {
 }
 
 /// Rebuilds an execution from its steps.
-async fn replay(engine: &Engine, arn: &str) -> Result<Run, String> {
+///
+/// A redrive step undoes the step before it in the effective log (the one that ended the
+/// execution); with `redrive`, a new redrive is made at the end and recorded.
+async fn replay(engine: &Engine, arn: &str, redrive: Option<u32>) -> Result<Run, String> {
     let store = engine.store();
     let record = store
         .execution(arn)
@@ -719,13 +754,40 @@ async fn replay(engine: &Engine, arn: &str) -> Result<Run, String> {
         transitions: 0,
     };
     run.absorb(actions, true);
+    let mut effective: Vec<(StepInput, &StepRecord)> = Vec::new();
     for step in steps.iter().skip(1) {
         let input = StepInput::decode(&step.input)?;
-        if let Some(input) = input.to_input() {
-            run.step(input, step.at_ms, true);
+        if let StepInput::Redrive { .. } = input {
+            effective.pop().ok_or("a redrive with no step to undo")?;
+        }
+        effective.push((input, step));
+    }
+    if redrive.is_some() && effective.pop().is_none() {
+        return Err("the execution ended in its first step: running it again would end it \
+                    the same way"
+            .into());
+    }
+    for (input, step) in effective {
+        match input {
+            StepInput::Redrive { count } => {
+                run.exec.redrive(step.first_event.max(1) as u64 - 1, count, step.at_ms);
+                run.record.redrive_count = i64::from(count);
+                run.ended = false;
+            }
+            other => {
+                if let Some(input) = other.to_input() {
+                    run.step(input, step.at_ms, true);
+                }
+            }
         }
     }
     run.exec.set_record_history(true);
+    if let Some(count) = redrive {
+        let at = now_ms();
+        run.exec.redrive(run.record.event_count as u64, count, at);
+        run.record.redrive_count = i64::from(count);
+        run.record_step(StepInput::Redrive { count }, at);
+    }
     tracing::info!(
         execution = %arn,
         steps = steps.len(),

@@ -586,10 +586,12 @@ impl Api<'_> {
         let (status, reason) = match e.status.as_str() {
             "RUNNING" => ("NOT_REDRIVABLE", "Execution is RUNNING and cannot be redriven"),
             "SUCCEEDED" => ("NOT_REDRIVABLE", "Execution is SUCCEEDED and cannot be redriven"),
-            _ => ("NOT_REDRIVABLE", "Redrive is not available yet in Baton"),
+            _ => ("REDRIVABLE", ""),
         };
         out["redriveStatus"] = json!(status);
-        out["redriveStatusReason"] = json!(reason);
+        if !reason.is_empty() {
+            out["redriveStatusReason"] = json!(reason);
+        }
         Ok(out)
     }
 
