@@ -95,6 +95,34 @@ pub struct ExecutionRecord {
     pub redrive_count: i64,
     /// Who waits for this execution to end (a parent's `.sync` task), JSON.
     pub parent: Option<String>,
+    /// The version it runs, when started through a version or an alias.
+    pub version_arn: Option<String>,
+    /// The alias it was started through.
+    pub alias_arn: Option<String>,
+}
+
+/// A published version of a state machine: a revision with a number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRecord {
+    pub arn: String,
+    pub machine_arn: String,
+    pub version: i64,
+    pub revision_id: String,
+    pub description: String,
+    pub created_ms: i64,
+}
+
+/// An alias: a name routing executions to one or two versions by weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasRecord {
+    pub arn: String,
+    pub machine_arn: String,
+    pub name: String,
+    pub description: String,
+    /// `[{"stateMachineVersionArn", "weight"}]`, JSON.
+    pub routing: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
 }
 
 /// One step of an execution: the input it applied and the history events it produced.
@@ -176,7 +204,12 @@ pub struct Store {
 }
 
 const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, revision_id, status, input, output, \
-     error, cause, start_ms, stop_ms, owner, next_seq, event_count, redrive_count, parent";
+     error, cause, start_ms, stop_ms, owner, next_seq, event_count, redrive_count, parent, \
+     version_arn, alias_arn";
+
+const VERSION_COLUMNS: &str = "arn, machine_arn, version, revision_id, description, created_ms";
+
+const ALIAS_COLUMNS: &str = "arn, machine_arn, name, description, routing, created_ms, updated_ms";
 
 const MACHINE_COLUMNS: &str = "arn, name, kind, revision_id, definition, role_arn, description, \
      logging, tracing, created_ms, updated_ms, tags";
@@ -367,9 +400,183 @@ impl Store {
         Ok(true)
     }
 
-    /// Deletes a state machine (its revisions stay for the executions that ran them).
+    /// Deletes a state machine with its versions and aliases (its revisions stay for the
+    /// executions that ran them).
     pub async fn delete_machine(&self, arn: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["machine_versions", "machine_aliases"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE machine_arn = $1"))
+                .bind(arn)
+                .execute(&mut *tx)
+                .await?;
+        }
         let done = sqlx::query("DELETE FROM state_machines WHERE arn = $1")
+            .bind(arn)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ----- versions and aliases ------------------------------------------------------------
+
+    /// Publishes the next version of a machine for `revision_id`, unless the newest version
+    /// already has that revision (then that one is returned).
+    pub async fn publish_version(
+        &self,
+        machine_arn: &str,
+        revision_id: &str,
+        description: &str,
+        now_ms: i64,
+    ) -> Result<VersionRecord> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // One publisher per machine at a time: version numbers are dense.
+            sqlx::query("SELECT arn FROM state_machines WHERE arn = $1 FOR UPDATE")
+                .bind(machine_arn)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let latest = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM machine_versions WHERE machine_arn = $1 \
+             ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(machine_arn)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| version_from_row(&r))
+        .transpose()?;
+        if let Some(v) = &latest {
+            if v.revision_id == revision_id {
+                return Ok(v.clone());
+            }
+        }
+        let number = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) AS n FROM machine_versions WHERE machine_arn = $1",
+        )
+        .bind(machine_arn)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get::<i64, _>("n")?
+            + 1;
+        let v = VersionRecord {
+            arn: format!("{machine_arn}:{number}"),
+            machine_arn: machine_arn.to_owned(),
+            version: number,
+            revision_id: revision_id.to_owned(),
+            description: description.to_owned(),
+            created_ms: now_ms,
+        };
+        sqlx::query(&format!(
+            "INSERT INTO machine_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        ))
+        .bind(&v.arn)
+        .bind(&v.machine_arn)
+        .bind(v.version)
+        .bind(&v.revision_id)
+        .bind(&v.description)
+        .bind(v.created_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    /// A version by ARN.
+    pub async fn version(&self, arn: &str) -> Result<Option<VersionRecord>> {
+        let row =
+            sqlx::query(&format!("SELECT {VERSION_COLUMNS} FROM machine_versions WHERE arn = $1"))
+                .bind(arn)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| version_from_row(&r)).transpose()
+    }
+
+    /// A machine's versions, newest first, below version `before` (exclusive).
+    pub async fn versions(
+        &self,
+        machine_arn: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<VersionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM machine_versions WHERE machine_arn = $1 \
+             AND version < $2 ORDER BY version DESC LIMIT $3"
+        ))
+        .bind(machine_arn)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// Deletes a version.
+    pub async fn delete_version(&self, arn: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM machine_versions WHERE arn = $1")
+            .bind(arn)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Creates an alias; `false` if one of that ARN exists.
+    pub async fn create_alias(&self, a: &AliasRecord) -> Result<bool> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO machine_aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (arn) DO NOTHING"
+        ))
+        .bind(&a.arn)
+        .bind(&a.machine_arn)
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(&a.routing)
+        .bind(a.created_ms)
+        .bind(a.updated_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// An alias by ARN.
+    pub async fn alias(&self, arn: &str) -> Result<Option<AliasRecord>> {
+        let row =
+            sqlx::query(&format!("SELECT {ALIAS_COLUMNS} FROM machine_aliases WHERE arn = $1"))
+                .bind(arn)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| alias_from_row(&r)).transpose()
+    }
+
+    /// A machine's aliases by ARN.
+    pub async fn aliases(&self, machine_arn: &str) -> Result<Vec<AliasRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALIAS_COLUMNS} FROM machine_aliases WHERE machine_arn = $1 ORDER BY arn"
+        ))
+        .bind(machine_arn)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alias_from_row).collect()
+    }
+
+    /// Replaces an alias's description and routing.
+    pub async fn update_alias(&self, a: &AliasRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE machine_aliases SET description = $2, routing = $3, updated_ms = $4 \
+             WHERE arn = $1",
+        )
+        .bind(&a.arn)
+        .bind(&a.description)
+        .bind(&a.routing)
+        .bind(a.updated_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes an alias.
+    pub async fn delete_alias(&self, arn: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM machine_aliases WHERE arn = $1")
             .bind(arn)
             .execute(&self.pool)
             .await?;
@@ -468,7 +675,8 @@ impl Store {
             let ok = if let Some(e) = &w.create {
                 sqlx::query(&format!(
                     "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                     $17, $18) \
                      ON CONFLICT (arn) DO NOTHING"
                 ))
                 .bind(&e.arn)
@@ -487,6 +695,8 @@ impl Store {
                 .bind(w.event_count)
                 .bind(e.redrive_count)
                 .bind(&e.parent)
+                .bind(&e.version_arn)
+                .bind(&e.alias_arn)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
@@ -926,6 +1136,31 @@ fn execution_from_row(r: &AnyRow) -> Result<ExecutionRecord> {
         event_count: r.try_get("event_count")?,
         redrive_count: r.try_get("redrive_count")?,
         parent: r.try_get("parent")?,
+        version_arn: r.try_get("version_arn")?,
+        alias_arn: r.try_get("alias_arn")?,
+    })
+}
+
+fn version_from_row(r: &AnyRow) -> Result<VersionRecord> {
+    Ok(VersionRecord {
+        arn: r.try_get("arn")?,
+        machine_arn: r.try_get("machine_arn")?,
+        version: r.try_get("version")?,
+        revision_id: r.try_get("revision_id")?,
+        description: r.try_get("description")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+fn alias_from_row(r: &AnyRow) -> Result<AliasRecord> {
+    Ok(AliasRecord {
+        arn: r.try_get("arn")?,
+        machine_arn: r.try_get("machine_arn")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        routing: r.try_get("routing")?,
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
     })
 }
 

@@ -7,9 +7,10 @@
 use crate::Backend;
 
 /// The migrations, oldest first. Never edit one that has shipped: add a new one.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE nodes (
     id TEXT PRIMARY KEY,
     heartbeat_until BIGINT NOT NULL
@@ -92,7 +93,34 @@ CREATE TABLE activity_tasks (
 );
 CREATE INDEX activity_tasks_open ON activity_tasks (activity_arn, created_ms);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE machine_versions (
+    arn TEXT PRIMARY KEY,
+    machine_arn TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    revision_id TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX machine_versions_by_machine ON machine_versions (machine_arn, version);
+CREATE TABLE machine_aliases (
+    arn TEXT PRIMARY KEY,
+    machine_arn TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    routing TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE INDEX machine_aliases_by_machine ON machine_aliases (machine_arn);
+ALTER TABLE executions ADD COLUMN version_arn TEXT;
+ALTER TABLE executions ADD COLUMN alias_arn TEXT;
+"#,
+    ),
+];
 
 /// The SQL of a migration for one backend, split into statements.
 pub(crate) fn statements(backend: Backend, sql: &str) -> Vec<String> {

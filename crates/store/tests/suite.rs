@@ -40,6 +40,8 @@ fn execution(arn: &str, machine: &MachineRecord, start_ms: i64) -> ExecutionReco
         event_count: 0,
         redrive_count: 0,
         parent: None,
+        version_arn: None,
+        alias_arn: None,
     }
 }
 
@@ -197,7 +199,38 @@ async fn story(store: Store) {
     assert_eq!(store.execution(&e1.arn).await.unwrap(), None);
     assert!(store.steps(&e1.arn).await.unwrap().is_empty());
 
+    // Versions: numbered densely, the same revision twice is one version; aliases route.
+    let v1 = store.publish_version(&m.arn, &m2.revision_id, "first", 5_000).await.unwrap();
+    assert_eq!((v1.version, v1.arn.clone()), (1, format!("{}:1", m.arn)));
+    let again = store.publish_version(&m.arn, &m2.revision_id, "again", 5_001).await.unwrap();
+    assert_eq!(again, v1);
+    let v2 = store.publish_version(&m.arn, &first_revision, "", 5_002).await.unwrap();
+    assert_eq!(v2.version, 2);
+    let vs = store.versions(&m.arn, None, 10).await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(store.versions(&m.arn, Some(2), 10).await.unwrap(), vec![v1.clone()]);
+    let alias = store::AliasRecord {
+        arn: format!("{}:prod", m.arn),
+        machine_arn: m.arn.clone(),
+        name: "prod".into(),
+        description: String::new(),
+        routing: format!(r#"[{{"stateMachineVersionArn":"{}","weight":100}}]"#, v1.arn),
+        created_ms: 6_000,
+        updated_ms: 6_000,
+    };
+    assert!(store.create_alias(&alias).await.unwrap());
+    assert!(!store.create_alias(&alias).await.unwrap());
+    let mut moved = alias.clone();
+    moved.routing = format!(r#"[{{"stateMachineVersionArn":"{}","weight":100}}]"#, v2.arn);
+    assert!(store.update_alias(&moved).await.unwrap());
+    assert_eq!(store.alias(&alias.arn).await.unwrap(), Some(moved.clone()));
+    assert_eq!(store.aliases(&m.arn).await.unwrap(), vec![moved]);
+    assert!(store.delete_version(&v2.arn).await.unwrap());
+    assert_eq!(store.version(&v2.arn).await.unwrap(), None);
+
     assert!(store.delete_machine(&m.arn).await.unwrap());
+    assert_eq!(store.alias(&alias.arn).await.unwrap(), None, "aliases go with the machine");
+    assert_eq!(store.version(&v1.arn).await.unwrap(), None);
     assert_eq!(store.machine(&m.arn).await.unwrap(), None);
     store.ping().await.unwrap();
 }

@@ -127,6 +127,13 @@ pub struct Started {
     pub start_ms: i64,
 }
 
+/// The version and alias an execution was started through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Via {
+    pub version_arn: Option<String>,
+    pub alias_arn: Option<String>,
+}
+
 /// The executor, cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -246,7 +253,19 @@ impl Engine {
         name: Option<String>,
         input: String,
     ) -> Result<Started> {
-        self.start_child(machine, name, input, None).await
+        self.start_child(machine, name, input, None, Via::default()).await
+    }
+
+    /// Starts a Standard execution of a version (`machine` carries the version's revision),
+    /// possibly chosen through an alias.
+    pub async fn start_execution_via(
+        &self,
+        machine: &MachineRecord,
+        name: Option<String>,
+        input: String,
+        via: Via,
+    ) -> Result<Started> {
+        self.start_child(machine, name, input, None, via).await
     }
 
     pub(crate) async fn start_child(
@@ -255,6 +274,7 @@ impl Engine {
         name: Option<String>,
         input: String,
         parent: Option<persist::ParentRef>,
+        via: Via,
     ) -> Result<Started> {
         let compiled = self.compile(&machine.revision_id, &machine.definition, kind_of(machine))?;
         let name = name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -279,6 +299,8 @@ impl Engine {
             event_count: 0,
             redrive_count: 0,
             parent: parent.map(|p| p.encode()),
+            version_arn: via.version_arn,
+            alias_arn: via.alias_arn,
         };
         let (reply, rx) = oneshot::channel();
         let role_arn = machine.role_arn.clone();

@@ -145,6 +145,14 @@ pub(crate) async fn handle(
         "DeleteActivity" => api.delete_activity().await,
         "ListActivities" => api.list_activities().await,
         "GetActivityTask" => api.get_activity_task().await,
+        "PublishStateMachineVersion" => api.publish_version().await,
+        "ListStateMachineVersions" => api.list_versions().await,
+        "DeleteStateMachineVersion" => api.delete_version().await,
+        "CreateStateMachineAlias" => api.create_alias().await,
+        "DescribeStateMachineAlias" => api.describe_alias().await,
+        "UpdateStateMachineAlias" => api.update_alias().await,
+        "DeleteStateMachineAlias" => api.delete_alias().await,
+        "ListStateMachineAliases" => api.list_aliases().await,
         "TagResource" => api.tag_resource().await,
         "UntagResource" => api.untag_resource().await,
         "ListTagsForResource" => api.list_tags().await,
@@ -264,12 +272,41 @@ impl Api<'_> {
 
     async fn machine(&self, arn: &str) -> Result<MachineRecord, ApiError> {
         Self::check_arn(arn, &["stateMachine"])?;
-        self.store().machine(arn).await?.ok_or_else(|| {
-            ApiError::new(
-                "StateMachineDoesNotExist",
-                format!("State Machine Does Not Exist: '{arn}'"),
-            )
-        })
+        self.store().machine(arn).await?.ok_or_else(|| does_not_exist(arn))
+    }
+
+    /// What a `stateMachineArn` names: the machine, one of its versions (`...:NAME:3`), or
+    /// an alias (`...:NAME:prod`), which picks a version by its routing weights. The record
+    /// returned carries the revision that would run.
+    async fn target(&self, arn: &str) -> Result<(MachineRecord, workflows::Via), ApiError> {
+        Self::check_arn(arn, &["stateMachine"])?;
+        let parts: Vec<&str> = arn.split(':').collect();
+        if parts.len() == 7 {
+            return Ok((self.machine(arn).await?, workflows::Via::default()));
+        }
+        let base = parts[..7].join(":");
+        let qualifier = parts[7..].join(":");
+        let mut via = workflows::Via::default();
+        let version_arn = if qualifier.chars().all(|c| c.is_ascii_digit()) {
+            arn.to_owned()
+        } else {
+            let alias = self.store().alias(arn).await?.ok_or_else(|| does_not_exist(arn))?;
+            via.alias_arn = Some(alias.arn.clone());
+            pick_route(&alias.routing).ok_or_else(|| does_not_exist(arn))?
+        };
+        let version =
+            self.store().version(&version_arn).await?.ok_or_else(|| does_not_exist(arn))?;
+        let mut m = self.machine(&base).await?;
+        let revision = self.store().revision(&version.revision_id).await?.ok_or_else(|| {
+            ApiError::internal(format!("revision {} is missing", version.revision_id))
+        })?;
+        m.revision_id = revision.id;
+        m.definition = revision.definition;
+        m.role_arn = revision.role_arn;
+        m.description = version.description;
+        m.created_ms = version.created_ms;
+        via.version_arn = Some(version.arn);
+        Ok((m, via))
     }
 
     async fn execution(&self, arn: &str) -> Result<store::ExecutionRecord, ApiError> {
@@ -377,12 +414,25 @@ impl Api<'_> {
                 format!("State Machine Already Exists: '{arn}'"),
             ));
         }
-        Ok(json!({"stateMachineArn": arn, "creationDate": ts(now)}))
+        let mut out = json!({"stateMachineArn": arn, "creationDate": ts(now)});
+        if self.req.get("publish").and_then(Value::as_bool).unwrap_or(false) {
+            let description = self.opt_str("versionDescription")?.unwrap_or("");
+            let v =
+                self.store().publish_version(&arn, &record.revision_id, description, now).await?;
+            out["stateMachineVersionArn"] = json!(v.arn);
+        }
+        Ok(out)
     }
 
     async fn describe_state_machine(&self) -> ApiResult {
-        let m = self.machine(self.str("stateMachineArn")?).await?;
-        Ok(describe_machine(&m))
+        let arn = self.str("stateMachineArn")?;
+        let (m, via) = self.target(arn).await?;
+        let mut out = describe_machine(&m);
+        if let Some(version) = &via.version_arn {
+            out["stateMachineArn"] = json!(version);
+            out["description"] = json!(m.description);
+        }
+        Ok(out)
     }
 
     async fn update_state_machine(&self) -> ApiResult {
@@ -425,7 +475,16 @@ impl Api<'_> {
                 format!("State Machine Does Not Exist: '{}'", m.arn),
             ));
         }
-        Ok(json!({"updateDate": ts(m.updated_ms), "revisionId": m.revision_id}))
+        let mut out = json!({"updateDate": ts(m.updated_ms), "revisionId": m.revision_id});
+        if self.req.get("publish").and_then(Value::as_bool).unwrap_or(false) {
+            let description = self.opt_str("versionDescription")?.unwrap_or("");
+            let v = self
+                .store()
+                .publish_version(&m.arn, &m.revision_id, description, m.updated_ms)
+                .await?;
+            out["stateMachineVersionArn"] = json!(v.arn);
+        }
+        Ok(out)
     }
 
     async fn delete_state_machine(&self) -> ApiResult {
@@ -498,20 +557,20 @@ impl Api<'_> {
     }
 
     async fn start_execution(&self) -> ApiResult {
-        let m = self.machine(self.str("stateMachineArn")?).await?;
+        let (m, via) = self.target(self.str("stateMachineArn")?).await?;
         let input = self.execution_input()?;
         let name = self.execution_name()?;
         let started = if m.kind == "EXPRESS" {
             let value = serde_json::from_str(&input).unwrap_or(Value::Null);
             self.engine().start_express(&m, name, value)?
         } else {
-            self.engine().start_execution(&m, name, input).await?
+            self.engine().start_execution_via(&m, name, input, via).await?
         };
         Ok(json!({"executionArn": started.execution_arn, "startDate": ts(started.start_ms)}))
     }
 
     async fn start_sync_execution(&self) -> ApiResult {
-        let m = self.machine(self.str("stateMachineArn")?).await?;
+        let (m, _) = self.target(self.str("stateMachineArn")?).await?;
         if m.kind != "EXPRESS" {
             return Err(ApiError::new(
                 "StateMachineTypeNotSupported",
@@ -582,6 +641,12 @@ impl Api<'_> {
         }
         if let Some(x) = &e.cause {
             out["cause"] = json!(x);
+        }
+        if let Some(v) = &e.version_arn {
+            out["stateMachineVersionArn"] = json!(v);
+        }
+        if let Some(a) = &e.alias_arn {
+            out["stateMachineAliasArn"] = json!(a);
         }
         let (status, reason) = match e.status.as_str() {
             "RUNNING" => ("NOT_REDRIVABLE", "Execution is RUNNING and cannot be redriven"),
@@ -811,6 +876,196 @@ impl Api<'_> {
         })
     }
 
+    // ----- versions and aliases ------------------------------------------------------------
+
+    async fn publish_version(&self) -> ApiResult {
+        let m = self.machine(self.str("stateMachineArn")?).await?;
+        if let Some(expected) = self.opt_str("revisionId")? {
+            if expected != m.revision_id {
+                return Err(ApiError::new(
+                    "ConflictException",
+                    format!(
+                        "Failed to publish the State Machine version for revision {expected}. \
+                         The current State Machine revision is {}.",
+                        m.revision_id
+                    ),
+                ));
+            }
+        }
+        let description = self.opt_str("description")?.unwrap_or("");
+        let v = self.store().publish_version(&m.arn, &m.revision_id, description, now_ms()).await?;
+        Ok(json!({"stateMachineVersionArn": v.arn, "creationDate": ts(v.created_ms)}))
+    }
+
+    async fn list_versions(&self) -> ApiResult {
+        let m = self.machine(self.str("stateMachineArn")?).await?;
+        let limit = self.max_results(100)?;
+        let before = match self.opt_str("nextToken")? {
+            Some(t) => decode_token(t)?.get("before").and_then(Value::as_i64),
+            None => None,
+        };
+        let mut rows = self.store().versions(&m.arn, before, limit + 1).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|v| json!({"stateMachineVersionArn": v.arn, "creationDate": ts(v.created_ms)}))
+            .collect();
+        let mut out = json!({"stateMachineVersions": list});
+        if let (true, Some(last)) = (more, rows.last()) {
+            out["nextToken"] = json!(encode_token(&json!({"before": last.version})));
+        }
+        Ok(out)
+    }
+
+    async fn delete_version(&self) -> ApiResult {
+        let arn = self.str("stateMachineVersionArn")?;
+        Self::check_arn(arn, &["stateMachine"])?;
+        let base: String = arn.split(':').take(7).collect::<Vec<_>>().join(":");
+        for alias in self.store().aliases(&base).await? {
+            if alias.routing.contains(&format!("\"{arn}\"")) {
+                return Err(ApiError::new(
+                    "ConflictException",
+                    format!(
+                        "Version to be deleted must not be referenced by an alias. Current list \
+                         of aliases referencing this version: [{}]",
+                        alias.name
+                    ),
+                ));
+            }
+        }
+        self.store().delete_version(arn).await?;
+        Ok(json!({}))
+    }
+
+    /// Reads and checks `routingConfiguration`: one or two versions of one machine whose
+    /// weights add up to 100.
+    async fn routing(&self) -> Result<(String, Value), ApiError> {
+        let Some(Value::Array(routes)) = self.req.get("routingConfiguration") else {
+            return Err(ApiError::validation("routingConfiguration must list 1 or 2 versions"));
+        };
+        if routes.is_empty() || routes.len() > 2 {
+            return Err(ApiError::validation("routingConfiguration must list 1 or 2 versions"));
+        }
+        let mut machine = None;
+        let mut total = 0;
+        for r in routes {
+            let (Some(v), Some(w)) = (
+                r.get("stateMachineVersionArn").and_then(Value::as_str),
+                r.get("weight").and_then(Value::as_i64),
+            ) else {
+                return Err(ApiError::validation(
+                    "each route needs a stateMachineVersionArn and a weight",
+                ));
+            };
+            let version = self.store().version(v).await?.ok_or_else(|| {
+                ApiError::new("ResourceNotFound", format!("Resource not found: '{v}'"))
+            })?;
+            if machine.get_or_insert(version.machine_arn.clone()) != &version.machine_arn {
+                return Err(ApiError::validation(
+                    "the routed versions must be of one state machine",
+                ));
+            }
+            total += w;
+        }
+        if total != 100 {
+            return Err(ApiError::validation("the routing weights must add up to 100"));
+        }
+        Ok((machine.unwrap_or_default(), Value::Array(routes.clone())))
+    }
+
+    async fn create_alias(&self) -> ApiResult {
+        let name = self.str("name")?;
+        if !valid_name(name) || name.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ApiError::new("InvalidName", format!("Invalid Name: '{name}'")));
+        }
+        let (machine, routing) = self.routing().await?;
+        let now = now_ms();
+        let alias = store::AliasRecord {
+            arn: format!("{machine}:{name}"),
+            machine_arn: machine,
+            name: name.to_owned(),
+            description: self.opt_str("description")?.unwrap_or("").to_owned(),
+            routing: routing.to_string(),
+            created_ms: now,
+            updated_ms: now,
+        };
+        if !self.store().create_alias(&alias).await? {
+            let existing = self.store().alias(&alias.arn).await?;
+            match existing {
+                Some(e) if e.routing == alias.routing && e.description == alias.description => {
+                    return Ok(
+                        json!({"stateMachineAliasArn": e.arn, "creationDate": ts(e.created_ms)}),
+                    );
+                }
+                _ => {
+                    return Err(ApiError::new(
+                        "ConflictException",
+                        format!("Alias already exists: '{}'", alias.arn),
+                    ))
+                }
+            }
+        }
+        Ok(json!({"stateMachineAliasArn": alias.arn, "creationDate": ts(now)}))
+    }
+
+    async fn alias_record(&self) -> Result<store::AliasRecord, ApiError> {
+        let arn = self.str("stateMachineAliasArn")?;
+        Self::check_arn(arn, &["stateMachine"])?;
+        self.store().alias(arn).await?.ok_or_else(|| {
+            ApiError::new("ResourceNotFound", format!("Resource not found: '{arn}'"))
+        })
+    }
+
+    async fn describe_alias(&self) -> ApiResult {
+        let a = self.alias_record().await?;
+        Ok(json!({
+            "stateMachineAliasArn": a.arn,
+            "name": a.name,
+            "description": a.description,
+            "routingConfiguration": serde_json::from_str::<Value>(&a.routing).unwrap_or_default(),
+            "creationDate": ts(a.created_ms),
+            "updateDate": ts(a.updated_ms),
+        }))
+    }
+
+    async fn update_alias(&self) -> ApiResult {
+        let mut a = self.alias_record().await?;
+        if let Some(d) = self.opt_str("description")? {
+            a.description = d.to_owned();
+        }
+        if self.req.get("routingConfiguration").is_some() {
+            let (machine, routing) = self.routing().await?;
+            if machine != a.machine_arn {
+                return Err(ApiError::validation(
+                    "the routed versions must be of the alias's machine",
+                ));
+            }
+            a.routing = routing.to_string();
+        }
+        a.updated_ms = now_ms();
+        self.store().update_alias(&a).await?;
+        Ok(json!({"updateDate": ts(a.updated_ms)}))
+    }
+
+    async fn delete_alias(&self) -> ApiResult {
+        let a = self.alias_record().await?;
+        self.store().delete_alias(&a.arn).await?;
+        Ok(json!({}))
+    }
+
+    async fn list_aliases(&self) -> ApiResult {
+        let m = self.machine(self.str("stateMachineArn")?).await?;
+        let list: Vec<Value> = self
+            .store()
+            .aliases(&m.arn)
+            .await?
+            .iter()
+            .map(|a| json!({"stateMachineAliasArn": a.arn, "creationDate": ts(a.created_ms)}))
+            .collect();
+        Ok(json!({"stateMachineAliases": list}))
+    }
+
     // ----- tags ----------------------------------------------------------------------------
 
     async fn current_tags(&self, arn: &str) -> Result<Vec<(String, String)>, ApiError> {
@@ -857,6 +1112,24 @@ impl Api<'_> {
             json!({"tags": serde_json::from_str::<Value>(&Self::tags_json(&tags)).unwrap_or_default()}),
         )
     }
+}
+
+fn does_not_exist(arn: &str) -> ApiError {
+    ApiError::new("StateMachineDoesNotExist", format!("State Machine Does Not Exist: '{arn}'"))
+}
+
+/// Picks a version from an alias's routing, by weight.
+fn pick_route(routing: &str) -> Option<String> {
+    let routes: Vec<Value> = serde_json::from_str(routing).ok()?;
+    let roll = (uuid::Uuid::new_v4().as_u128() % 100) as i64;
+    let mut acc = 0;
+    for r in &routes {
+        acc += r.get("weight").and_then(Value::as_i64).unwrap_or(0);
+        if roll < acc {
+            return r.get("stateMachineVersionArn").and_then(Value::as_str).map(str::to_owned);
+        }
+    }
+    routes.last()?.get("stateMachineVersionArn").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn describe_machine(m: &MachineRecord) -> Value {

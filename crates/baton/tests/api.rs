@@ -1,0 +1,249 @@
+//! The Step Functions API of `baton up` over HTTP, for what the SDK contract tests do not
+//! reach: versions and aliases, nested executions, callbacks and composite fan-out.
+
+mod support;
+
+use std::time::Duration;
+
+use axum::routing::post;
+use serde_json::{json, Value};
+use support::{temp_dir, Baton};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/test";
+
+fn pass(result: &str) -> String {
+    json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": result, "End": true}}})
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_aliases_route_executions() {
+    let data = temp_dir("versions");
+    let node = Baton::start(&data, None, &[]);
+    let created = node
+        .ok(
+            "CreateStateMachine",
+            json!({"name": "greeter", "roleArn": ROLE, "definition": pass("v1"),
+                   "publish": true, "versionDescription": "first"}),
+        )
+        .await;
+    let machine = created["stateMachineArn"].as_str().unwrap().to_owned();
+    let v1 = created["stateMachineVersionArn"].as_str().unwrap().to_owned();
+    assert_eq!(v1, format!("{machine}:1"));
+
+    let updated = node
+        .ok(
+            "UpdateStateMachine",
+            json!({"stateMachineArn": machine, "definition": pass("v2"), "publish": true}),
+        )
+        .await;
+    let v2 = updated["stateMachineVersionArn"].as_str().unwrap().to_owned();
+    assert_eq!(v2, format!("{machine}:2"));
+    // Publishing an unchanged revision returns the newest version again.
+    let again = node.ok("PublishStateMachineVersion", json!({"stateMachineArn": machine})).await;
+    assert_eq!(again["stateMachineVersionArn"], json!(v2));
+    let (status, conflict) = node
+        .call(
+            "PublishStateMachineVersion",
+            json!({"stateMachineArn": machine, "revisionId": "not-the-current-one"}),
+        )
+        .await;
+    assert_eq!((status, conflict["__type"].as_str()), (400, Some("ConflictException")));
+
+    let listed = node.ok("ListStateMachineVersions", json!({"stateMachineArn": machine})).await;
+    let arns: Vec<&str> = listed["stateMachineVersions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["stateMachineVersionArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(arns, [v2.as_str(), v1.as_str()]);
+    let d1 = node.ok("DescribeStateMachine", json!({"stateMachineArn": v1})).await;
+    assert_eq!(
+        (d1["stateMachineArn"].as_str(), d1["description"].as_str()),
+        (Some(v1.as_str()), Some("first"))
+    );
+    assert_eq!(d1["definition"], pass("v1"));
+
+    // A version runs its own definition; an alias routes to its version.
+    let run = |arn: String, name: &'static str| {
+        let node = &node;
+        async move {
+            let v = node.ok("StartExecution", json!({"stateMachineArn": arn, "name": name})).await;
+            node.finished(v["executionArn"].as_str().unwrap(), Duration::from_secs(10)).await
+        }
+    };
+    let d = run(v1.clone(), "on-v1").await;
+    assert_eq!(d["output"], "\"v1\"");
+    assert_eq!(d["stateMachineVersionArn"], json!(v1));
+    let alias = node
+        .ok(
+            "CreateStateMachineAlias",
+            json!({"name": "prod", "routingConfiguration": [
+                {"stateMachineVersionArn": v1, "weight": 100}]}),
+        )
+        .await;
+    let alias_arn = alias["stateMachineAliasArn"].as_str().unwrap().to_owned();
+    assert_eq!(alias_arn, format!("{machine}:prod"));
+    let d = run(alias_arn.clone(), "on-prod").await;
+    assert_eq!(
+        (d["output"].as_str(), d["stateMachineAliasArn"].as_str()),
+        (Some("\"v1\""), Some(alias_arn.as_str()))
+    );
+    node.ok(
+        "UpdateStateMachineAlias",
+        json!({"stateMachineAliasArn": alias_arn, "routingConfiguration": [
+            {"stateMachineVersionArn": v2, "weight": 100}]}),
+    )
+    .await;
+    assert_eq!(run(alias_arn.clone(), "on-prod-2").await["output"], "\"v2\"");
+    let described =
+        node.ok("DescribeStateMachineAlias", json!({"stateMachineAliasArn": alias_arn})).await;
+    assert_eq!(described["routingConfiguration"][0]["stateMachineVersionArn"], json!(v2));
+    let (status, busy) =
+        node.call("DeleteStateMachineVersion", json!({"stateMachineVersionArn": v2})).await;
+    assert_eq!((status, busy["__type"].as_str()), (400, Some("ConflictException")));
+    let (status, bad) = node
+        .call(
+            "CreateStateMachineAlias",
+            json!({"name": "half", "routingConfiguration": [
+                {"stateMachineVersionArn": v1, "weight": 50}]}),
+        )
+        .await;
+    assert_eq!((status, bad["__type"].as_str()), (400, Some("ValidationException")));
+    let aliases = node.ok("ListStateMachineAliases", json!({"stateMachineArn": machine})).await;
+    assert_eq!(aliases["stateMachineAliases"].as_array().unwrap().len(), 1);
+    node.ok("DeleteStateMachineAlias", json!({"stateMachineAliasArn": alias_arn})).await;
+    node.ok("DeleteStateMachineVersion", json!({"stateMachineVersionArn": v2})).await;
+    let (status, gone) = node.call("DescribeStateMachine", json!({"stateMachineArn": v2})).await;
+    assert_eq!((status, gone["__type"].as_str()), (400, Some("StateMachineDoesNotExist")));
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_executions_and_callbacks() {
+    let data = temp_dir("nested");
+    let node = Baton::start(&data, None, &[]);
+    let child = node
+        .machine(
+            "child",
+            json!({"StartAt": "Double", "States": {"Double": {"Type": "Pass",
+                "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"}, "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let parent = node
+        .machine(
+            "parent",
+            json!({"StartAt": "Run", "States": {
+                "Run": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                        "Parameters": {"StateMachineArn": child, "Input": {"n.$": "$.n"}},
+                        "OutputPath": "$.Output", "Next": "Wait for approval"},
+                "Wait for approval": {"Type": "Task",
+                        "Resource": "arn:aws:states:us-east-1:123456789012:activity:approve.waitForTaskToken",
+                        "Next": "Done"},
+                "Done": {"Type": "Pass", "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let _ = parent;
+    // `.waitForTaskToken` on an activity is not a resource AWS has: only the child part
+    // is checked here; callbacks are checked with an activity below.
+    let simple = node
+        .machine(
+            "parent-simple",
+            json!({"StartAt": "Run", "States": {
+                "Run": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                        "Parameters": {"StateMachineArn": child, "Input": {"n.$": "$.n"}},
+                        "OutputPath": "$.Output", "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let v =
+        node.ok("StartExecution", json!({"stateMachineArn": simple, "input": "{\"n\": 21}"})).await;
+    let d = node.finished(v["executionArn"].as_str().unwrap(), Duration::from_secs(10)).await;
+    assert_eq!(d["status"], "SUCCEEDED", "{d}");
+    assert_eq!(d["output"], "{\"twice\":42}");
+    let runs = node.ok("ListExecutions", json!({"stateMachineArn": child})).await;
+    assert_eq!(runs["executions"].as_array().unwrap().len(), 1, "the child ran once");
+
+    // A callback: the task token reaches a worker through the activity; its answer resumes.
+    node.ok("CreateActivity", json!({"name": "review"})).await;
+    let activity = "arn:aws:states:us-east-1:123456789012:activity:review";
+    let review = node
+        .machine(
+            "review",
+            json!({"StartAt": "Ask", "States": {
+                "Ask": {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 5,
+                        "Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.why", "Next": "No"}],
+                        "End": true},
+                "No": {"Type": "Fail", "Error": "NotApproved", "Cause": "rejected by review"}}}),
+            "STANDARD",
+        )
+        .await;
+    let v =
+        node.ok("StartExecution", json!({"stateMachineArn": review, "input": "{\"doc\":1}"})).await;
+    let arn = v["executionArn"].as_str().unwrap().to_owned();
+    let task = node.ok("GetActivityTask", json!({"activityArn": activity})).await;
+    let token = task["taskToken"].as_str().unwrap().to_owned();
+    node.ok("SendTaskHeartbeat", json!({"taskToken": token})).await;
+    node.ok(
+        "SendTaskFailure",
+        json!({"taskToken": token, "error": "Rejected", "cause": "too long"}),
+    )
+    .await;
+    let d = node.finished(&arn, Duration::from_secs(10)).await;
+    assert_eq!((d["status"].as_str(), d["error"].as_str()), (Some("FAILED"), Some("NotApproved")));
+    let (status, stale) =
+        node.call("SendTaskSuccess", json!({"taskToken": token, "output": "{}"})).await;
+    assert_eq!((status, stale["__type"].as_str()), (400, Some("TaskTimedOut")));
+    std::fs::remove_dir_all(&data).ok();
+}
+
+/// A microservice that answers after `delay`, echoing its path.
+async fn slow_service(delay: Duration) -> String {
+    let app = axum::Router::new().route(
+        "/{name}",
+        post(move |axum::extract::Path(name): axum::extract::Path<String>| async move {
+            tokio::time::sleep(delay).await;
+            axum::Json(json!({"service": name}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_express_parallel_state_composes_services_concurrently() {
+    let base = slow_service(Duration::from_millis(300)).await;
+    let data = temp_dir("compose");
+    let node = Baton::start(&data, None, &[]);
+    let call = |name: &str| {
+        json!({"StartAt": name, "States": {name: {"Type": "Task",
+            "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": format!("{base}/{name}"), "Method": "POST"},
+            "OutputPath": "$.ResponseBody", "End": true}}})
+    };
+    let machine = node
+        .machine(
+            "composite",
+            json!({"StartAt": "All", "States": {"All": {"Type": "Parallel",
+                "Branches": [call("student"), call("enrollments"), call("address")], "End": true}}}),
+            "EXPRESS",
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let r = node.ok("StartSyncExecution", json!({"stateMachineArn": machine, "input": "{}"})).await;
+    let took = started.elapsed();
+    assert_eq!(r["status"], "SUCCEEDED", "{r}");
+    let output: Value = serde_json::from_str(r["output"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        output,
+        json!([{"service": "student"}, {"service": "enrollments"}, {"service": "address"}])
+    );
+    // Three 300 ms calls one after another would take 900 ms at least.
+    assert!(took < Duration::from_millis(850), "the branches ran one by one: {took:?}");
+    std::fs::remove_dir_all(&data).ok();
+}
