@@ -761,6 +761,7 @@ impl Api<'_> {
             .skip(offset)
             .take(limit)
             .map(|mut ev| {
+                activity_event(&mut ev, &self.state.config.region, &self.state.config.account);
                 if !include {
                     strip_data(&mut ev);
                 }
@@ -1147,6 +1148,82 @@ fn describe_machine(m: &MachineRecord) -> Value {
     })
 }
 
+/// Renames the events of a Task whose resource is an activity to the `Activity*` events AWS
+/// records for it (ActivityScheduled, ActivityStarted, ActivitySucceeded, ActivityFailed,
+/// ActivityTimedOut), with AWS's details: the interpreter records every non-Lambda task as
+/// `Task*` with `resourceType: "states"` and `resource: "activity:NAME"`, which SDK users
+/// matching on `activityScheduledEventDetails` and the like would not find.
+///
+/// Baton still records ActivityStarted when the task is scheduled, not when a worker takes
+/// it, so the event carries no `workerName`.
+fn activity_event(event: &mut Value, region: &str, account: &str) {
+    let Some(kind) = event.get("type").and_then(Value::as_str) else { return };
+    let (new_kind, old_key, new_key) = match kind {
+        "TaskScheduled" => {
+            ("ActivityScheduled", "taskScheduledEventDetails", "activityScheduledEventDetails")
+        }
+        "TaskStarted" => {
+            ("ActivityStarted", "taskStartedEventDetails", "activityStartedEventDetails")
+        }
+        "TaskSucceeded" => {
+            ("ActivitySucceeded", "taskSucceededEventDetails", "activitySucceededEventDetails")
+        }
+        "TaskFailed" => ("ActivityFailed", "taskFailedEventDetails", "activityFailedEventDetails"),
+        "TaskTimedOut" => {
+            ("ActivityTimedOut", "taskTimedOutEventDetails", "activityTimedOutEventDetails")
+        }
+        _ => return,
+    };
+    let Some(Value::Object(old)) = event.get(old_key) else { return };
+    let is_activity = old.get("resourceType").and_then(Value::as_str) == Some("states")
+        && old.get("resource").and_then(Value::as_str).is_some_and(|r| r.starts_with("activity:"));
+    if !is_activity {
+        return;
+    }
+    let mut details = Map::new();
+    match new_kind {
+        "ActivityScheduled" => {
+            let resource = old.get("resource").and_then(Value::as_str).unwrap_or_default();
+            details.insert(
+                "resource".into(),
+                json!(format!("arn:aws:states:{region}:{account}:{resource}")),
+            );
+            if let Some(p) = old.get("parameters") {
+                details.insert("input".into(), p.clone());
+                details.insert("inputDetails".into(), json!({"truncated": false}));
+            }
+            for k in ["timeoutInSeconds", "heartbeatInSeconds"] {
+                if let Some(v) = old.get(k) {
+                    details.insert(k.into(), v.clone());
+                }
+            }
+        }
+        "ActivityStarted" => {}
+        "ActivitySucceeded" => {
+            for k in ["output", "outputDetails"] {
+                if let Some(v) = old.get(k) {
+                    details.insert(k.into(), v.clone());
+                }
+            }
+        }
+        _ => {
+            for k in ["error", "cause"] {
+                if let Some(v) = old.get(k) {
+                    details.insert(k.into(), v.clone());
+                }
+            }
+        }
+    }
+    if let Value::Object(o) = event {
+        o.remove(old_key);
+        o.insert("type".into(), json!(new_kind));
+        // ActivityStarted's only detail would be the worker's name, which Baton lacks.
+        if new_kind != "ActivityStarted" {
+            o.insert(new_key.into(), Value::Object(details));
+        }
+    }
+}
+
 /// GetExecutionHistory with `includeExecutionData: false`: no inputs, outputs or variables.
 fn strip_data(event: &mut Value) {
     if let Value::Object(o) = event {
@@ -1183,6 +1260,26 @@ mod tests {
         assert!(!valid_name("has space"));
         assert!(!valid_name("a:b"));
         assert!(!valid_name(&"x".repeat(81)));
+    }
+
+    #[test]
+    fn activity_tasks_get_activity_events() {
+        let mut ev = json!({"id": 3, "type": "TaskScheduled", "taskScheduledEventDetails": {
+            "parameters": "{}", "region": "us-east-1", "resource": "activity:jobs",
+            "resourceType": "states", "heartbeatInSeconds": 30}});
+        activity_event(&mut ev, "us-east-1", "123456789012");
+        assert_eq!(ev["type"], "ActivityScheduled");
+        let d = &ev["activityScheduledEventDetails"];
+        assert_eq!(d["resource"], "arn:aws:states:us-east-1:123456789012:activity:jobs");
+        assert_eq!(d["input"], "{}");
+        assert_eq!(d["heartbeatInSeconds"], 30);
+        assert!(ev.get("taskScheduledEventDetails").is_none());
+        // Other tasks keep AWS's Task* events.
+        let http = json!({"type": "TaskSucceeded", "taskSucceededEventDetails": {
+            "output": "{}", "resource": "invoke", "resourceType": "http"}});
+        let mut same = http.clone();
+        activity_event(&mut same, "us-east-1", "123456789012");
+        assert_eq!(same, http);
     }
 
     #[test]
