@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
 mod config;
 mod exec_cmd;
 mod input;
@@ -31,6 +32,8 @@ enum Command {
     Jsonata(jsonata_cmd::JsonataArgs),
     /// Start the server: the Step Functions API on SQLite (default) or PostgreSQL.
     Up(up_cmd::UpArgs),
+    /// Drive a Step Functions endpoint with a workload and report throughput and latency.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate_cmd::run(args),
         Command::Jsonata(args) => jsonata_cmd::run(args),
         Command::Up(args) => up_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
