@@ -65,6 +65,9 @@ pub struct Options {
     pub default_map_concurrency: usize,
     /// The most history events an execution may have (AWS: 25,000).
     pub max_history_events: u64,
+    /// Seeds `States.UUID` and `States.MathRandom` (without a seed of its own): an execution
+    /// replayed with the same seed and inputs makes the same values. `None`: the system's.
+    pub random_seed: Option<u64>,
 }
 
 impl Default for Options {
@@ -74,6 +77,7 @@ impl Default for Options {
             max_payload_bytes: 256 * 1024,
             default_map_concurrency: 40,
             max_history_events: 25_000,
+            random_seed: None,
         }
     }
 }
@@ -239,6 +243,8 @@ pub struct Execution {
     outcome: Option<Outcome>,
     actions: Vec<Action>,
     transitions: u64,
+    /// The state of the execution's random generator, when it has a seed.
+    rng: Option<u64>,
 }
 
 /// The result of running a state's body up to its end.
@@ -277,7 +283,9 @@ impl Execution {
             outcome: None,
             actions: Vec::new(),
             transitions: 0,
+            rng: None,
         };
+        ex.rng = ex.options.random_seed;
         let role = ex.info.role_arn.clone();
         let started = ex.history.push(
             0,
@@ -293,7 +301,7 @@ impl Execution {
         let start = machine.start_at;
         let t = ex.spawn(machine, start, input, Vars::new(), None, started, None);
         ex.ready.push_back(t);
-        ex.run();
+        ex.run_seeded();
         let actions = std::mem::take(&mut ex.actions);
         (ex, actions)
     }
@@ -357,8 +365,18 @@ impl Execution {
                 _ => {}
             },
         }
-        self.run();
+        self.run_seeded();
         std::mem::take(&mut self.actions)
+    }
+
+    /// Runs the ready threads with the execution's own random generator, if it has one.
+    fn run_seeded(&mut self) {
+        if self.rng.is_none() {
+            return self.run();
+        }
+        let mut rng = self.rng.take();
+        crate::random::with_state(&mut rng, || self.run());
+        self.rng = rng;
     }
 
     /// How the execution ended, once it has.

@@ -487,10 +487,7 @@ impl Inner {
                 }
                 let seed = match args.get(2) {
                     Some(s) => as_number(s, f)? as i64,
-                    None => {
-                        let b = uuid::Uuid::new_v4().into_bytes();
-                        i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-                    }
+                    None => crate::random::next_u64() as i64,
                 };
                 let bound = end - start;
                 let bound = i32::try_from(bound).map_err(|_| invalid(f))?;
@@ -519,7 +516,7 @@ impl Inner {
             }
             Function::Uuid => {
                 arity(0)?;
-                Ok(Value::String(uuid::Uuid::new_v4().to_string()))
+                Ok(Value::String(crate::random::uuid().to_string()))
             }
         }
     }

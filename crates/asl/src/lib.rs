@@ -16,6 +16,7 @@ pub mod interpreter;
 pub mod intrinsics;
 pub mod path;
 pub mod query;
+mod random;
 pub mod template;
 pub mod validate;
 

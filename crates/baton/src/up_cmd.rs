@@ -72,6 +72,7 @@ async fn serve(config: Config) -> Result<()> {
             max_payload_bytes: config.limits.max_payload_bytes,
             default_map_concurrency: config.limits.map_concurrency,
             max_history_events: config.limits.max_history_events,
+            random_seed: None,
         },
         express_timeout: Duration::from_secs(config.limits.express_timeout_seconds),
         http_timeout: Duration::from_secs(config.limits.http_timeout_seconds),

@@ -282,3 +282,42 @@ async fn redrive_reruns_the_failed_task_and_survives_a_crash() {
     assert_eq!((status, done["__type"].as_str()), (400, Some("ExecutionNotRedrivable")));
     std::fs::remove_dir_all(&data).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_values_survive_a_crash_unchanged() {
+    let data = temp_dir("uuid");
+    let mut node = Baton::start(&data, None, &[]);
+    let machine = node
+        .machine(
+            "minter",
+            json!({"StartAt": "Mint", "States": {
+                "Mint": {"Type": "Pass",
+                         "Parameters": {"id.$": "States.UUID()", "n.$": "States.MathRandom(1, 1000000)"},
+                         "Next": "Nap"},
+                "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Again"},
+                "Again": {"Type": "Pass", "Parameters": {"first.$": "$", "second.$": "States.UUID()"},
+                          "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let v = node.ok("StartExecution", json!({"stateMachineArn": machine, "name": "m"})).await;
+    let arn = v["executionArn"].as_str().unwrap().to_owned();
+    let before = node.history(&arn).await;
+    let minted = before.iter().find(|e| e["type"] == "PassStateExited").unwrap();
+    let minted: Value =
+        serde_json::from_str(minted["stateExitedEventDetails"]["output"].as_str().unwrap())
+            .unwrap();
+    // Reading the history twice shows the same values.
+    assert_eq!(node.history(&arn).await, before);
+    node.kill9();
+
+    let node = Baton::start(&data, None, &[]);
+    let d = node.finished(&arn, Duration::from_secs(15)).await;
+    assert_eq!(d["status"], "SUCCEEDED");
+    let output: Value = serde_json::from_str(d["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output["first"], minted, "the resumed execution kept what it had made");
+    assert_ne!(output["second"], minted["id"]);
+    let after = node.history(&arn).await;
+    assert_eq!(after[..before.len()], before[..], "history is append-only");
+    std::fs::remove_dir_all(&data).ok();
+}

@@ -125,7 +125,8 @@ pub struct AliasRecord {
     pub updated_ms: i64,
 }
 
-/// One step of an execution: the input it applied and the history events it produced.
+/// One step of an execution: the input it applied. The history events it produced are not
+/// stored: replaying the steps makes them again, exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRecord {
     pub seq: i64,
@@ -135,8 +136,6 @@ pub struct StepRecord {
     /// The first and last history event ids of the step (`first > last` when it made none).
     pub first_event: i64,
     pub last_event: i64,
-    /// The step's history events, a JSON array.
-    pub events: String,
 }
 
 /// How an execution ended.
@@ -645,7 +644,7 @@ impl Store {
     /// its history lives.
     pub async fn steps(&self, execution_arn: &str) -> Result<Vec<StepRecord>> {
         let rows = sqlx::query(
-            "SELECT seq, at_ms, input, first_event, last_event, events FROM steps \
+            "SELECT seq, at_ms, input, first_event, last_event FROM steps \
              WHERE execution_arn = $1 ORDER BY seq",
         )
         .bind(execution_arn)
@@ -659,7 +658,6 @@ impl Store {
                     input: r.try_get("input")?,
                     first_event: r.try_get("first_event")?,
                     last_event: r.try_get("last_event")?,
-                    events: r.try_get("events")?,
                 })
             })
             .collect()
@@ -668,94 +666,137 @@ impl Store {
     /// Applies a batch of execution writes in one transaction. Returns, per write, whether
     /// it was applied: a new execution whose ARN exists, or an update by a node that no
     /// longer owns the execution, is skipped whole.
+    ///
+    /// The batch is written with a handful of multi-row statements, not a few per write: a
+    /// statement costs a round trip (to the server, or to SQLite's worker thread), and group
+    /// commit is only worth it if the batch is cheap to write.
     pub async fn commit(&self, node: &str, writes: &[ExecutionWrite]) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin().await?;
-        let mut applied = Vec::with_capacity(writes.len());
-        for w in writes {
-            let ok = if let Some(e) = &w.create {
-                sqlx::query(&format!(
-                    "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18) \
-                     ON CONFLICT (arn) DO NOTHING"
-                ))
-                .bind(&e.arn)
-                .bind(&e.machine_arn)
-                .bind(&e.name)
-                .bind(&e.revision_id)
-                .bind(w.end.as_ref().map_or(e.status.as_str(), |end| end.status.as_str()))
-                .bind(&e.input)
-                .bind(w.end.as_ref().and_then(|end| end.output.clone()))
-                .bind(w.end.as_ref().and_then(|end| end.error.clone()))
-                .bind(w.end.as_ref().and_then(|end| end.cause.clone()))
-                .bind(e.start_ms)
-                .bind(w.end.as_ref().map(|end| end.stop_ms))
-                .bind(node)
-                .bind(w.next_seq)
-                .bind(w.event_count)
-                .bind(e.redrive_count)
-                .bind(&e.parent)
-                .bind(&e.version_arn)
-                .bind(&e.alias_arn)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    > 0
-            } else if let Some(end) = &w.end {
-                sqlx::query(
-                    "UPDATE executions SET next_seq = $3, event_count = $4, status = $5, \
-                     output = $6, error = $7, cause = $8, stop_ms = $9 \
-                     WHERE arn = $1 AND owner = $2 AND status = 'RUNNING'",
-                )
-                .bind(&w.arn)
-                .bind(node)
-                .bind(w.next_seq)
-                .bind(w.event_count)
-                .bind(&end.status)
-                .bind(&end.output)
-                .bind(&end.error)
-                .bind(&end.cause)
-                .bind(end.stop_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    > 0
-            } else {
-                sqlx::query(
-                    "UPDATE executions SET next_seq = $3, event_count = $4 \
-                     WHERE arn = $1 AND owner = $2 AND status = 'RUNNING'",
-                )
-                .bind(&w.arn)
-                .bind(node)
-                .bind(w.next_seq)
-                .bind(w.event_count)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    > 0
-            };
-            applied.push(ok);
-            if !ok {
-                continue;
+        let mut accepted = vec![false; writes.len()];
+        // Marks the first write of `arn` in `chunk` (indices into `writes`) not yet accepted:
+        // a batch may hold two creates of one ARN, and only the first can win.
+        let mut accept = |chunk: &[usize], arn: &str| {
+            if let Some(&i) = chunk.iter().find(|&&i| writes[i].arn == arn && !accepted[i]) {
+                accepted[i] = true;
             }
-            for s in &w.steps {
-                sqlx::query(
-                    "INSERT INTO steps (execution_arn, seq, at_ms, input, first_event, \
-                     last_event, events) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&w.arn)
-                .bind(s.seq)
-                .bind(s.at_ms)
-                .bind(&s.input)
-                .bind(s.first_event)
-                .bind(s.last_event)
-                .bind(&s.events)
-                .execute(&mut *tx)
-                .await?;
+        };
+
+        // New executions: inserted unless the ARN exists.
+        let creates: Vec<usize> =
+            (0..writes.len()).filter(|&i| writes[i].create.is_some()).collect();
+        for chunk in creates.chunks(200) {
+            let sql = format!(
+                "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {} \
+                 ON CONFLICT (arn) DO NOTHING RETURNING arn",
+                placeholders(chunk.len(), 18)
+            );
+            let mut q = sqlx::query(&sql);
+            for &i in chunk {
+                let w = &writes[i];
+                let e = w.create.as_ref().expect("a create");
+                let end = w.end.as_ref();
+                q = q
+                    .bind(&e.arn)
+                    .bind(&e.machine_arn)
+                    .bind(&e.name)
+                    .bind(&e.revision_id)
+                    .bind(end.map_or(e.status.as_str(), |end| end.status.as_str()))
+                    .bind(&e.input)
+                    .bind(end.and_then(|end| end.output.clone()))
+                    .bind(end.and_then(|end| end.error.clone()))
+                    .bind(end.and_then(|end| end.cause.clone()))
+                    .bind(e.start_ms)
+                    .bind(end.map(|end| end.stop_ms))
+                    .bind(node)
+                    .bind(w.next_seq)
+                    .bind(w.event_count)
+                    .bind(e.redrive_count)
+                    .bind(&e.parent)
+                    .bind(&e.version_arn)
+                    .bind(&e.alias_arn);
             }
-            for id in &w.inbox_done {
-                sqlx::query("DELETE FROM inbox WHERE id = $1").bind(*id).execute(&mut *tx).await?;
+            for row in q.fetch_all(&mut *tx).await? {
+                let arn: String = row.try_get("arn")?;
+                accept(chunk, &arn);
             }
+        }
+
+        // Running executions: updated only by their owner.
+        let updates: Vec<usize> =
+            (0..writes.len()).filter(|&i| writes[i].create.is_none()).collect();
+        for chunk in updates.chunks(300) {
+            let sql = format!(
+                "UPDATE executions SET next_seq = v.column2, event_count = v.column3, \
+                 status = CASE WHEN v.column4 = 1 THEN v.column5 ELSE executions.status END, \
+                 output = CASE WHEN v.column4 = 1 THEN v.column6 ELSE executions.output END, \
+                 error = CASE WHEN v.column4 = 1 THEN v.column7 ELSE executions.error END, \
+                 cause = CASE WHEN v.column4 = 1 THEN v.column8 ELSE executions.cause END, \
+                 stop_ms = CASE WHEN v.column4 = 1 THEN v.column9 ELSE executions.stop_ms END \
+                 FROM (VALUES {}) AS v \
+                 WHERE executions.arn = v.column1 AND executions.owner = ${} \
+                 AND executions.status = 'RUNNING' RETURNING arn",
+                placeholders(chunk.len(), 9),
+                chunk.len() * 9 + 1
+            );
+            let mut q = sqlx::query(&sql);
+            for &i in chunk {
+                let w = &writes[i];
+                let end = w.end.as_ref();
+                q = q
+                    .bind(&w.arn)
+                    .bind(w.next_seq)
+                    .bind(w.event_count)
+                    .bind(i64::from(end.is_some()))
+                    .bind(end.map_or(String::new(), |e| e.status.clone()))
+                    .bind(end.and_then(|e| e.output.clone()))
+                    .bind(end.and_then(|e| e.error.clone()))
+                    .bind(end.and_then(|e| e.cause.clone()))
+                    .bind(end.map(|e| e.stop_ms));
+            }
+            q = q.bind(node);
+            for row in q.fetch_all(&mut *tx).await? {
+                let arn: String = row.try_get("arn")?;
+                accept(chunk, &arn);
+            }
+        }
+
+        let ok: Vec<&ExecutionWrite> =
+            writes.iter().zip(&accepted).filter(|(_, a)| **a).map(|(w, _)| w).collect();
+
+        // Their steps.
+        let steps: Vec<(&str, &StepRecord)> =
+            ok.iter().flat_map(|w| w.steps.iter().map(move |s| (w.arn.as_str(), s))).collect();
+        for chunk in steps.chunks(500) {
+            let sql = format!(
+                "INSERT INTO steps (execution_arn, seq, at_ms, input, first_event, last_event) \
+                 VALUES {}",
+                placeholders(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for (arn, s) in chunk {
+                q = q
+                    .bind(*arn)
+                    .bind(s.seq)
+                    .bind(s.at_ms)
+                    .bind(&s.input)
+                    .bind(s.first_event)
+                    .bind(s.last_event);
+            }
+            q.execute(&mut *tx).await?;
+        }
+
+        // What their steps consumed, handed out and ended.
+        let inbox_done: Vec<i64> = ok.iter().flat_map(|w| w.inbox_done.iter().copied()).collect();
+        for chunk in inbox_done.chunks(500) {
+            let sql = format!("DELETE FROM inbox WHERE id IN ({})", list(chunk.len(), 1));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for w in &ok {
+            let at = w.steps.last().map_or(0, |s| s.at_ms);
             for token in &w.tokens_added {
                 sqlx::query(
                     "INSERT INTO task_tokens (token, execution_arn, created_ms) VALUES ($1, $2, $3) \
@@ -763,19 +804,9 @@ impl Store {
                 )
                 .bind(token)
                 .bind(&w.arn)
-                .bind(w.steps.last().map_or(0, |s| s.at_ms))
+                .bind(at)
                 .execute(&mut *tx)
                 .await?;
-            }
-            for token in &w.tokens_removed {
-                sqlx::query("DELETE FROM task_tokens WHERE token = $1")
-                    .bind(token)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM activity_tasks WHERE token = $1")
-                    .bind(token)
-                    .execute(&mut *tx)
-                    .await?;
             }
             for t in &w.activity_tasks {
                 sqlx::query(
@@ -790,22 +821,39 @@ impl Store {
                 .await?;
             }
             for (arn, message) in &w.messages {
-                insert_inbox(&mut tx, arn, message, w.steps.last().map_or(0, |s| s.at_ms)).await?;
+                insert_inbox(&mut tx, arn, message, at).await?;
             }
-            if w.end.is_some() {
-                // Nothing will read this execution's tokens or inbox any more.
-                sqlx::query("DELETE FROM task_tokens WHERE execution_arn = $1")
-                    .bind(&w.arn)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM inbox WHERE execution_arn = $1")
-                    .bind(&w.arn)
-                    .execute(&mut *tx)
-                    .await?;
+        }
+        let removed: Vec<&str> =
+            ok.iter().flat_map(|w| w.tokens_removed.iter().map(String::as_str)).collect();
+        for chunk in removed.chunks(500) {
+            for table in ["task_tokens", "activity_tasks"] {
+                let sql = format!("DELETE FROM {table} WHERE token IN ({})", list(chunk.len(), 1));
+                let mut q = sqlx::query(&sql);
+                for t in chunk {
+                    q = q.bind(*t);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        // Nothing reads an ended execution's tokens or inbox any more.
+        let ended: Vec<&str> =
+            ok.iter().filter(|w| w.end.is_some()).map(|w| w.arn.as_str()).collect();
+        for chunk in ended.chunks(500) {
+            for table in ["task_tokens", "inbox"] {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE execution_arn IN ({})",
+                    list(chunk.len(), 1)
+                );
+                let mut q = sqlx::query(&sql);
+                for arn in chunk {
+                    q = q.bind(*arn);
+                }
+                q.execute(&mut *tx).await?;
             }
         }
         tx.commit().await?;
-        Ok(applied)
+        Ok(accepted)
     }
 
     /// Marks a finished execution for a redrive: it runs again, owned by `node`.
@@ -1060,6 +1108,25 @@ impl Store {
         tx.commit().await?;
         Ok(rows.len() as u64)
     }
+}
+
+/// `($1, $2), ($3, $4)`: `rows` groups of `width` numbered placeholders.
+fn placeholders(rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        out.push_str(&list(width, r * width + 1));
+        out.push(')');
+    }
+    out
+}
+
+/// `$first, $first+1, ...`: `n` numbered placeholders.
+fn list(n: usize, first: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 async fn insert_revision(

@@ -63,7 +63,6 @@ CREATE TABLE steps (
     input TEXT NOT NULL,
     first_event BIGINT NOT NULL,
     last_event BIGINT NOT NULL,
-    events TEXT NOT NULL,
     PRIMARY KEY (execution_arn, seq)
 );
 CREATE TABLE inbox (
@@ -116,6 +115,7 @@ CREATE TABLE machine_aliases (
     updated_ms BIGINT NOT NULL
 );
 CREATE INDEX machine_aliases_by_machine ON machine_aliases (machine_arn);
+CREATE INDEX task_tokens_by_execution ON task_tokens (execution_arn);
 ALTER TABLE executions ADD COLUMN version_arn TEXT;
 ALTER TABLE executions ADD COLUMN alias_arn TEXT;
 "#,

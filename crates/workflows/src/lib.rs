@@ -18,6 +18,7 @@
 //! - **Express executions** run in memory in the caller's task ([`express`]).
 
 mod express;
+mod history;
 pub mod http_task;
 mod metrics;
 mod persist;
@@ -279,9 +280,8 @@ impl Engine {
         let compiled = self.compile(&machine.revision_id, &machine.definition, kind_of(machine))?;
         let name = name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let arn = self.execution_arn(&machine.name, &name);
-        if let Some(existing) = self.existing(&arn, &input).await? {
-            return Ok(existing);
-        }
+        // No look-up first: the insert of the new row finds a taken name, and only then is
+        // the existing execution read (the same request again gets the same answer).
         let record = store::ExecutionRecord {
             arn: arn.clone(),
             machine_arn: machine.arn.clone(),
@@ -458,8 +458,7 @@ impl Engine {
     /// The history events of an execution, oldest first, as GetExecutionHistory shows them
     /// with execution data.
     pub async fn history(&self, arn: &str) -> Result<Vec<Value>> {
-        let steps = self.inner.store.steps(arn).await?;
-        Ok(steps.iter().flat_map(|s| persist::decode_events(&s.events)).collect())
+        history::history(self, arn).await
     }
 
     /// RedriveExecution: runs a failed, timed out or aborted execution again from where it

@@ -4,7 +4,6 @@
 //! input it applied; replaying the inputs of an execution's steps in order, at the times
 //! they were applied, rebuilds the execution exactly.
 
-use asl::history::HistoryEvent;
 use asl::interpreter::ActionId;
 use asl::Input;
 use serde::{Deserialize, Serialize};
@@ -17,8 +16,12 @@ const VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub(crate) enum StepInput {
-    /// The execution started (its input is in the execution's row).
-    Start,
+    /// The execution started (its input is in the execution's row), with the seed of its
+    /// random values.
+    Start {
+        #[serde(default)]
+        seed: Option<u64>,
+    },
     TaskSucceeded {
         id: ActionId,
         output: Value,
@@ -66,7 +69,7 @@ impl StepInput {
     /// The interpreter input; `None` for the start and for a redrive.
     pub(crate) fn to_input(&self) -> Option<Input> {
         Some(match self.clone() {
-            Self::Start | Self::Redrive { .. } => return None,
+            Self::Start { .. } | Self::Redrive { .. } => return None,
             Self::TaskSucceeded { id, output } => Input::TaskSucceeded { id, output },
             Self::TaskFailed { id, error, cause } => Input::TaskFailed { id, error, cause },
             Self::TaskHeartbeat { id } => Input::TaskHeartbeat { id },
@@ -106,15 +109,4 @@ impl ParentRef {
     pub(crate) fn decode(text: &str) -> Option<Self> {
         serde_json::from_str::<Versioned<Self>>(text).ok().map(|v| v.body)
     }
-}
-
-/// A step's history events as a JSON array, as GetExecutionHistory shows each one.
-pub(crate) fn encode_events(events: &[HistoryEvent]) -> String {
-    let list: Vec<Value> = events.iter().map(|e| e.to_json(true)).collect();
-    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
-}
-
-/// Reads back [`encode_events`].
-pub(crate) fn decode_events(text: &str) -> Vec<Value> {
-    serde_json::from_str(text).unwrap_or_default()
 }

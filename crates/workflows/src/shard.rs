@@ -19,7 +19,7 @@ use store::{ActivityTaskRecord, ExecutionEnd, ExecutionRecord, ExecutionWrite, S
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::persist::{encode_events, ParentRef, StepInput};
+use crate::persist::{ParentRef, StepInput};
 use crate::tasks::{self, Kind, Sink};
 use crate::{now_ms, Engine, Error, Started};
 
@@ -127,6 +127,8 @@ pub(crate) struct Run {
     ended: bool,
     dirty: bool,
     transitions: u64,
+    /// The id of the newest event of the steps recorded so far.
+    events_before: i64,
 }
 
 impl Run {
@@ -224,18 +226,18 @@ impl Run {
         }
     }
 
+    /// Records the step just made: its input and the range of event ids it made (the
+    /// events themselves are made again by replay when the history is read).
     fn record_step(&mut self, input: StepInput, at_ms: i64) {
-        let events = self.exec.take_events();
         let last = self.exec.last_event_id() as i64;
-        let first = events.first().map_or(last + 1, |e| e.id as i64);
         self.pending.steps.push(StepRecord {
             seq: self.next_seq,
             at_ms,
             input: input.encode(),
-            first_event: first,
+            first_event: self.events_before + 1,
             last_event: last,
-            events: encode_events(&events),
         });
+        self.events_before = last;
         self.next_seq += 1;
     }
 
@@ -421,7 +423,12 @@ impl Shard {
             }
         };
         let info = info_for(&self.engine, &record, role_arn);
-        let options = self.engine.config().limits.clone();
+        let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+        let options = asl::Options {
+            record_history: false,
+            random_seed: Some(seed),
+            ..self.engine.config().limits.clone()
+        };
         let (exec, actions) = Execution::start(machine, info, input, options, record.start_ms);
         let parent = record.parent.as_deref().and_then(ParentRef::decode);
         let mut run = Run {
@@ -439,10 +446,11 @@ impl Shard {
             ended: false,
             dirty: false,
             transitions: 0,
+            events_before: 0,
         };
         run.absorb(actions, false);
         let at = run.record.start_ms;
-        run.record_step(StepInput::Start, at);
+        run.record_step(StepInput::Start { seed: Some(seed) }, at);
         run.pending.effects.push(Effect::Started);
         let arn = run.record.arn.clone();
         self.count_transitions(&mut run);
@@ -543,14 +551,13 @@ impl Shard {
 
     fn committed(&mut self, arns: Vec<String>, result: Result<Vec<bool>, String>) {
         self.committing = false;
-        let applied = match result {
-            Ok(applied) => applied,
+        let (applied, failed_commit) = match result {
+            Ok(applied) => (applied, false),
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; the executions will be replayed");
-                vec![false; arns.len()]
+                (vec![false; arns.len()], true)
             }
         };
-        let failed_commit = applied.iter().all(|a| !a) && !arns.is_empty();
         for (arn, ok) in arns.into_iter().zip(applied) {
             let Some(mut run) = self.runs.remove(&arn) else { continue };
             let (effects, ended) = run.inflight.take().unwrap_or_default();
@@ -733,12 +740,19 @@ async fn replay(engine: &Engine, arn: &str, redrive: Option<u32>) -> Result<Run,
     let steps = store.steps(arn).await.map_err(|e| e.to_string())?;
     let started = Instant::now();
     let input: Value = serde_json::from_str(&record.input).map_err(|e| e.to_string())?;
-    let info = info_for(engine, &record, &revision.role_arn);
-    let options = asl::Options { record_history: false, ..engine.config().limits.clone() };
+    let seed = match steps.first().map(|s| StepInput::decode(&s.input)).transpose()? {
+        Some(StepInput::Start { seed }) => seed,
+        _ => return Err("the first step is not the start".into()),
+    };
+    // The replay starts as the execution did: before any redrive.
+    let info = ExecutionInfo { redrive_count: 0, ..info_for(engine, &record, &revision.role_arn) };
+    let options =
+        asl::Options { record_history: false, random_seed: seed, ..engine.config().limits.clone() };
     let (exec, actions) = Execution::start(compiled, info, input, options, record.start_ms);
     let parent = record.parent.as_deref().and_then(ParentRef::decode);
     let mut run = Run {
         exec,
+        events_before: record.event_count,
         next_seq: record.next_seq,
         record,
         parent,
@@ -781,7 +795,6 @@ async fn replay(engine: &Engine, arn: &str, redrive: Option<u32>) -> Result<Run,
             }
         }
     }
-    run.exec.set_record_history(true);
     if let Some(count) = redrive {
         let at = now_ms();
         run.exec.redrive(run.record.event_count as u64, count, at);

@@ -2,7 +2,9 @@
 
 mod sfn;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -17,11 +19,17 @@ use crate::config::Config;
 pub(crate) struct AppState {
     pub(crate) engine: workflows::Engine,
     pub(crate) config: Arc<Config>,
+    /// State machines recently read, for the start of executions: AWS too lets executions
+    /// started just after an update run the previous definition.
+    pub(crate) machines: Arc<Mutex<HashMap<String, (Instant, store::MachineRecord)>>>,
 }
+
+/// How long a cached state machine is used.
+pub(crate) const MACHINE_CACHE_TTL: Duration = Duration::from_secs(1);
 
 impl AppState {
     pub(crate) fn new(engine: workflows::Engine, config: Config) -> Self {
-        Self { engine, config: Arc::new(config) }
+        Self { engine, config: Arc::new(config), machines: Arc::default() }
     }
 }
 

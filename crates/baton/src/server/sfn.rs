@@ -275,6 +275,32 @@ impl Api<'_> {
         self.store().machine(arn).await?.ok_or_else(|| does_not_exist(arn))
     }
 
+    /// A state machine for starting executions: from the short-lived cache when there.
+    async fn cached_machine(&self, arn: &str) -> Result<MachineRecord, ApiError> {
+        if let Ok(cache) = self.state.machines.lock() {
+            if let Some((at, m)) = cache.get(arn) {
+                if at.elapsed() < super::MACHINE_CACHE_TTL {
+                    return Ok(m.clone());
+                }
+            }
+        }
+        let m = self.machine(arn).await?;
+        if let Ok(mut cache) = self.state.machines.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(arn.to_owned(), (std::time::Instant::now(), m.clone()));
+        }
+        Ok(m)
+    }
+
+    /// Forgets a cached state machine after this node changed it.
+    fn forget_machine(&self, arn: &str) {
+        if let Ok(mut cache) = self.state.machines.lock() {
+            cache.remove(arn);
+        }
+    }
+
     /// What a `stateMachineArn` names: the machine, one of its versions (`...:NAME:3`), or
     /// an alias (`...:NAME:prod`), which picks a version by its routing weights. The record
     /// returned carries the revision that would run.
@@ -282,7 +308,7 @@ impl Api<'_> {
         Self::check_arn(arn, &["stateMachine"])?;
         let parts: Vec<&str> = arn.split(':').collect();
         if parts.len() == 7 {
-            return Ok((self.machine(arn).await?, workflows::Via::default()));
+            return Ok((self.cached_machine(arn).await?, workflows::Via::default()));
         }
         let base = parts[..7].join(":");
         let qualifier = parts[7..].join(":");
@@ -469,6 +495,7 @@ impl Api<'_> {
             m.revision_id = uuid::Uuid::new_v4().to_string();
         }
         m.updated_ms = now_ms();
+        self.forget_machine(&m.arn);
         if !self.store().update_machine(&m, new_revision).await? {
             return Err(ApiError::new(
                 "StateMachineDoesNotExist",
@@ -490,6 +517,7 @@ impl Api<'_> {
     async fn delete_state_machine(&self) -> ApiResult {
         let arn = self.str("stateMachineArn")?;
         Self::check_arn(arn, &["stateMachine"])?;
+        self.forget_machine(arn);
         self.store().delete_machine(arn).await?;
         Ok(json!({}))
     }
