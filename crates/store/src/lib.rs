@@ -684,7 +684,7 @@ impl Store {
         // New executions: inserted unless the ARN exists.
         let creates: Vec<usize> =
             (0..writes.len()).filter(|&i| writes[i].create.is_some()).collect();
-        for chunk in creates.chunks(200) {
+        for chunk in pow2_chunks(&creates, 32) {
             let sql = format!(
                 "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {} \
                  ON CONFLICT (arn) DO NOTHING RETURNING arn",
@@ -724,7 +724,7 @@ impl Store {
         // Running executions: updated only by their owner.
         let updates: Vec<usize> =
             (0..writes.len()).filter(|&i| writes[i].create.is_none()).collect();
-        for chunk in updates.chunks(300) {
+        for chunk in pow2_chunks(&updates, 64) {
             let sql = format!(
                 "UPDATE executions SET next_seq = v.column2, event_count = v.column3, \
                  status = CASE WHEN v.column4 = 1 THEN v.column5 ELSE executions.status END, \
@@ -766,7 +766,7 @@ impl Store {
         // Their steps.
         let steps: Vec<(&str, &StepRecord)> =
             ok.iter().flat_map(|w| w.steps.iter().map(move |s| (w.arn.as_str(), s))).collect();
-        for chunk in steps.chunks(500) {
+        for chunk in pow2_chunks(&steps, 64) {
             let sql = format!(
                 "INSERT INTO steps (execution_arn, seq, at_ms, input, first_event, last_event) \
                  VALUES {}",
@@ -787,7 +787,7 @@ impl Store {
 
         // What their steps consumed, handed out and ended.
         let inbox_done: Vec<i64> = ok.iter().flat_map(|w| w.inbox_done.iter().copied()).collect();
-        for chunk in inbox_done.chunks(500) {
+        for chunk in pow2_chunks(&inbox_done, 64) {
             let sql = format!("DELETE FROM inbox WHERE id IN ({})", list(chunk.len(), 1));
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -826,7 +826,7 @@ impl Store {
         }
         let removed: Vec<&str> =
             ok.iter().flat_map(|w| w.tokens_removed.iter().map(String::as_str)).collect();
-        for chunk in removed.chunks(500) {
+        for chunk in pow2_chunks(&removed, 64) {
             for table in ["task_tokens", "activity_tasks"] {
                 let sql = format!("DELETE FROM {table} WHERE token IN ({})", list(chunk.len(), 1));
                 let mut q = sqlx::query(&sql);
@@ -839,7 +839,7 @@ impl Store {
         // Nothing reads an ended execution's tokens or inbox any more.
         let ended: Vec<&str> =
             ok.iter().filter(|w| w.end.is_some()).map(|w| w.arn.as_str()).collect();
-        for chunk in ended.chunks(500) {
+        for chunk in pow2_chunks(&ended, 64) {
             for table in ["task_tokens", "inbox"] {
                 let sql = format!(
                     "DELETE FROM {table} WHERE execution_arn IN ({})",
@@ -1110,6 +1110,23 @@ impl Store {
     }
 }
 
+/// Splits `items` into chunks whose lengths are powers of two, at most `max`: multi-row
+/// statements then come in a few shapes only, which stay in the prepared-statement cache
+/// (and SQLite binds parameters by name, so a huge statement costs more per parameter).
+fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = rest.len().min(max);
+        let n = 1 << (usize::BITS - 1 - n.leading_zeros());
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// `($1, $2), ($3, $4)`: `rows` groups of `width` numbered placeholders.
 fn placeholders(rows: usize, width: usize) -> String {
     let mut out = String::with_capacity(rows * width * 5);
@@ -1288,5 +1305,22 @@ pub mod testing {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         format!("{nanos:x}{pid:x}{n:x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunks_are_powers_of_two() {
+        let items: Vec<u32> = (0..100).collect();
+        let sizes: Vec<usize> = super::pow2_chunks(&items, 32).map(<[u32]>::len).collect();
+        assert_eq!(sizes, vec![32, 32, 32, 4]);
+        let all: Vec<u32> = super::pow2_chunks(&items, 64).flatten().copied().collect();
+        assert_eq!(all, items);
+        assert_eq!(
+            super::pow2_chunks(&items[..7], 64).map(<[u32]>::len).collect::<Vec<_>>(),
+            [4, 2, 1]
+        );
+        assert_eq!(super::pow2_chunks::<u32>(&[], 8).count(), 0);
     }
 }

@@ -116,6 +116,7 @@ CREATE TABLE machine_aliases (
 );
 CREATE INDEX machine_aliases_by_machine ON machine_aliases (machine_arn);
 CREATE INDEX task_tokens_by_execution ON task_tokens (execution_arn);
+CREATE INDEX executions_running ON executions (owner) WHERE status = 'RUNNING';
 ALTER TABLE executions ADD COLUMN version_arn TEXT;
 ALTER TABLE executions ADD COLUMN alias_arn TEXT;
 "#,
