@@ -56,10 +56,24 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== Building: cargo build --release -p baton"
-cargo build --release -p baton
-# A private copy: another build may replace the binary in a shared target directory meanwhile.
-cp "$CARGO_TARGET_DIR/release/baton" "$work/baton"
+# A private copy of the binary: in a target directory shared with other work trees, another
+# tree's build may replace target/release/baton at any time (cargo does not notice and still
+# calls this tree's build fresh). The debug line tables name the tree the binary came from, so
+# the copy is checked for this tree's path and built again if it is someone else's.
 baton="$work/baton"
+for attempt in 1 2 3; do
+    cargo build --release -p baton
+    cp "$CARGO_TARGET_DIR/release/baton" "$baton"
+    if grep -qaF "$root" "$baton"; then
+        break
+    fi
+    if [ "$attempt" = 3 ]; then
+        echo "target/release/baton keeps coming from another tree; giving up" >&2
+        exit 1
+    fi
+    # Make cargo link this tree's binary again.
+    touch "$root/crates/baton/src/main.rs"
+done
 
 # start_server DIR [DATABASE_URL]: starts `baton up` and sets server_pid and endpoint.
 start_server() {

@@ -34,6 +34,12 @@ const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/bench";
 /// How long one probe execution may take before the workload is declared broken.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// An unsigned AWS Signature Version 4 header. Baton does not check signatures, but servers that
+/// host many services at one address (moto's, for one) read the service from its credential
+/// scope, as they would from a real client's.
+const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/states/\
+                             aws4_request, SignedHeaders=host, Signature=0";
+
 /// How often the standard mode asks whether executions are still running.
 const DRAIN_POLL: Duration = Duration::from_millis(100);
 
@@ -254,6 +260,7 @@ impl Client {
             .post(format!("{}/", self.base))
             .header("x-amz-target", format!("AWSStepFunctions.{action}"))
             .header("content-type", "application/x-amz-json-1.0")
+            .header("authorization", AUTHORIZATION)
             .body(body)
             .send()
             .await
@@ -455,7 +462,7 @@ async fn bench(args: BenchArgs) -> Result<Value> {
         .to_owned();
 
     let input = workload.input();
-    let start_body = json!({"stateMachineArn": machine, "input": input}).to_string();
+    let start_body = StartBody::new(&machine, &input);
     probe(&client, mode, &machine, &start_body).await?;
 
     let before = client.metrics().await;
@@ -538,20 +545,46 @@ async fn bench(args: BenchArgs) -> Result<Value> {
     Ok(report)
 }
 
+/// The body of a start request, serialized once: every request differs only by its execution
+/// name, which is unique because some servers (moto's) name executions alike when no name is
+/// given and then refuse the second as `ExecutionAlreadyExists`.
+struct StartBody {
+    /// Everything up to the name's value.
+    head: String,
+}
+
+impl StartBody {
+    fn new(machine: &str, input: &str) -> Self {
+        let mut head = json!({"stateMachineArn": machine, "input": input}).to_string();
+        head.pop();
+        head.push_str(",\"name\":\"");
+        Self { head }
+    }
+
+    /// A request body with a fresh execution name.
+    fn next(&self) -> String {
+        let name = uuid::Uuid::new_v4().simple();
+        let mut body = String::with_capacity(self.head.len() + 34);
+        body.push_str(&self.head);
+        body.push_str(&format!("{name}\"}}"));
+        body
+    }
+}
+
 /// Runs one execution and fails unless it succeeds, so a broken workload is reported as such
 /// rather than measured.
-async fn probe(client: &Client, mode: Mode, machine: &str, start_body: &str) -> Result<()> {
+async fn probe(client: &Client, mode: Mode, machine: &str, start_body: &StartBody) -> Result<()> {
     match mode {
         Mode::Express => {
             let run = client
-                .call_raw("StartSyncExecution", start_body.to_owned())
+                .call_raw("StartSyncExecution", start_body.next())
                 .await
                 .map_err(|e| anyhow!("the probe StartSyncExecution failed: {e}"))?;
             check_succeeded(&run)
         }
         Mode::Standard => {
             let started = client
-                .call_raw("StartExecution", start_body.to_owned())
+                .call_raw("StartExecution", start_body.next())
                 .await
                 .map_err(|e| anyhow!("the probe StartExecution failed: {e}"))?;
             let arn = started
@@ -594,7 +627,7 @@ async fn drive(
     client: &Client,
     action: &'static str,
     mode: Mode,
-    body: String,
+    body: StartBody,
     concurrency: usize,
     deadline: Instant,
     count: Option<u64>,
@@ -618,7 +651,7 @@ async fn drive(
                     }
                 }
                 let t0 = Instant::now();
-                let result = client.call_raw(action, String::clone(&body)).await;
+                let result = client.call_raw(action, body.next()).await;
                 let end = Instant::now();
                 tally.last_end = Some(end);
                 match result {
@@ -809,6 +842,16 @@ mod tests {
         assert_eq!(d["States"].as_object().map(|s| s.len()), Some(5));
         assert_eq!(d["States"]["Call1"]["Parameters"]["ApiEndpoint"], "http://127.0.0.1:1/");
         assert_eq!(d["States"]["Call1"]["ResultPath"], Value::Null);
+    }
+
+    #[test]
+    fn start_bodies_have_fresh_names() {
+        let b = StartBody::new("arn:aws:states:us-east-1:1:stateMachine:m", "{\"a\":1}");
+        let one: Value = serde_json::from_str(&b.next()).unwrap();
+        let two: Value = serde_json::from_str(&b.next()).unwrap();
+        assert_eq!(one["input"], "{\"a\":1}");
+        assert_eq!(one["name"].as_str().map(str::len), Some(32));
+        assert_ne!(one["name"], two["name"]);
     }
 
     #[test]
