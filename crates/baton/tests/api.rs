@@ -247,3 +247,90 @@ async fn an_express_parallel_state_composes_services_concurrently() {
     assert!(took < Duration::from_millis(850), "the branches ran one by one: {took:?}");
     std::fs::remove_dir_all(&data).ok();
 }
+
+/// A service that always answers 503.
+async fn unavailable_service() -> String {
+    let app = axum::Router::new()
+        .route("/", post(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_state_runs_one_state() {
+    let data = temp_dir("teststate");
+    let node = Baton::start(&data, None, &[]);
+    let test = |state: Value, input: Value| {
+        let node = &node;
+        async move {
+            node.call(
+                "TestState",
+                json!({"definition": state.to_string(), "roleArn": ROLE,
+                       "input": input.to_string(), "inspectionLevel": "DEBUG"}),
+            )
+            .await
+        }
+    };
+    let (_, r) = test(
+        json!({"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, $.b)"}, "Next": "Show"}),
+        json!({"a": 2, "b": 3}),
+    )
+    .await;
+    assert_eq!(
+        (r["status"].as_str(), r["nextState"].as_str(), r["output"].as_str()),
+        (Some("SUCCEEDED"), Some("Show"), Some("{\"sum\":5}"))
+    );
+    assert_eq!(r["inspectionData"]["input"], "{\"a\":2,\"b\":3}");
+
+    let choice = json!({"Type": "Choice", "Default": "Small",
+        "Choices": [{"Variable": "$.n", "NumericGreaterThan": 10, "Next": "Big"}]});
+    let (_, r) = test(choice.clone(), json!({"n": 11})).await;
+    assert_eq!(r["nextState"], "Big");
+    let (_, r) = test(choice, json!({"n": 1})).await;
+    assert_eq!(r["nextState"], "Small");
+
+    let (_, r) = test(json!({"Type": "Fail", "Error": "Bad", "Cause": "no"}), json!({})).await;
+    assert_eq!((r["status"].as_str(), r["error"].as_str()), (Some("FAILED"), Some("Bad")));
+
+    let (_, r) = test(json!({"Type": "Wait", "Seconds": 3600, "Next": "After"}), json!({})).await;
+    assert_eq!((r["status"].as_str(), r["nextState"].as_str()), (Some("SUCCEEDED"), Some("After")));
+
+    let endpoint = unavailable_service().await;
+    let task = |extra: Value| {
+        let mut t = json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": endpoint, "Method": "POST"}, "End": true});
+        t.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        t
+    };
+    let (_, r) = test(task(json!({"Retry": [{"ErrorEquals": ["States.ALL"]}]})), json!({})).await;
+    assert_eq!(
+        (r["status"].as_str(), r["error"].as_str()),
+        (Some("RETRIABLE"), Some("States.Http.StatusCode.503"))
+    );
+    let (_, r) = test(
+        task(json!({"Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Recover"}]})),
+        json!({"k": 1}),
+    )
+    .await;
+    assert_eq!(
+        (r["status"].as_str(), r["nextState"].as_str()),
+        (Some("CAUGHT_ERROR"), Some("Recover"))
+    );
+    let output: Value = serde_json::from_str(r["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output["k"], 1);
+    assert_eq!(output["err"]["Error"], "States.Http.StatusCode.503");
+    let (_, r) = test(task(json!({})), json!({})).await;
+    assert_eq!(r["status"], "FAILED");
+
+    let (status, r) = test(
+        json!({"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}),
+        json!([]),
+    )
+    .await;
+    assert_eq!((status, r["__type"].as_str()), (400, Some("ValidationException")));
+    let (status, r) = test(json!({"Type": "Pass", "Bogus": 1, "End": true}), json!({})).await;
+    assert_eq!((status, r["__type"].as_str()), (400, Some("InvalidDefinition")), "{r}");
+    std::fs::remove_dir_all(&data).ok();
+}

@@ -198,7 +198,11 @@ pub struct ActivityRecord {
 /// The connection to the database.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL, everything).
     pool: AnyPool,
+    /// Writes. On SQLite one connection: writers wait their turn here rather than fail
+    /// with `SQLITE_BUSY` when a transaction that read first cannot upgrade its lock.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -230,11 +234,10 @@ impl Store {
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
+                let sqlite = |n: u32| {
+                    AnyPoolOptions::new().max_connections(n).after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = FULL").await?;
@@ -242,18 +245,24 @@ impl Store {
                             Ok(())
                         })
                     })
-                    .connect_with(options)
-                    .await?
+                };
+                let writer = sqlite(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect_with(options.clone())
+                    .await?;
+                let readers = sqlite(8).connect_with(options).await?;
+                (readers, writer)
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (pool.clone(), pool)
             }
         };
-        let store = Self { pool, backend };
+        let store = Self { pool, writer, backend };
         store.migrate().await?;
         Ok(store)
     }
@@ -270,7 +279,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if self.backend == Backend::Postgres {
             // Nodes starting together migrate one at a time.
             sqlx::query("SELECT pg_advisory_xact_lock(7471)").execute(&mut *tx).await?;
@@ -311,7 +320,7 @@ impl Store {
 
     /// Inserts a state machine and its first revision; `false` if the ARN is taken.
     pub async fn create_machine(&self, m: &MachineRecord) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(&format!(
             "INSERT INTO state_machines ({MACHINE_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (arn) DO NOTHING"
@@ -364,7 +373,7 @@ impl Store {
     /// Replaces a state machine's row; a changed definition or role comes with a new
     /// revision. `false` if it does not exist.
     pub async fn update_machine(&self, m: &MachineRecord, new_revision: bool) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE state_machines SET revision_id = $2, definition = $3, role_arn = $4, \
              description = $5, logging = $6, tracing = $7, updated_ms = $8, tags = $9 \
@@ -402,7 +411,7 @@ impl Store {
     /// Deletes a state machine with its versions and aliases (its revisions stay for the
     /// executions that ran them).
     pub async fn delete_machine(&self, arn: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for table in ["machine_versions", "machine_aliases"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE machine_arn = $1"))
                 .bind(arn)
@@ -428,7 +437,7 @@ impl Store {
         description: &str,
         now_ms: i64,
     ) -> Result<VersionRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if self.backend == Backend::Postgres {
             // One publisher per machine at a time: version numbers are dense.
             sqlx::query("SELECT arn FROM state_machines WHERE arn = $1 FOR UPDATE")
@@ -514,7 +523,7 @@ impl Store {
     pub async fn delete_version(&self, arn: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM machine_versions WHERE arn = $1")
             .bind(arn)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -532,7 +541,7 @@ impl Store {
         .bind(&a.routing)
         .bind(a.created_ms)
         .bind(a.updated_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -568,7 +577,7 @@ impl Store {
         .bind(&a.description)
         .bind(&a.routing)
         .bind(a.updated_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -577,7 +586,7 @@ impl Store {
     pub async fn delete_alias(&self, arn: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM machine_aliases WHERE arn = $1")
             .bind(arn)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -671,7 +680,7 @@ impl Store {
     /// statement costs a round trip (to the server, or to SQLite's worker thread), and group
     /// commit is only worth it if the batch is cheap to write.
     pub async fn commit(&self, node: &str, writes: &[ExecutionWrite]) -> Result<Vec<bool>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut accepted = vec![false; writes.len()];
         // Marks the first write of `arn` in `chunk` (indices into `writes`) not yet accepted:
         // a batch may hold two creates of one ARN, and only the first can win.
@@ -871,7 +880,7 @@ impl Store {
         .bind(arn)
         .bind(node)
         .bind(redrive_count)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -889,7 +898,7 @@ impl Store {
         .bind(&e.cause)
         .bind(e.stop_ms)
         .bind(e.redrive_count)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -898,7 +907,7 @@ impl Store {
 
     /// Leaves a message for an execution's owner.
     pub async fn push_inbox(&self, execution_arn: &str, message: &str, now_ms: i64) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let id = insert_inbox(&mut tx, execution_arn, message, now_ms).await?;
         tx.commit().await?;
         Ok(id)
@@ -945,7 +954,7 @@ impl Store {
         )
         .bind(node)
         .bind(until_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -975,14 +984,14 @@ impl Store {
         .bind(now_ms)
         .bind(i64::from(all))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("arn")?)).collect()
     }
 
     /// Hands back everything `node` owns, for another node to take at once.
     pub async fn release(&self, node: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE executions SET owner = NULL WHERE owner = $1 AND status = 'RUNNING'")
             .bind(node)
             .execute(&mut *tx)
@@ -997,7 +1006,7 @@ impl Store {
         sqlx::query("UPDATE executions SET owner = NULL WHERE arn = $1 AND owner = $2")
             .bind(arn)
             .bind(node)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -1014,7 +1023,7 @@ impl Store {
         .bind(&a.name)
         .bind(a.created_ms)
         .bind(&a.tags)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(self.activity(&a.arn).await?.unwrap_or_else(|| a.clone()))
     }
@@ -1044,7 +1053,7 @@ impl Store {
     pub async fn delete_activity(&self, arn: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM activities WHERE arn = $1")
             .bind(arn)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -1063,7 +1072,7 @@ impl Store {
         ))
         .bind(activity_arn)
         .bind(worker)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.map(|r| Ok((r.try_get("token")?, r.try_get("input")?))).transpose()
     }
@@ -1077,7 +1086,7 @@ impl Store {
             n += sqlx::query(&format!("UPDATE {table} SET tags = $2 WHERE arn = $1"))
                 .bind(arn)
                 .bind(tags)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         }
@@ -1086,7 +1095,7 @@ impl Store {
 
     /// Deletes finished executions that stopped before `before_ms`, with their steps.
     pub async fn purge_finished(&self, before_ms: i64, limit: i64) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let rows = sqlx::query(
             "SELECT arn FROM executions WHERE status <> 'RUNNING' AND stop_ms < $1 LIMIT $2",
         )

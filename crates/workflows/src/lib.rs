@@ -24,6 +24,7 @@ mod metrics;
 mod persist;
 mod shard;
 mod tasks;
+mod test_state;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,7 @@ use store::{MachineRecord, Store};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 pub use express::SyncRun;
+pub use test_state::TestStateResult;
 
 /// Errors the executor reports to its callers; the API layer maps them to AWS's types.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,8 @@ pub enum Error {
     ExecutionNotRedrivable(String),
     #[error("{0}")]
     ActivityDoesNotExist(String),
+    #[error("{0}")]
+    Validation(String),
     #[error("the executor is shutting down")]
     ShuttingDown,
     #[error(transparent)]

@@ -68,6 +68,7 @@ impl From<workflows::Error> for ApiError {
             E::TaskTimedOut(m) => Self::new("TaskTimedOut", m),
             E::ExecutionNotRedrivable(m) => Self::new("ExecutionNotRedrivable", m),
             E::ActivityDoesNotExist(m) => Self::new("ActivityDoesNotExist", m),
+            E::Validation(m) => Self::validation(m),
             E::ShuttingDown => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 kind: "ServiceUnavailable",
@@ -153,6 +154,7 @@ pub(crate) async fn handle(
         "UpdateStateMachineAlias" => api.update_alias().await,
         "DeleteStateMachineAlias" => api.delete_alias().await,
         "ListStateMachineAliases" => api.list_aliases().await,
+        "TestState" => api.test_state().await,
         "TagResource" => api.tag_resource().await,
         "UntagResource" => api.untag_resource().await,
         "ListTagsForResource" => api.list_tags().await,
@@ -903,6 +905,44 @@ impl Api<'_> {
             Some((token, input)) => json!({"taskToken": token, "input": input}),
             None => json!({}),
         })
+    }
+
+    // ----- TestState -----------------------------------------------------------------------
+
+    async fn test_state(&self) -> ApiResult {
+        let definition = self.str("definition")?;
+        let state: Value = serde_json::from_str(definition).map_err(|e| {
+            ApiError::new(
+                "InvalidDefinition",
+                format!("Invalid State Machine Definition: 'the state is not valid JSON: {e}'"),
+            )
+        })?;
+        let input = self.opt_str("input")?.unwrap_or("{}");
+        let input: Value = serde_json::from_str(input).map_err(|_| {
+            ApiError::new("InvalidExecutionInput", format!("Invalid input: '{input}'"))
+        })?;
+        let role = self
+            .opt_str("roleArn")?
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("arn:aws:iam::{}:role/baton", self.state.config.account));
+        let r = self.engine().test_state(&state, input, &role).await?;
+        let mut out = json!({"status": r.status});
+        if let Some(o) = &r.output {
+            out["output"] = json!(o.to_string());
+        }
+        if let Some(e) = &r.error {
+            out["error"] = json!(e);
+        }
+        if let Some(c) = &r.cause {
+            out["cause"] = json!(c);
+        }
+        if let Some(n) = &r.next_state {
+            out["nextState"] = json!(n);
+        }
+        if matches!(self.opt_str("inspectionLevel")?, Some("DEBUG" | "TRACE")) {
+            out["inspectionData"] = r.inspection;
+        }
+        Ok(out)
     }
 
     // ----- versions and aliases ------------------------------------------------------------
