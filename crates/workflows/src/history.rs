@@ -6,7 +6,8 @@
 //! made. A redrive step shows as AWS shows it: the events up to the failure, then
 //! `ExecutionRedriven`, then what the rerun did.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use asl::{Execution, ExecutionInfo, StateMachine};
 use serde_json::Value;
@@ -16,11 +17,21 @@ use crate::persist::StepInput;
 use crate::{Engine, Error, Result};
 
 /// The history of an execution, each event as GetExecutionHistory shows it with data.
-pub(crate) async fn history(engine: &Engine, arn: &str) -> Result<Vec<Value>> {
+/// A paging client reads one history many times: the newest few are kept, by execution
+/// and number of steps (a history only grows by steps).
+pub(crate) type Cache = Mutex<HashMap<String, (i64, Arc<Vec<Value>>)>>;
+
+pub(crate) async fn history(engine: &Engine, arn: &str) -> Result<Arc<Vec<Value>>> {
     let store = engine.store();
     let record = store.execution(arn).await?.ok_or_else(|| {
         Error::ExecutionDoesNotExist(format!("Execution Does Not Exist: '{arn}'"))
     })?;
+    let cache = &engine.inner().histories;
+    if let Some((steps, events)) = cache.lock().ok().and_then(|c| c.get(arn).cloned()) {
+        if steps == record.next_seq {
+            return Ok(events);
+        }
+    }
     let revision = store
         .revision(&record.revision_id)
         .await?
@@ -31,8 +42,16 @@ pub(crate) async fn history(engine: &Engine, arn: &str) -> Result<Vec<Value>> {
     };
     let machine = engine.compile(&revision.id, &revision.definition, kind)?;
     let steps = store.steps(arn).await?;
-    replay(engine, machine, &record, &revision.role_arn, &steps)
-        .map_err(|e| Error::Internal(format!("cannot replay {arn}: {e}")))
+    let events = replay(engine, machine, &record, &revision.role_arn, &steps)
+        .map_err(|e| Error::Internal(format!("cannot replay {arn}: {e}")))?;
+    let events = Arc::new(events);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= 64 {
+            c.clear();
+        }
+        c.insert(arn.to_owned(), (steps.len() as i64, events.clone()));
+    }
+    Ok(events)
 }
 
 fn replay(

@@ -156,6 +156,7 @@ pub(crate) struct Inner {
     /// Woken when activity tasks are created, for GetActivityTask long polls.
     pub(crate) activity_tasks: Notify,
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    pub(crate) histories: history::Cache,
 }
 
 /// Milliseconds since the epoch: the executor's one clock.
@@ -197,6 +198,7 @@ impl Engine {
                 http,
                 activity_tasks: Notify::new(),
                 stopping,
+                histories: Mutex::default(),
             }),
         };
         tokio::spawn(shard::committer(engine.clone(), commit_rx));
@@ -461,7 +463,7 @@ impl Engine {
 
     /// The history events of an execution, oldest first, as GetExecutionHistory shows them
     /// with execution data.
-    pub async fn history(&self, arn: &str) -> Result<Vec<Value>> {
+    pub async fn history(&self, arn: &str) -> Result<Arc<Vec<Value>>> {
         history::history(self, arn).await
     }
 

@@ -781,15 +781,14 @@ impl Api<'_> {
             Some(t) => decode_token(t)?.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize,
             None => 0,
         };
-        let mut events = self.engine().history(&e.arn).await?;
-        if reverse {
-            events.reverse();
-        }
+        let events = self.engine().history(&e.arn).await?;
         let total = events.len();
-        let page: Vec<Value> = events
-            .into_iter()
+        let ordered: Box<dyn Iterator<Item = &Value>> =
+            if reverse { Box::new(events.iter().rev()) } else { Box::new(events.iter()) };
+        let page: Vec<Value> = ordered
             .skip(offset)
             .take(limit)
+            .cloned()
             .map(|mut ev| {
                 activity_event(&mut ev, &self.state.config.region, &self.state.config.account);
                 if !include {
