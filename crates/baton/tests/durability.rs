@@ -321,3 +321,104 @@ async fn random_values_survive_a_crash_unchanged() {
     assert_eq!(after[..before.len()], before[..], "history is append-only");
     std::fs::remove_dir_all(&data).ok();
 }
+
+/// A receiver that answers after `delay` and records each call's idempotency key and body.
+async fn keyed_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/",
+        post(move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
+            let log = log.clone();
+            async move {
+                tokio::time::sleep(delay).await;
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                log.lock().unwrap().push((key, body.0.clone()));
+                axum::Json(json!({"ok": true}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_keeps_every_execution_and_each_task_key() {
+    let (endpoint, seen) = keyed_receiver(Duration::from_millis(40)).await;
+    let data = temp_dir("load");
+    let mut node = Baton::start(&data, None, &[]);
+    let call = |next: &str, step: u32| {
+        let mut s = json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": endpoint, "Method": "POST",
+                           "RequestBody": {"run.$": "$$.Execution.Name", "step": step}},
+            "ResultPath": null});
+        if next.is_empty() {
+            s["End"] = json!(true);
+        } else {
+            s["Next"] = json!(next);
+        }
+        s
+    };
+    let machine = node
+        .machine(
+            "loaded",
+            json!({"StartAt": "One", "States": {
+                "One": call("Two", 1), "Two": call("Three", 2), "Three": call("", 3)}}),
+            "STANDARD",
+        )
+        .await;
+    // Start executions from several tasks at once, and kill the server while they run.
+    let node_ref = &node;
+    let starts = (0..8).map(|worker| {
+        let machine = machine.clone();
+        async move {
+            let mut arns = Vec::new();
+            for i in 0..15 {
+                let v = node_ref
+                    .ok(
+                        "StartExecution",
+                        json!({"stateMachineArn": machine, "name": format!("w{worker}-{i}")}),
+                    )
+                    .await;
+                arns.push(v["executionArn"].as_str().unwrap().to_owned());
+            }
+            arns
+        }
+    });
+    let arns: Vec<String> = futures::future::join_all(starts).await.into_iter().flatten().collect();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    node.kill9();
+    let calls_before_crash = seen.lock().unwrap().len();
+
+    let node = Baton::start(&data, None, &[]);
+    for arn in &arns {
+        let d = node.finished(arn, Duration::from_secs(60)).await;
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        let events = node.history(arn).await;
+        assert_whole_history(&events);
+        let scheduled = events.iter().filter(|e| e["type"] == "TaskScheduled").count();
+        assert_eq!(scheduled, 3, "each task state ran once in the history: {events:?}");
+    }
+    let calls = seen.lock().unwrap().clone();
+    assert!(calls_before_crash < arns.len() * 3, "the crash came before the work was done");
+    // Every (execution, step) was called, and every call of it carried one key; repeats
+    // (a dispatch the crash interrupted) carry the same key as the first call.
+    let mut keys: std::collections::HashMap<(String, u64), std::collections::HashSet<String>> =
+        Default::default();
+    for (key, body) in &calls {
+        assert!(!key.is_empty(), "every call has an idempotency key");
+        let id = (body["run"].as_str().unwrap().to_owned(), body["step"].as_u64().unwrap());
+        keys.entry(id).or_default().insert(key.clone());
+    }
+    assert_eq!(keys.len(), arns.len() * 3);
+    assert!(keys.values().all(|k| k.len() == 1), "a repeated dispatch changed its key");
+    let distinct: std::collections::HashSet<&String> = keys.values().flatten().collect();
+    assert_eq!(distinct.len(), arns.len() * 3, "keys differ between tasks");
+    std::fs::remove_dir_all(&data).ok();
+}

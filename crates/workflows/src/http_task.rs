@@ -92,7 +92,23 @@ pub async fn invoke(
     parameters: &serde_json::Value,
     timeout: std::time::Duration,
 ) -> Result<serde_json::Value, asl::Failure> {
-    let request = Request::parse(parameters)?;
+    invoke_once(client, parameters, timeout, None).await
+}
+
+/// [`invoke`], sending `Idempotency-Key: key` unless the task sets that header itself.
+/// The executor passes the same key each time it dispatches the same attempt of a task
+/// (after a crash, say), so the receiver can tell a repeat from a new call.
+pub async fn invoke_once(
+    client: &reqwest::Client,
+    parameters: &serde_json::Value,
+    timeout: std::time::Duration,
+    key: Option<&str>,
+) -> Result<serde_json::Value, asl::Failure> {
+    let mut request = Request::parse(parameters)?;
+    if let Some(value) = key.and_then(|k| HeaderValue::from_str(k).ok()) {
+        let name = reqwest::header::HeaderName::from_static("idempotency-key");
+        request.headers.entry(name).or_insert(value);
+    }
     tracing::debug!(method = %request.method, url = %request.url, "http:invoke");
     let url = request.url.clone();
     let builder = request.into_builder(client);

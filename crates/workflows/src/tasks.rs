@@ -136,7 +136,11 @@ async fn perform(
                 .timeout_seconds
                 .map_or(engine.config().http_timeout, Duration::from_secs)
                 .min(engine.config().http_timeout.max(Duration::from_secs(1)));
-            crate::http_task::invoke(&engine.inner().http, &req.input, timeout).await.map(Some)
+            // The same attempt of the same task always has the same key.
+            let key = format!("{execution_arn}#{}", req.id);
+            crate::http_task::invoke_once(&engine.inner().http, &req.input, timeout, Some(&key))
+                .await
+                .map(Some)
         }
         Kind::StartExecution { sync } => start_child(engine, execution_arn, req, sync).await,
         Kind::Lambda => Err(asl::Failure::new(
