@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Two `baton up` nodes on one PostgreSQL against one node: the scale-out figure.
+#
+# For each workload, one node takes the whole load; then two nodes on one database each take
+# half of it (two `baton bench` clients, one per node, side by side), and the executions/s
+# are added up. Writes the "Two nodes" section of docs/benchmarks.md.
+#
+# Usage: BATON_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres bench/cluster.sh
+# Environment: CARGO_TARGET_DIR (default target-bench), BENCH_SECONDS (default 10),
+# BENCH_CONCURRENCY (in flight in all, default 64).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target-bench}"
+seconds="${BENCH_SECONDS:-10}"
+concurrency="${BENCH_CONCURRENCY:-64}"
+pg_url="${BATON_BENCH_POSTGRES_URL:?set BATON_BENCH_POSTGRES_URL to a PostgreSQL URL}"
+doc="$root/docs/benchmarks.md"
+work="$(mktemp -d)"
+pids=()
+db=""
+
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    if [ -n "$db" ]; then
+        psql "$pg_url" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release -p baton
+baton="$work/baton"
+cp "$CARGO_TARGET_DIR/release/baton" "$baton"
+
+# node N URL: starts a node and prints its endpoint.
+node() {
+    local n="$1" url="$2" endpoint=""
+    mkdir -p "$work/n$n"
+    "$baton" up --data "$work/n$n" --listen 127.0.0.1:0 --database "$url" \
+        >"$work/n$n/stdout" 2>"$work/n$n/stderr" &
+    pids+=($!)
+    for _ in $(seq 1 300); do
+        endpoint="$(head -n 1 "$work/n$n/stdout" 2>/dev/null | sed -n 's/^baton listening on //p')"
+        [ -n "$endpoint" ] && { echo "$endpoint"; return 0; }
+        sleep 0.1
+    done
+    echo "node $n did not start" >&2
+    cat "$work/n$n/stderr" >&2
+    return 1
+}
+
+stop_nodes() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    pids=()
+    psql "$pg_url" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+    db=""
+}
+
+fresh_db() {
+    db="baton_cluster_$(date +%s%N)"
+    psql "$pg_url" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
+    echo "${pg_url%/*}/$db"
+}
+
+rows=()
+for workload in w1 w2; do
+    url="$(fresh_db)"
+    a="$(node 1 "$url")"
+    one="$("$baton" bench --endpoint "$a" --workload "$workload" --mode standard \
+        --duration "$seconds" --concurrency "$concurrency" --json | tail -n 1)"
+    stop_nodes
+    url="$(fresh_db)"
+    a="$(node 1 "$url")"
+    b="$(node 2 "$url")"
+    half=$((concurrency / 2))
+    "$baton" bench --endpoint "$a" --workload "$workload" --mode standard --duration "$seconds" \
+        --concurrency "$half" --json >"$work/a.json" &
+    ca=$!
+    "$baton" bench --endpoint "$b" --workload "$workload" --mode standard --duration "$seconds" \
+        --concurrency "$half" --json >"$work/b.json" &
+    cb=$!
+    wait "$ca" "$cb"
+    stop_nodes
+    e1="$(jq -r '.executions_per_s' <<<"$one")"
+    ea="$(tail -n 1 "$work/a.json" | jq -r '.executions_per_s')"
+    eb="$(tail -n 1 "$work/b.json" | jq -r '.executions_per_s')"
+    two="$(jq -n "$ea + $eb")"
+    ratio="$(jq -n "($ea + $eb) / $e1 * 100 | round / 100")"
+    rows+=("| $workload standard | $(printf '%.0f' "$e1") | $(printf '%.0f' "$ea") + $(printf '%.0f' "$eb") = $(printf '%.0f' "$two") | $ratio |")
+done
+
+section="$work/section.md"
+{
+    echo "<!-- bench:cluster:begin (written by bench/cluster.sh) -->"
+    echo "Last run: $(date -u '+%Y-%m-%d %H:%M UTC'), by \`bench/cluster.sh\`: ${seconds} s per"
+    echo "row, ${concurrency} requests in flight in all; PostgreSQL $(psql "$pg_url" -Atc 'show server_version'),"
+    echo "on the same $(nproc)-core machine as the nodes and the load generators."
+    echo
+    echo "| workload | one node, executions/s | two nodes, executions/s | ratio |"
+    echo "| --- | ---: | ---: | ---: |"
+    printf '%s\n' "${rows[@]}"
+    echo "<!-- bench:cluster:end -->"
+} >"$section"
+if grep -q '^<!-- bench:cluster:begin' "$doc"; then
+    awk -v section="$section" '
+        /^<!-- bench:cluster:begin/ { while ((getline line < section) > 0) print line; skip = 1; next }
+        /^<!-- bench:cluster:end/ { skip = 0; next }
+        !skip { print }
+    ' "$doc" >"$work/doc.md"
+    cat "$work/doc.md" >"$doc"
+else
+    {
+        echo
+        echo "## Two nodes"
+        echo
+        echo "Written by \`bench/cluster.sh\`: two nodes on one PostgreSQL against one."
+        echo
+        cat "$section"
+    } >>"$doc"
+fi
+cat "$section"
