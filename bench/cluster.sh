@@ -34,16 +34,17 @@ cargo build --release -p baton
 baton="$work/baton"
 cp "$CARGO_TARGET_DIR/release/baton" "$baton"
 
-# node N URL: starts a node and prints its endpoint.
+# node N URL: starts a node and sets endpoint (not in a subshell: its PID must reach pids).
 node() {
-    local n="$1" url="$2" endpoint=""
+    local n="$1" url="$2"
+    endpoint=""
     mkdir -p "$work/n$n"
     "$baton" up --data "$work/n$n" --listen 127.0.0.1:0 --database "$url" \
         >"$work/n$n/stdout" 2>"$work/n$n/stderr" &
     pids+=($!)
     for _ in $(seq 1 300); do
         endpoint="$(head -n 1 "$work/n$n/stdout" 2>/dev/null | sed -n 's/^baton listening on //p')"
-        [ -n "$endpoint" ] && { echo "$endpoint"; return 0; }
+        [ -n "$endpoint" ] && return 0
         sleep 0.1
     done
     echo "node $n did not start" >&2
@@ -58,22 +59,26 @@ stop_nodes() {
     db=""
 }
 
+# fresh_db: creates an empty database and sets db and url.
 fresh_db() {
     db="baton_cluster_$(date +%s%N)"
     psql "$pg_url" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null
-    echo "${pg_url%/*}/$db"
+    url="${pg_url%/*}/$db"
 }
 
 rows=()
 for workload in w1 w2; do
-    url="$(fresh_db)"
-    a="$(node 1 "$url")"
+    fresh_db
+    node 1 "$url"
+    a="$endpoint"
     one="$("$baton" bench --endpoint "$a" --workload "$workload" --mode standard \
         --duration "$seconds" --concurrency "$concurrency" --json | tail -n 1)"
     stop_nodes
-    url="$(fresh_db)"
-    a="$(node 1 "$url")"
-    b="$(node 2 "$url")"
+    fresh_db
+    node 1 "$url"
+    a="$endpoint"
+    node 2 "$url"
+    b="$endpoint"
     half=$((concurrency / 2))
     "$baton" bench --endpoint "$a" --workload "$workload" --mode standard --duration "$seconds" \
         --concurrency "$half" --json >"$work/a.json" &

@@ -301,6 +301,8 @@ pub(crate) struct Shard {
     dirty: Vec<String>,
     committing: bool,
     stopping: Option<oneshot::Sender<()>>,
+    /// Executions whose replay failed, and how many times in a row.
+    replay_failures: HashMap<String, u32>,
 }
 
 impl Shard {
@@ -317,6 +319,7 @@ impl Shard {
             dirty: Vec::new(),
             committing: false,
             stopping: None,
+            replay_failures: HashMap::new(),
         }
     }
 
@@ -676,9 +679,22 @@ impl Shard {
     fn replayed(&mut self, arn: String, result: Result<Box<Run>, String>) {
         let buffered = self.loading.remove(&arn).unwrap_or_default();
         let mut run = match result {
-            Ok(run) => *run,
+            Ok(run) => {
+                self.replay_failures.remove(&arn);
+                *run
+            }
             Err(e) => {
-                tracing::error!(execution = %arn, error = %e, "cannot resume execution");
+                // The store may be down for a while: try again, less and less often. The
+                // execution stays this node's, so no other node replays it meanwhile.
+                let n = self.replay_failures.entry(arn.clone()).or_insert(0);
+                *n += 1;
+                let wait = Duration::from_secs((1u64 << (*n).min(6)).min(60));
+                tracing::error!(execution = %arn, error = %e, retry_in = ?wait, "cannot resume execution");
+                let me = self.me.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = me.send(Msg::Adopt { arn });
+                });
                 return;
             }
         };
