@@ -34,18 +34,21 @@ moto_version="${MOTO_VERSION:-5.2.5}"
 ls_version="${LOCALSTACK_VERSION:-2026.3.0}"
 peers="${PEERS:-baton moto localstack}"
 
+# pick_python MINOR CANDIDATE...: the first candidate that runs and is Python 3.MINOR or newer
+# (a pyenv shim is found on PATH even when its version is not enabled, and then fails).
 pick_python() {
-    local p
+    local minor="$1" p
+    shift
     for p in "$@"; do
-        if command -v "$p" >/dev/null 2>&1; then
+        if "$p" -c "import sys; sys.exit(sys.version_info < (3, $minor))" >/dev/null 2>&1; then
             command -v "$p"
             return 0
         fi
     done
     return 1
 }
-moto_python="${MOTO_PYTHON:-$(pick_python python3.11 python3)}"
-ls_python="${LOCALSTACK_PYTHON:-$(pick_python python3.13 /root/.pyenv/versions/3.13.0/bin/python3.13 || true)}"
+moto_python="${MOTO_PYTHON:-$(pick_python 9 python3.11 python3)}"
+ls_python="${LOCALSTACK_PYTHON:-$(pick_python 13 python3.13 /root/.pyenv/versions/3.13.0/bin/python3.13 || true)}"
 
 work="$(mktemp -d)"
 pid=""

@@ -41,7 +41,7 @@ pub enum Backend {
 }
 
 /// A state machine as stored: its current revision inline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MachineRecord {
     pub arn: String,
     pub name: String,
@@ -62,7 +62,7 @@ pub struct MachineRecord {
 }
 
 /// One revision of a state machine's definition: what an execution runs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RevisionRecord {
     pub id: String,
     pub machine_arn: String,
@@ -72,7 +72,7 @@ pub struct RevisionRecord {
 }
 
 /// A Standard execution's row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ExecutionRecord {
     pub arn: String,
     pub machine_arn: String,
@@ -102,7 +102,7 @@ pub struct ExecutionRecord {
 }
 
 /// A published version of a state machine: a revision with a number.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct VersionRecord {
     pub arn: String,
     pub machine_arn: String,
@@ -113,7 +113,7 @@ pub struct VersionRecord {
 }
 
 /// An alias: a name routing executions to one or two versions by weight.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AliasRecord {
     pub arn: String,
     pub machine_arn: String,
@@ -127,7 +127,7 @@ pub struct AliasRecord {
 
 /// One step of an execution: the input it applied. The history events it produced are not
 /// stored: replaying the steps makes them again, exactly.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StepRecord {
     pub seq: i64,
     pub at_ms: i64,
@@ -179,7 +179,7 @@ pub struct ExecutionWrite {
 }
 
 /// A message for the execution's owner.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct InboxRecord {
     pub id: i64,
     pub execution_arn: String,
@@ -187,7 +187,7 @@ pub struct InboxRecord {
 }
 
 /// An activity.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ActivityRecord {
     pub arn: String,
     pub name: String,
@@ -355,7 +355,7 @@ impl Store {
                 .bind(arn)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.map(|r| machine_from_row(&r)).transpose()
+        row.map(|r| from_row(&r)).transpose()
     }
 
     /// State machines ordered by ARN, after `after` (exclusive), at most `limit`.
@@ -367,7 +367,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(machine_from_row).collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// Replaces a state machine's row; a changed definition or role comes with a new
@@ -445,14 +445,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let latest = sqlx::query(&format!(
+        let latest: Option<VersionRecord> = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM machine_versions WHERE machine_arn = $1 \
              ORDER BY version DESC LIMIT 1"
         ))
         .bind(machine_arn)
         .fetch_optional(&mut *tx)
         .await?
-        .map(|r| version_from_row(&r))
+        .map(|r| from_row(&r))
         .transpose()?;
         if let Some(v) = &latest {
             if v.revision_id == revision_id {
@@ -497,7 +497,7 @@ impl Store {
                 .bind(arn)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.map(|r| version_from_row(&r)).transpose()
+        row.map(|r| from_row(&r)).transpose()
     }
 
     /// A machine's versions, newest first, below version `before` (exclusive).
@@ -516,7 +516,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(version_from_row).collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// Deletes a version.
@@ -553,7 +553,7 @@ impl Store {
                 .bind(arn)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.map(|r| alias_from_row(&r)).transpose()
+        row.map(|r| from_row(&r)).transpose()
     }
 
     /// A machine's aliases by ARN.
@@ -564,7 +564,7 @@ impl Store {
         .bind(machine_arn)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(alias_from_row).collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// Replaces an alias's description and routing.
@@ -599,16 +599,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(RevisionRecord {
-                id: r.try_get("id")?,
-                machine_arn: r.try_get("machine_arn")?,
-                definition: r.try_get("definition")?,
-                role_arn: r.try_get("role_arn")?,
-                created_ms: r.try_get("created_ms")?,
-            })
-        })
-        .transpose()
+        row.map(|r| from_row(&r)).transpose()
     }
 
     // ----- executions ----------------------------------------------------------------------
@@ -620,7 +611,7 @@ impl Store {
                 .bind(arn)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.map(|r| execution_from_row(&r)).transpose()
+        row.map(|r| from_row(&r)).transpose()
     }
 
     /// A machine's executions, newest first, optionally of one status, continuing after the
@@ -646,7 +637,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(execution_from_row).collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// The steps of an execution in order: what a node replays to take it over, and where
@@ -659,17 +650,7 @@ impl Store {
         .bind(execution_arn)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StepRecord {
-                    seq: r.try_get("seq")?,
-                    at_ms: r.try_get("at_ms")?,
-                    input: r.try_get("input")?,
-                    first_event: r.try_get("first_event")?,
-                    last_event: r.try_get("last_event")?,
-                })
-            })
-            .collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// Applies a batch of execution writes in one transaction. Returns, per write, whether
@@ -924,15 +905,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InboxRecord {
-                    id: r.try_get("id")?,
-                    execution_arn: r.try_get("execution_arn")?,
-                    message: r.try_get("message")?,
-                })
-            })
-            .collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// The execution a live task token belongs to.
@@ -1034,7 +1007,7 @@ impl Store {
             .bind(arn)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| activity_from_row(&r)).transpose()
+        row.map(|r| from_row(&r)).transpose()
     }
 
     /// Activities ordered by ARN, after `after`.
@@ -1046,7 +1019,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(activity_from_row).collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// Deletes an activity.
@@ -1194,76 +1167,9 @@ async fn insert_inbox(
     Ok(row.try_get("id")?)
 }
 
-fn machine_from_row(r: &AnyRow) -> Result<MachineRecord> {
-    Ok(MachineRecord {
-        arn: r.try_get("arn")?,
-        name: r.try_get("name")?,
-        kind: r.try_get("kind")?,
-        revision_id: r.try_get("revision_id")?,
-        definition: r.try_get("definition")?,
-        role_arn: r.try_get("role_arn")?,
-        description: r.try_get("description")?,
-        logging: r.try_get("logging")?,
-        tracing: r.try_get("tracing")?,
-        created_ms: r.try_get("created_ms")?,
-        updated_ms: r.try_get("updated_ms")?,
-        tags: r.try_get("tags")?,
-    })
-}
-
-fn execution_from_row(r: &AnyRow) -> Result<ExecutionRecord> {
-    Ok(ExecutionRecord {
-        arn: r.try_get("arn")?,
-        machine_arn: r.try_get("machine_arn")?,
-        name: r.try_get("name")?,
-        revision_id: r.try_get("revision_id")?,
-        status: r.try_get("status")?,
-        input: r.try_get("input")?,
-        output: r.try_get("output")?,
-        error: r.try_get("error")?,
-        cause: r.try_get("cause")?,
-        start_ms: r.try_get("start_ms")?,
-        stop_ms: r.try_get("stop_ms")?,
-        owner: r.try_get("owner")?,
-        next_seq: r.try_get("next_seq")?,
-        event_count: r.try_get("event_count")?,
-        redrive_count: r.try_get("redrive_count")?,
-        parent: r.try_get("parent")?,
-        version_arn: r.try_get("version_arn")?,
-        alias_arn: r.try_get("alias_arn")?,
-    })
-}
-
-fn version_from_row(r: &AnyRow) -> Result<VersionRecord> {
-    Ok(VersionRecord {
-        arn: r.try_get("arn")?,
-        machine_arn: r.try_get("machine_arn")?,
-        version: r.try_get("version")?,
-        revision_id: r.try_get("revision_id")?,
-        description: r.try_get("description")?,
-        created_ms: r.try_get("created_ms")?,
-    })
-}
-
-fn alias_from_row(r: &AnyRow) -> Result<AliasRecord> {
-    Ok(AliasRecord {
-        arn: r.try_get("arn")?,
-        machine_arn: r.try_get("machine_arn")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        routing: r.try_get("routing")?,
-        created_ms: r.try_get("created_ms")?,
-        updated_ms: r.try_get("updated_ms")?,
-    })
-}
-
-fn activity_from_row(r: &AnyRow) -> Result<ActivityRecord> {
-    Ok(ActivityRecord {
-        arn: r.try_get("arn")?,
-        name: r.try_get("name")?,
-        created_ms: r.try_get("created_ms")?,
-        tags: r.try_get("tags")?,
-    })
+/// Reads a row into a record: the fields are named as the columns.
+fn from_row<T: for<'r> sqlx::FromRow<'r, AnyRow>>(r: &AnyRow) -> Result<T> {
+    Ok(T::from_row(r)?)
 }
 
 /// Support for tests, here and in the crates above: throwaway PostgreSQL databases.

@@ -66,16 +66,9 @@ fn replay(
         _ => return Err("the first step is not the start".into()),
     };
     let input: Value = serde_json::from_str(&record.input).map_err(|e| e.to_string())?;
-    let machine_name = record.machine_arn.rsplit(':').next().unwrap_or_default().to_owned();
-    let info = ExecutionInfo {
-        execution_arn: record.arn.clone(),
-        name: record.name.clone(),
-        state_machine_arn: record.machine_arn.clone(),
-        state_machine_name: machine_name,
-        role_arn: role_arn.to_owned(),
-        region: engine.config().region.clone(),
-        redrive_count: 0,
-    };
+    // The replay starts as the execution did: before any redrive.
+    let info =
+        ExecutionInfo { redrive_count: 0, ..crate::shard::info_for(engine, record, role_arn) };
     let options = |record_history| asl::Options {
         record_history,
         random_seed: seed,

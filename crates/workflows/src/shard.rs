@@ -276,7 +276,8 @@ fn end_of(outcome: &Outcome, stop_ms: i64) -> ExecutionEnd {
     ExecutionEnd { status: status.into(), output, error, cause, stop_ms }
 }
 
-fn info_for(engine: &Engine, record: &ExecutionRecord, role_arn: &str) -> ExecutionInfo {
+/// The context of an execution, as the interpreter sees it.
+pub(crate) fn info_for(engine: &Engine, record: &ExecutionRecord, role_arn: &str) -> ExecutionInfo {
     let machine_name = record.machine_arn.rsplit(':').next().unwrap_or_default().to_owned();
     ExecutionInfo {
         execution_arn: record.arn.clone(),
