@@ -66,10 +66,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# How Baton's row names its build: HEAD when this script builds it, else the binary's date.
+baton_build=""
 if [ -z "${BATON:-}" ]; then
+    baton_build="$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD || echo '+changes')"
     echo "== Building: cargo build --release -p baton (target-bench)" >&2
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target-bench}" cargo build --release -p baton >&2
     BATON="${CARGO_TARGET_DIR:-$root/target-bench}/release/baton"
+else
+    baton_build="built $(date -u -r "$BATON" '+%Y-%m-%d %H:%M UTC')"
 fi
 # A private copy, so that a concurrent build cannot replace it mid-run.
 cp "$BATON" "$work/baton"
@@ -128,7 +133,7 @@ failed() {
 
 run_baton() {
     local version dir="$work/baton-run" endpoint="" n
-    version="$("$baton" --version | awk '{print $2}') ($(git -C "$root" rev-parse --short HEAD))"
+    version="$("$baton" --version | awk '{print $2}') ($baton_build)"
     mkdir -p "$dir/data"
     "$baton" up --data "$dir/data" --listen 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
     pid=$!
