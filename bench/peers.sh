@@ -15,8 +15,9 @@
 #   PEERS_MODE         standard or express (default standard)
 #   PEERS_SECONDS      seconds of load per server (default 10)
 #   PEERS_CONCURRENCY  requests in flight (default 8)
-#   MOTO_VERSION       moto[server] version (default 5.2.5; 5.2.1 and older 5.2.x/5.1.x answer
-#                      HTTP 500 on every StartExecution after the first on a machine)
+#   MOTO_VERSION       moto[server] version (default 5.2.5; 5.2.1 was seen to answer HTTP 500
+#                      on every StartExecution after the first on a machine; versions between
+#                      were not tried)
 #   MOTO_PYTHON        the Python for moto (default python3.11, else python3)
 #   LOCALSTACK_VERSION localstack-core version (default 2026.3.0)
 #   LOCALSTACK_PYTHON  the Python for LocalStack, at least 3.13 (default python3.13, else the
