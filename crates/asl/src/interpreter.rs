@@ -287,7 +287,7 @@ impl Execution {
         };
         ex.rng = ex.options.random_seed;
         let role = ex.info.role_arn.clone();
-        let started = ex.history.push(
+        ex.history.push(
             0,
             now,
             "ExecutionStarted",
@@ -299,7 +299,8 @@ impl Execution {
             ex.actions.push(Action::StartTimer { id, fire_at_millis: now + secs as i64 * 1000 });
         }
         let start = machine.start_at;
-        let t = ex.spawn(machine, start, input, Vars::new(), None, started, None);
+        // The first state's entry follows no event (AWS records previousEventId 0 for it).
+        let t = ex.spawn(machine, start, input, Vars::new(), None, 0, None);
         ex.ready.push_back(t);
         ex.run_seeded();
         let actions = std::mem::take(&mut ex.actions);
