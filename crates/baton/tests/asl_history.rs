@@ -7,8 +7,9 @@
 //! strings that AWS puts into event details (`input`, `output`, ...) where they parse, so an
 //! actual string is decoded wherever the recording holds a non-string in its place. The case's
 //! `snapshot_replacements` apply to the actual events, and the recording's placeholders match
-//! any value. Cases that need a Lambda function and those flagged `nondeterministic` or
-//! `time_dependent_input` are skipped.
+//! any value. Cases that need a Lambda function, those flagged `nondeterministic` or
+//! `time_dependent_input`, and those whose recording hid the order of Parallel branches' events
+//! behind placeholder ids are skipped.
 //!
 //! The test fails when a case not listed in `tests/asl_history_known_failures.txt` fails, and
 //! prints the listed cases that pass now, so the list only shrinks.
@@ -38,6 +39,14 @@ fn decode_like(exp: &Value, act: &Value) -> Value {
         ),
         _ => act.clone(),
     }
+}
+
+/// Whether the recording replaced the ids of some events with a placeholder (`[0]`): it does
+/// for the events of Parallel branches, whose interleaving varies from run to run.
+fn has_interleaving_placeholders(case: &Value) -> bool {
+    case["expected"]["events"]
+        .as_array()
+        .is_some_and(|events| events.iter().any(|e| !e["id"].is_u64()))
 }
 
 /// An event without its timestamp.
@@ -82,7 +91,7 @@ fn asl_history_corpus() {
     let cases: Vec<Value> = all
         .into_iter()
         .filter(|c| c["expected"]["events"].is_array())
-        .filter(|c| !common::is_nondeterministic(c))
+        .filter(|c| !common::is_nondeterministic(c) && !has_interleaving_placeholders(c))
         .filter(|c| c["category"] != "lambda-echo" && c.get("task_resource_behaviour").is_none())
         .collect();
     let lines: Vec<Value> = cases.iter().map(common::batch_line).collect();
