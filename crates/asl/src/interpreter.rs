@@ -1561,6 +1561,9 @@ impl Execution {
         let last = self.history.last_id();
         self.th(t).prev_event = last;
         self.event(t, kind.into(), None, || Value::Null);
+        // The state's exit follows the same event as its MapStateSucceeded or
+        // ParallelStateSucceeded event does.
+        self.th(t).prev_event = last;
         let results =
             Value::Array(j.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect());
         let flow = if state.language == QueryLanguage::Jsonata {
@@ -1673,6 +1676,9 @@ impl Execution {
                         Some("mapIterationSucceededEventDetails"),
                         || json!({"index": slot, "name": name}),
                     );
+                    // The next iteration starts after the last event of this one, not after
+                    // its MapIterationSucceeded event.
+                    self.th(p).prev_event = th.prev_event;
                     self.fill_map(p, pstate);
                 }
                 let Phase::Join(j) = &self.th(p).phase else { return };
@@ -1722,6 +1728,7 @@ impl Execution {
                         || json!({"index": slot, "name": name}),
                     );
                     if tolerated {
+                        self.th(p).prev_event = th.prev_event;
                         if let Phase::Join(j) = &mut self.th(p).phase {
                             j.results[slot] = Some(json!({"Error": f.error, "Cause": f.cause}));
                         }
