@@ -1410,6 +1410,46 @@ impl Execution {
                 v.as_u64().unwrap_or(0)
             }
         };
+        // Item inputs: the ItemSelector sees the effective input and `$$.Map.Item`.
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let input = if let Some(sel) = &spec.item_selector {
+                let th = self.threads[t].as_ref().unwrap();
+                let mut ctx = self.context(th, false, None);
+                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                sel.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
+            } else if let Some(q) = &spec.item_selector_query {
+                let th = self.threads[t].as_ref().unwrap();
+                let mut ctx = self.context(th, false, None);
+                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                q.evaluate(
+                    &QueryEnv {
+                        input: &th.input,
+                        result: None,
+                        error_output: None,
+                        context: &ctx,
+                        vars: &th.vars,
+                        now_millis: self.now,
+                    },
+                    "ItemSelector",
+                )?
+            } else {
+                item
+            };
+            inputs.push((i, input));
+        }
+        let inputs = match &spec.item_batcher {
+            Some(b) => batch_items(b, inputs),
+            None => inputs,
+        };
+        let n = inputs.len();
+        self.event(
+            t,
+            "MapStateStarted".into(),
+            Some("mapStateStartedEventDetails"),
+            || json!({ "length": n }),
+        );
+        // AWS checks the tolerated failure thresholds after the MapStateStarted event.
         let tolerated_count = match &spec.tolerated_failure_count {
             None => None,
             Some(Dynamic::Fixed(n)) => {
@@ -1466,45 +1506,6 @@ impl Execution {
                 self.eval_query(t, q, None, None, "ToleratedFailurePercentage")?.as_f64()
             }
         };
-        // Item inputs: the ItemSelector sees the effective input and `$$.Map.Item`.
-        let mut inputs = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            let input = if let Some(sel) = &spec.item_selector {
-                let th = self.threads[t].as_ref().unwrap();
-                let mut ctx = self.context(th, false, None);
-                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
-                sel.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
-            } else if let Some(q) = &spec.item_selector_query {
-                let th = self.threads[t].as_ref().unwrap();
-                let mut ctx = self.context(th, false, None);
-                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
-                q.evaluate(
-                    &QueryEnv {
-                        input: &th.input,
-                        result: None,
-                        error_output: None,
-                        context: &ctx,
-                        vars: &th.vars,
-                        now_millis: self.now,
-                    },
-                    "ItemSelector",
-                )?
-            } else {
-                item
-            };
-            inputs.push((i, input));
-        }
-        let inputs = match &spec.item_batcher {
-            Some(b) => batch_items(b, inputs),
-            None => inputs,
-        };
-        let n = inputs.len();
-        self.event(
-            t,
-            "MapStateStarted".into(),
-            Some("mapStateStartedEventDetails"),
-            || json!({ "length": n }),
-        );
         let max = if max_concurrency == 0 {
             self.options.default_map_concurrency.max(1)
         } else {
