@@ -1604,7 +1604,8 @@ impl Execution {
             let record = self.history.record;
             let out = payload_if(record, &output);
             let assigned_s = if record {
-                assigned.as_ref().map(|a| {
+                // An empty Assign leaves no assignedVariables in the event, as on AWS.
+                assigned.as_ref().filter(|a| !a.is_empty()).map(|a| {
                     Value::Object(a.iter().map(|(k, v)| (k.clone(), payload(v))).collect())
                 })
             } else {
