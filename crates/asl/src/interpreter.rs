@@ -287,7 +287,7 @@ impl Execution {
         };
         ex.rng = ex.options.random_seed;
         let role = ex.info.role_arn.clone();
-        let started = ex.history.push(
+        ex.history.push(
             0,
             now,
             "ExecutionStarted",
@@ -299,7 +299,8 @@ impl Execution {
             ex.actions.push(Action::StartTimer { id, fire_at_millis: now + secs as i64 * 1000 });
         }
         let start = machine.start_at;
-        let t = ex.spawn(machine, start, input, Vars::new(), None, started, None);
+        // The first state's entry follows no event (AWS records previousEventId 0 for it).
+        let t = ex.spawn(machine, start, input, Vars::new(), None, 0, None);
         ex.ready.push_back(t);
         ex.run_seeded();
         let actions = std::mem::take(&mut ex.actions);
@@ -1409,6 +1410,46 @@ impl Execution {
                 v.as_u64().unwrap_or(0)
             }
         };
+        // Item inputs: the ItemSelector sees the effective input and `$$.Map.Item`.
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let input = if let Some(sel) = &spec.item_selector {
+                let th = self.threads[t].as_ref().unwrap();
+                let mut ctx = self.context(th, false, None);
+                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                sel.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
+            } else if let Some(q) = &spec.item_selector_query {
+                let th = self.threads[t].as_ref().unwrap();
+                let mut ctx = self.context(th, false, None);
+                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                q.evaluate(
+                    &QueryEnv {
+                        input: &th.input,
+                        result: None,
+                        error_output: None,
+                        context: &ctx,
+                        vars: &th.vars,
+                        now_millis: self.now,
+                    },
+                    "ItemSelector",
+                )?
+            } else {
+                item
+            };
+            inputs.push((i, input));
+        }
+        let inputs = match &spec.item_batcher {
+            Some(b) => batch_items(b, inputs),
+            None => inputs,
+        };
+        let n = inputs.len();
+        self.event(
+            t,
+            "MapStateStarted".into(),
+            Some("mapStateStartedEventDetails"),
+            || json!({ "length": n }),
+        );
+        // AWS checks the tolerated failure thresholds after the MapStateStarted event.
         let tolerated_count = match &spec.tolerated_failure_count {
             None => None,
             Some(Dynamic::Fixed(n)) => {
@@ -1465,45 +1506,6 @@ impl Execution {
                 self.eval_query(t, q, None, None, "ToleratedFailurePercentage")?.as_f64()
             }
         };
-        // Item inputs: the ItemSelector sees the effective input and `$$.Map.Item`.
-        let mut inputs = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            let input = if let Some(sel) = &spec.item_selector {
-                let th = self.threads[t].as_ref().unwrap();
-                let mut ctx = self.context(th, false, None);
-                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
-                sel.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
-            } else if let Some(q) = &spec.item_selector_query {
-                let th = self.threads[t].as_ref().unwrap();
-                let mut ctx = self.context(th, false, None);
-                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
-                q.evaluate(
-                    &QueryEnv {
-                        input: &th.input,
-                        result: None,
-                        error_output: None,
-                        context: &ctx,
-                        vars: &th.vars,
-                        now_millis: self.now,
-                    },
-                    "ItemSelector",
-                )?
-            } else {
-                item
-            };
-            inputs.push((i, input));
-        }
-        let inputs = match &spec.item_batcher {
-            Some(b) => batch_items(b, inputs),
-            None => inputs,
-        };
-        let n = inputs.len();
-        self.event(
-            t,
-            "MapStateStarted".into(),
-            Some("mapStateStartedEventDetails"),
-            || json!({ "length": n }),
-        );
         let max = if max_concurrency == 0 {
             self.options.default_map_concurrency.max(1)
         } else {
@@ -1560,6 +1562,9 @@ impl Execution {
         let last = self.history.last_id();
         self.th(t).prev_event = last;
         self.event(t, kind.into(), None, || Value::Null);
+        // The state's exit follows the same event as its MapStateSucceeded or
+        // ParallelStateSucceeded event does.
+        self.th(t).prev_event = last;
         let results =
             Value::Array(j.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect());
         let flow = if state.language == QueryLanguage::Jsonata {
@@ -1599,7 +1604,8 @@ impl Execution {
             let record = self.history.record;
             let out = payload_if(record, &output);
             let assigned_s = if record {
-                assigned.as_ref().map(|a| {
+                // An empty Assign leaves no assignedVariables in the event, as on AWS.
+                assigned.as_ref().filter(|a| !a.is_empty()).map(|a| {
                     Value::Object(a.iter().map(|(k, v)| (k.clone(), payload(v))).collect())
                 })
             } else {
@@ -1672,6 +1678,9 @@ impl Execution {
                         Some("mapIterationSucceededEventDetails"),
                         || json!({"index": slot, "name": name}),
                     );
+                    // The next iteration starts after the last event of this one, not after
+                    // its MapIterationSucceeded event.
+                    self.th(p).prev_event = th.prev_event;
                     self.fill_map(p, pstate);
                 }
                 let Phase::Join(j) = &self.th(p).phase else { return };
@@ -1721,6 +1730,7 @@ impl Execution {
                         || json!({"index": slot, "name": name}),
                     );
                     if tolerated {
+                        self.th(p).prev_event = th.prev_event;
                         if let Phase::Join(j) = &mut self.th(p).phase {
                             j.results[slot] = Some(json!({"Error": f.error, "Cause": f.cause}));
                         }
