@@ -201,7 +201,45 @@ struct TaskWait {
     timeout_timer: Option<ActionId>,
     heartbeat: Option<(ActionId, u64)>,
     resource: String,
-    lambda: bool,
+    family: Family,
+}
+
+/// The family of history events a task records: AWS names Lambda function and activity
+/// tasks' events apart from other tasks' (`LambdaFunctionSucceeded`, `ActivityFailed`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Task,
+    Lambda,
+    Activity,
+}
+
+impl Family {
+    fn of(resource: &str, rtype: &str, rname: &str) -> Self {
+        if resource.starts_with("arn:aws:lambda:") {
+            Self::Lambda
+        } else if rtype == "states" && rname.starts_with("activity:") {
+            Self::Activity
+        } else {
+            Self::Task
+        }
+    }
+
+    /// The event type and details key of a Lambda or activity task's end: `Succeeded`,
+    /// `Failed` or `TimedOut`.
+    fn end(self, what: &str) -> (&'static str, &'static str) {
+        match (self, what) {
+            (Self::Lambda, "Succeeded") => {
+                ("LambdaFunctionSucceeded", "lambdaFunctionSucceededEventDetails")
+            }
+            (Self::Lambda, "Failed") => {
+                ("LambdaFunctionFailed", "lambdaFunctionFailedEventDetails")
+            }
+            (Self::Lambda, _) => ("LambdaFunctionTimedOut", "lambdaFunctionTimedOutEventDetails"),
+            (_, "Succeeded") => ("ActivitySucceeded", "activitySucceededEventDetails"),
+            (_, "Failed") => ("ActivityFailed", "activityFailedEventDetails"),
+            (_, _) => ("ActivityTimedOut", "activityTimedOutEventDetails"),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -779,12 +817,30 @@ impl Execution {
         timeout: Option<u64>,
         heartbeat: Option<u64>,
     ) {
-        let lambda = resource.starts_with("arn:aws:lambda:");
         let (rtype, rname) = resource_parts(resource);
+        let family = Family::of(resource, &rtype, &rname);
         let region = self.info.region.clone();
         if self.history.record {
             let input_s = payload(&task_input);
-            if lambda {
+            if family == Family::Activity {
+                let r = resource.to_owned();
+                self.event(t, "ActivityScheduled".into(), Some("activityScheduledEventDetails"), || {
+                    let mut d = json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
+                    if let Some(s) = timeout {
+                        d["timeoutInSeconds"] = json!(s);
+                    }
+                    if let Some(s) = heartbeat {
+                        d["heartbeatInSeconds"] = json!(s);
+                    }
+                    d
+                });
+                self.event(
+                    t,
+                    "ActivityStarted".into(),
+                    Some("activityStartedEventDetails"),
+                    || json!({}),
+                );
+            } else if family == Family::Lambda {
                 let r = resource.to_owned();
                 self.event(t, "LambdaFunctionScheduled".into(), Some("lambdaFunctionScheduledEventDetails"), || {
                     let mut d = json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
@@ -846,7 +902,7 @@ impl Execution {
             timeout_timer,
             heartbeat: hb,
             resource: resource.to_owned(),
-            lambda,
+            family,
         }));
     }
 
@@ -871,11 +927,12 @@ impl Execution {
             Ok(output) => {
                 if self.history.record {
                     let out = payload(&output);
-                    if w.lambda {
+                    if w.family != Family::Task {
+                        let (kind, key) = w.family.end("Succeeded");
                         self.event(
                             t,
-                            "LambdaFunctionSucceeded".into(),
-                            Some("lambdaFunctionSucceededEventDetails"),
+                            kind.into(),
+                            Some(key),
                             || json!({"output": out, "outputDetails": not_truncated()}),
                         );
                     } else {
@@ -891,13 +948,9 @@ impl Execution {
             }
             Err(f) => {
                 let (e, c) = (f.error.clone(), f.cause.clone());
-                if w.lambda {
-                    self.event(
-                        t,
-                        "LambdaFunctionFailed".into(),
-                        Some("lambdaFunctionFailedEventDetails"),
-                        || error_details(e, c, None),
-                    );
+                if w.family != Family::Task {
+                    let (kind, key) = w.family.end("Failed");
+                    self.event(t, kind.into(), Some(key), || error_details(e, c, None));
                 } else {
                     self.event(t, "TaskFailed".into(), Some("taskFailedEventDetails"), || {
                         error_details(e, c, Some((rname, rtype)))
@@ -942,13 +995,9 @@ impl Execution {
         self.clear_task_timers(&w);
         let (rtype, rname) = resource_parts(&w.resource);
         let err = error.to_owned();
-        if w.lambda {
-            self.event(
-                t,
-                "LambdaFunctionTimedOut".into(),
-                Some("lambdaFunctionTimedOutEventDetails"),
-                || json!({ "error": err }),
-            );
+        if w.family != Family::Task {
+            let (kind, key) = w.family.end("TimedOut");
+            self.event(t, kind.into(), Some(key), || json!({ "error": err }));
         } else {
             self.event(
                 t,

@@ -32,18 +32,10 @@ pub(crate) async fn history(engine: &Engine, arn: &str) -> Result<Arc<Vec<Value>
             return Ok(events);
         }
     }
-    let revision = store
-        .revision(&record.revision_id)
-        .await?
-        .ok_or_else(|| Error::Internal(format!("revision {} is missing", record.revision_id)))?;
-    let kind = match store.machine(&record.machine_arn).await? {
-        Some(m) => crate::kind_of(&m),
-        None => asl::MachineType::Standard,
-    };
-    let machine = engine.compile(&revision.id, &revision.definition, kind)?;
-    let steps = store.steps(arn).await?;
-    let events = replay(engine, machine, &record, &revision.role_arn, &steps)
-        .map_err(|e| Error::Internal(format!("cannot replay {arn}: {e}")))?;
+    let log = Log::load(engine, record).await?;
+    let events =
+        replay(engine, &log).map_err(|e| Error::Internal(format!("cannot replay {arn}: {e}")))?;
+    let steps = &log.steps;
     let events = Arc::new(events);
     if let Ok(mut c) = cache.lock() {
         if c.len() >= 64 {
@@ -54,18 +46,44 @@ pub(crate) async fn history(engine: &Engine, arn: &str) -> Result<Arc<Vec<Value>
     Ok(events)
 }
 
-fn replay(
-    engine: &Engine,
-    machine: Arc<StateMachine>,
-    record: &ExecutionRecord,
-    role_arn: &str,
-    steps: &[StepRecord],
-) -> Result<Vec<Value>, String> {
-    let seed = match steps.first().map(|s| StepInput::decode(&s.input)).transpose()? {
-        Some(StepInput::Start { seed }) => seed,
-        _ => return Err("the first step is not the start".into()),
-    };
-    let input: Value = serde_json::from_str(&record.input).map_err(|e| e.to_string())?;
+/// What replaying an execution takes: its row, the machine its revision compiles to, its
+/// steps, and the seed of its random values (kept in the start step).
+pub(crate) struct Log {
+    pub(crate) record: ExecutionRecord,
+    pub(crate) role_arn: String,
+    pub(crate) machine: Arc<StateMachine>,
+    pub(crate) steps: Vec<StepRecord>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) input: Value,
+}
+
+impl Log {
+    /// Reads the rest of the log of the execution whose row is `record`.
+    pub(crate) async fn load(engine: &Engine, record: ExecutionRecord) -> Result<Self> {
+        let store = engine.store();
+        let revision = store.revision(&record.revision_id).await?.ok_or_else(|| {
+            Error::Internal(format!("revision {} is missing", record.revision_id))
+        })?;
+        let kind = match store.machine(&record.machine_arn).await? {
+            Some(m) => crate::kind_of(&m),
+            None => asl::MachineType::Standard,
+        };
+        let machine = engine.compile(&revision.id, &revision.definition, kind)?;
+        let steps = store.steps(&record.arn).await?;
+        let bad = |e: String| Error::Internal(format!("cannot replay {}: {e}", record.arn));
+        let seed = match steps.first().map(|s| StepInput::decode(&s.input)).transpose() {
+            Ok(Some(StepInput::Start { seed })) => seed,
+            Ok(_) => return Err(bad("the first step is not the start".into())),
+            Err(e) => return Err(bad(e)),
+        };
+        let input = serde_json::from_str(&record.input).map_err(|e| bad(e.to_string()))?;
+        Ok(Self { role_arn: revision.role_arn, machine, steps, seed, input, record })
+    }
+}
+
+fn replay(engine: &Engine, log: &Log) -> Result<Vec<Value>, String> {
+    let Log { record, role_arn, machine, steps, seed, input } = log;
+    let seed = *seed;
     // The replay starts as the execution did: before any redrive.
     let info =
         ExecutionInfo { redrive_count: 0, ..crate::shard::info_for(engine, record, role_arn) };

@@ -159,8 +159,8 @@ pub(crate) struct Inner {
     pub(crate) histories: history::Cache,
 }
 
-/// Milliseconds since the epoch: the executor's one clock.
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the epoch: the executor's (and its API's) one clock.
+pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -552,9 +552,14 @@ impl Engine {
     }
 }
 
-/// `STANDARD` or `EXPRESS` as the interpreter's type.
+/// A machine's `STANDARD` or `EXPRESS` as the interpreter's type.
 pub fn kind_of(machine: &MachineRecord) -> MachineType {
-    if machine.kind == "EXPRESS" {
+    machine_type(&machine.kind)
+}
+
+/// `STANDARD` or `EXPRESS` (as the API and the store spell it) as the interpreter's type.
+pub fn machine_type(kind: &str) -> MachineType {
+    if kind == "EXPRESS" {
         MachineType::Express
     } else {
         MachineType::Standard

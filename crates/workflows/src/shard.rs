@@ -19,6 +19,7 @@ use store::{ActivityTaskRecord, ExecutionEnd, ExecutionRecord, ExecutionWrite, S
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::history::Log;
 use crate::persist::{ParentRef, StepInput};
 use crate::tasks::{self, Kind, Sink};
 use crate::{now_ms, Engine, Error, Started};
@@ -97,8 +98,12 @@ struct Pending {
 }
 
 impl Pending {
+    /// Nothing to write: no step, effect, consumed message or end.
     fn is_empty(&self) -> bool {
-        self.steps.is_empty() && self.effects.is_empty() && self.inbox_done.is_empty()
+        self.steps.is_empty()
+            && self.effects.is_empty()
+            && self.inbox_done.is_empty()
+            && self.end.is_none()
     }
 }
 
@@ -257,6 +262,13 @@ impl Run {
             messages: p.messages,
         };
         (write, p.effects)
+    }
+
+    /// Adds the transitions made since the last count to the metrics.
+    fn count_transitions(&mut self, metrics: &crate::metrics::Metrics) {
+        let t = self.exec.transitions();
+        metrics.transitions.fetch_add(t.saturating_sub(self.transitions), Ordering::Relaxed);
+        self.transitions = t;
     }
 
     fn abort_tasks(&mut self) {
@@ -457,7 +469,7 @@ impl Shard {
         run.record_step(StepInput::Start { seed: Some(seed) }, at);
         run.pending.effects.push(Effect::Started);
         let arn = run.record.arn.clone();
-        self.count_transitions(&mut run);
+        run.count_transitions(&self.engine.inner().metrics);
         self.runs.insert(arn.clone(), run);
         self.mark_dirty(&arn);
     }
@@ -484,17 +496,8 @@ impl Shard {
             return;
         }
         run.step(input, now_ms(), false);
-        let mut run = self.runs.remove(arn).expect("the run exists");
-        self.count_transitions(&mut run);
-        self.runs.insert(arn.to_owned(), run);
+        run.count_transitions(&self.engine.inner().metrics);
         self.mark_dirty(arn);
-    }
-
-    fn count_transitions(&self, run: &mut Run) {
-        let t = run.exec.transitions();
-        let delta = t.saturating_sub(run.transitions);
-        run.transitions = t;
-        self.engine.inner().metrics.transitions.fetch_add(delta, Ordering::Relaxed);
     }
 
     fn mark_dirty(&mut self, arn: &str) {
@@ -522,7 +525,7 @@ impl Shard {
                 continue;
             }
             run.dirty = false;
-            if run.pending.is_empty() && run.pending.end.is_none() {
+            if run.pending.is_empty() {
                 continue;
             }
             let (write, effects) = run.take_write();
@@ -576,12 +579,12 @@ impl Shard {
             for effect in effects {
                 self.perform(&mut run, effect);
             }
-            if run.ended && run.pending.is_empty() && run.pending.end.is_none() {
+            if run.ended && run.pending.is_empty() {
                 run.abort_tasks();
                 self.remove_timers(&arn);
                 continue;
             }
-            let again = !run.pending.is_empty() || run.pending.end.is_some();
+            let again = !run.pending.is_empty();
             self.runs.insert(arn.clone(), run);
             if again {
                 self.mark_dirty(&arn);
@@ -722,7 +725,7 @@ impl Shard {
         if redriving {
             run.pending.effects.push(Effect::Started);
         }
-        self.count_transitions(&mut run);
+        run.count_transitions(&self.engine.inner().metrics);
         self.runs.insert(arn.clone(), run);
         if redriving {
             self.mark_dirty(&arn);
@@ -744,28 +747,14 @@ async fn replay(engine: &Engine, arn: &str, redrive: Option<u32>) -> Result<Run,
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the execution is gone".to_owned())?;
-    let revision = store
-        .revision(&record.revision_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("revision {} is gone", record.revision_id))?;
-    let machine = store.machine(&record.machine_arn).await.map_err(|e| e.to_string())?;
-    let kind = machine.as_ref().map_or(asl::MachineType::Standard, crate::kind_of);
-    let compiled = engine
-        .compile(&revision.id, &revision.definition, kind)
-        .map_err(|e| format!("the definition no longer compiles: {e}"))?;
-    let steps = store.steps(arn).await.map_err(|e| e.to_string())?;
+    let Log { record, role_arn, machine, steps, seed, input } =
+        Log::load(engine, record).await.map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let input: Value = serde_json::from_str(&record.input).map_err(|e| e.to_string())?;
-    let seed = match steps.first().map(|s| StepInput::decode(&s.input)).transpose()? {
-        Some(StepInput::Start { seed }) => seed,
-        _ => return Err("the first step is not the start".into()),
-    };
     // The replay starts as the execution did: before any redrive.
-    let info = ExecutionInfo { redrive_count: 0, ..info_for(engine, &record, &revision.role_arn) };
+    let info = ExecutionInfo { redrive_count: 0, ..info_for(engine, &record, &role_arn) };
     let options =
         asl::Options { record_history: false, random_seed: seed, ..engine.config().limits.clone() };
-    let (exec, actions) = Execution::start(compiled, info, input, options, record.start_ms);
+    let (exec, actions) = Execution::start(machine, info, input, options, record.start_ms);
     let parent = record.parent.as_deref().and_then(ParentRef::decode);
     let mut run = Run {
         exec,

@@ -356,9 +356,7 @@ impl Api<'_> {
     }
 
     fn check_definition(&self, definition: &str, kind: &str) -> Result<(), ApiError> {
-        let t =
-            if kind == "EXPRESS" { asl::MachineType::Express } else { asl::MachineType::Standard };
-        asl::StateMachine::compile_str(definition, t)
+        asl::StateMachine::compile_str(definition, workflows::machine_type(kind))
             .map(|_| ())
             .map_err(|e| ApiError::new("InvalidDefinition", e.cause))
     }
@@ -530,9 +528,7 @@ impl Api<'_> {
             Some(t) => decode_token(t)?.get("after").and_then(Value::as_str).map(str::to_owned),
             None => None,
         };
-        let mut rows = self.store().machines(after.as_deref(), limit + 1).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(self.store().machines(after.as_deref(), limit + 1).await?, limit);
         let list: Vec<Value> = rows
             .iter()
             .map(|m| {
@@ -549,11 +545,7 @@ impl Api<'_> {
 
     fn validate_definition(&self) -> ApiResult {
         let definition = self.str("definition")?;
-        let kind = if self.kind()? == "EXPRESS" {
-            asl::MachineType::Express
-        } else {
-            asl::MachineType::Standard
-        };
+        let kind = workflows::machine_type(self.kind()?);
         Ok(asl::validate::validate_response(definition, kind))
     }
 
@@ -746,12 +738,17 @@ impl Api<'_> {
             }
             None => None,
         };
-        let mut rows = self
-            .store()
-            .executions(&m.arn, status, after.as_ref().map(|(ms, a)| (*ms, a.as_str())), limit + 1)
-            .await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(
+            self.store()
+                .executions(
+                    &m.arn,
+                    status,
+                    after.as_ref().map(|(ms, a)| (*ms, a.as_str())),
+                    limit + 1,
+                )
+                .await?,
+            limit,
+        );
         let list: Vec<Value> = rows
             .iter()
             .map(|e| {
@@ -790,7 +787,6 @@ impl Api<'_> {
             .take(limit)
             .cloned()
             .map(|mut ev| {
-                activity_event(&mut ev, &self.state.config.region, &self.state.config.account);
                 if !include {
                     strip_data(&mut ev);
                 }
@@ -879,9 +875,7 @@ impl Api<'_> {
             Some(t) => decode_token(t)?.get("after").and_then(Value::as_str).map(str::to_owned),
             None => None,
         };
-        let mut rows = self.store().activities(after.as_deref(), limit + 1).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(self.store().activities(after.as_deref(), limit + 1).await?, limit);
         let list: Vec<Value> = rows
             .iter()
             .map(
@@ -972,9 +966,7 @@ impl Api<'_> {
             Some(t) => decode_token(t)?.get("before").and_then(Value::as_i64),
             None => None,
         };
-        let mut rows = self.store().versions(&m.arn, before, limit + 1).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(self.store().versions(&m.arn, before, limit + 1).await?, limit);
         let list: Vec<Value> = rows
             .iter()
             .map(|v| json!({"stateMachineVersionArn": v.arn, "creationDate": ts(v.created_ms)}))
@@ -1215,82 +1207,6 @@ fn describe_machine(m: &MachineRecord) -> Value {
     })
 }
 
-/// Renames the events of a Task whose resource is an activity to the `Activity*` events AWS
-/// records for it (ActivityScheduled, ActivityStarted, ActivitySucceeded, ActivityFailed,
-/// ActivityTimedOut), with AWS's details: the interpreter records every non-Lambda task as
-/// `Task*` with `resourceType: "states"` and `resource: "activity:NAME"`, which SDK users
-/// matching on `activityScheduledEventDetails` and the like would not find.
-///
-/// Baton still records ActivityStarted when the task is scheduled, not when a worker takes
-/// it, so the event carries no `workerName`.
-fn activity_event(event: &mut Value, region: &str, account: &str) {
-    let Some(kind) = event.get("type").and_then(Value::as_str) else { return };
-    let (new_kind, old_key, new_key) = match kind {
-        "TaskScheduled" => {
-            ("ActivityScheduled", "taskScheduledEventDetails", "activityScheduledEventDetails")
-        }
-        "TaskStarted" => {
-            ("ActivityStarted", "taskStartedEventDetails", "activityStartedEventDetails")
-        }
-        "TaskSucceeded" => {
-            ("ActivitySucceeded", "taskSucceededEventDetails", "activitySucceededEventDetails")
-        }
-        "TaskFailed" => ("ActivityFailed", "taskFailedEventDetails", "activityFailedEventDetails"),
-        "TaskTimedOut" => {
-            ("ActivityTimedOut", "taskTimedOutEventDetails", "activityTimedOutEventDetails")
-        }
-        _ => return,
-    };
-    let Some(Value::Object(old)) = event.get(old_key) else { return };
-    let is_activity = old.get("resourceType").and_then(Value::as_str) == Some("states")
-        && old.get("resource").and_then(Value::as_str).is_some_and(|r| r.starts_with("activity:"));
-    if !is_activity {
-        return;
-    }
-    let mut details = Map::new();
-    match new_kind {
-        "ActivityScheduled" => {
-            let resource = old.get("resource").and_then(Value::as_str).unwrap_or_default();
-            details.insert(
-                "resource".into(),
-                json!(format!("arn:aws:states:{region}:{account}:{resource}")),
-            );
-            if let Some(p) = old.get("parameters") {
-                details.insert("input".into(), p.clone());
-                details.insert("inputDetails".into(), json!({"truncated": false}));
-            }
-            for k in ["timeoutInSeconds", "heartbeatInSeconds"] {
-                if let Some(v) = old.get(k) {
-                    details.insert(k.into(), v.clone());
-                }
-            }
-        }
-        "ActivityStarted" => {}
-        "ActivitySucceeded" => {
-            for k in ["output", "outputDetails"] {
-                if let Some(v) = old.get(k) {
-                    details.insert(k.into(), v.clone());
-                }
-            }
-        }
-        _ => {
-            for k in ["error", "cause"] {
-                if let Some(v) = old.get(k) {
-                    details.insert(k.into(), v.clone());
-                }
-            }
-        }
-    }
-    if let Value::Object(o) = event {
-        o.remove(old_key);
-        o.insert("type".into(), json!(new_kind));
-        // ActivityStarted's only detail would be the worker's name, which Baton lacks.
-        if new_kind != "ActivityStarted" {
-            o.insert(new_key.into(), Value::Object(details));
-        }
-    }
-}
-
 /// GetExecutionHistory with `includeExecutionData: false`: no inputs, outputs or variables.
 fn strip_data(event: &mut Value) {
     if let Value::Object(o) = event {
@@ -1310,10 +1226,13 @@ fn strip_fields(d: &mut Map<String, Value>) {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+use workflows::now_ms;
+
+/// One page of a listing read with `limit + 1` rows: the page, and whether more follow.
+fn page<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    (rows, more)
 }
 
 #[cfg(test)]
@@ -1327,26 +1246,6 @@ mod tests {
         assert!(!valid_name("has space"));
         assert!(!valid_name("a:b"));
         assert!(!valid_name(&"x".repeat(81)));
-    }
-
-    #[test]
-    fn activity_tasks_get_activity_events() {
-        let mut ev = json!({"id": 3, "type": "TaskScheduled", "taskScheduledEventDetails": {
-            "parameters": "{}", "region": "us-east-1", "resource": "activity:jobs",
-            "resourceType": "states", "heartbeatInSeconds": 30}});
-        activity_event(&mut ev, "us-east-1", "123456789012");
-        assert_eq!(ev["type"], "ActivityScheduled");
-        let d = &ev["activityScheduledEventDetails"];
-        assert_eq!(d["resource"], "arn:aws:states:us-east-1:123456789012:activity:jobs");
-        assert_eq!(d["input"], "{}");
-        assert_eq!(d["heartbeatInSeconds"], 30);
-        assert!(ev.get("taskScheduledEventDetails").is_none());
-        // Other tasks keep AWS's Task* events.
-        let http = json!({"type": "TaskSucceeded", "taskSucceededEventDetails": {
-            "output": "{}", "resource": "invoke", "resourceType": "http"}});
-        let mut same = http.clone();
-        activity_event(&mut same, "us-east-1", "123456789012");
-        assert_eq!(same, http);
     }
 
     #[test]

@@ -1,0 +1,48 @@
+//! The history event families of tasks: activities and Lambda functions record their own
+//! event types, other tasks `Task*`.
+
+use asl::{Action, Execution, ExecutionInfo, Input, MachineType, Options, StateMachine};
+use serde_json::{json, Value};
+
+/// Runs a one-Task machine whose task succeeds with `{}` and returns its events.
+fn events(task: Value) -> Vec<Value> {
+    let definition = json!({"StartAt": "T", "States": {"T": task}});
+    let machine = StateMachine::compile(&definition, MachineType::Standard).unwrap();
+    let (mut ex, actions) =
+        Execution::start(machine, ExecutionInfo::default(), json!({}), Options::default(), 0);
+    let id = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::RunTask(r) => Some(r.id),
+            _ => None,
+        })
+        .expect("the task runs");
+    ex.step(Input::TaskSucceeded { id, output: json!({}) }, 10);
+    ex.history().events().iter().map(|e| e.to_json(true)).collect()
+}
+
+#[test]
+fn activity_tasks_record_activity_events() {
+    let arn = "arn:aws:states:us-east-1:123456789012:activity:jobs";
+    let ev = events(json!({"Type": "Task", "Resource": arn, "HeartbeatSeconds": 30, "End": true}));
+    let types: Vec<&str> = ev.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        types[2..5],
+        ["ActivityScheduled", "ActivityStarted", "ActivitySucceeded"],
+        "{types:?}"
+    );
+    let d = &ev[2]["activityScheduledEventDetails"];
+    assert_eq!(d["resource"], arn);
+    assert_eq!(d["input"], "{}");
+    assert_eq!(d["heartbeatInSeconds"], 30);
+    assert!(ev[2].get("taskScheduledEventDetails").is_none());
+}
+
+#[test]
+fn other_tasks_keep_task_events() {
+    let ev = events(json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": {"ApiEndpoint": "http://127.0.0.1:9/", "Method": "GET"}, "End": true}));
+    let types: Vec<&str> = ev.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types[2..5], ["TaskScheduled", "TaskStarted", "TaskSucceeded"], "{types:?}");
+    assert_eq!(ev[4]["taskSucceededEventDetails"]["resourceType"], "http");
+}
