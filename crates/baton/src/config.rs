@@ -21,6 +21,9 @@ pub(crate) struct Config {
     pub(crate) account: String,
     pub(crate) limits: Limits,
     pub(crate) cluster: Cluster,
+    /// The functions, by name (`[functions.NAME]`).
+    #[serde(default)]
+    pub(crate) functions: std::collections::BTreeMap<String, functions::FunctionSpec>,
 }
 
 impl std::fmt::Debug for Config {
@@ -34,6 +37,7 @@ impl std::fmt::Debug for Config {
             .field("account", &self.account)
             .field("limits", &self.limits)
             .field("cluster", &self.cluster)
+            .field("functions", &self.functions.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -46,6 +50,8 @@ pub(crate) struct Limits {
     pub(crate) express_timeout_seconds: u64,
     pub(crate) retention_days: u64,
     pub(crate) http_timeout_seconds: u64,
+    pub(crate) function_event_retry_seconds: Vec<f64>,
+    pub(crate) function_log_lines: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +82,14 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// The declared functions, each named by its table key.
+    pub(crate) fn function_specs(&self) -> Vec<functions::FunctionSpec> {
+        self.functions
+            .iter()
+            .map(|(name, spec)| functions::FunctionSpec { name: name.clone(), ..spec.clone() })
+            .collect()
     }
 
     /// The listen address, checked.

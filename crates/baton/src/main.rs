@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench_cmd;
 mod config;
 mod exec_cmd;
+mod functions_cmd;
 mod input;
 mod jsonata_cmd;
 mod runner;
@@ -32,6 +33,8 @@ enum Command {
     Jsonata(jsonata_cmd::JsonataArgs),
     /// Start the server: the Step Functions API on SQLite (default) or PostgreSQL.
     Up(up_cmd::UpArgs),
+    /// Invoke the functions of a running Baton and read their logs.
+    Functions(functions_cmd::FunctionsArgs),
     /// Drive a Step Functions endpoint with a workload and report throughput and latency.
     Bench(bench_cmd::BenchArgs),
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Jsonata(args) => jsonata_cmd::run(args),
         Command::Up(args) => up_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Functions(args) => functions_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -81,6 +81,13 @@ async fn serve(config: Config) -> Result<()> {
         ..workflows::Config::default()
     };
     let node = engine_config.node_id.clone();
+    let functions = start_functions(&config, &store, &node)?;
+    let engine_config = workflows::Config {
+        lambda: functions.clone().map(|(f, w)| {
+            workflows::lambda::Handle(std::sync::Arc::new(crate::functions_cmd::Bridge::new(f, w)))
+        }),
+        ..engine_config
+    };
     let engine = workflows::Engine::start(engine_config, store)
         .await
         .context("cannot start the workflow executor")?;
@@ -92,16 +99,64 @@ async fn serve(config: Config) -> Result<()> {
     println!("baton listening on http://{local}");
     println!("  Step Functions API: POST http://{local}/ (aws --endpoint-url http://{local} stepfunctions ...)");
     println!("  health: http://{local}/health   metrics: http://{local}/metrics");
+    if let Some((f, _)) = &functions {
+        println!(
+            "  functions: {} (aws --endpoint-url http://{local} lambda invoke ...)",
+            f.names().join(", ")
+        );
+    }
     println!("  store: {} (node {node})", redact(&url));
     tracing::info!(%local, node = %node, "baton is up");
-    let app = crate::server::router(crate::server::AppState::new(engine.clone(), config));
+    let app = crate::server::router(crate::server::AppState::new(
+        engine.clone(),
+        config,
+        functions.clone(),
+    ));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the server failed")?;
     tracing::info!("shutting down: handing executions back");
+    if let Some((f, w)) = &functions {
+        w.stop();
+        f.shutdown().await;
+    }
     engine.shutdown().await;
     Ok(())
+}
+
+/// The declared functions and the worker of their `Event` invocations; `None` when no
+/// function is declared.
+fn start_functions(
+    config: &Config,
+    store: &store::Store,
+    node: &str,
+) -> Result<Option<(functions::Functions, functions::events::Worker)>> {
+    let specs = config.function_specs();
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let options = functions::Options {
+        region: config.region.clone(),
+        account: config.account.clone(),
+        log_lines: config.limits.function_log_lines,
+    };
+    let f = functions::Functions::start(specs, options).context("invalid functions")?;
+    let worker = functions::events::Worker::start(
+        f.clone(),
+        store.clone(),
+        functions::events::WorkerOptions {
+            node: node.to_owned(),
+            retry_delays: config
+                .limits
+                .function_event_retry_seconds
+                .iter()
+                .map(|s| Duration::from_secs_f64(s.clamp(0.0, 86_400.0)))
+                .collect(),
+            ..functions::events::WorkerOptions::default()
+        },
+    );
+    Ok(Some((f, worker)))
 }
 
 /// The URL without its password.

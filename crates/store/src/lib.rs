@@ -12,7 +12,10 @@
 //! transaction per batch, fenced by ownership: a node that has lost an execution to another
 //! node cannot write to it any more.
 
+mod jobs;
 mod schema;
+
+pub use jobs::JobRecord;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -121,6 +121,27 @@ ALTER TABLE executions ADD COLUMN version_arn TEXT;
 ALTER TABLE executions ADD COLUMN alias_arn TEXT;
 "#,
     ),
+    (
+        3,
+        r#"
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    run_at_ms BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until_ms BIGINT NOT NULL,
+    last_error TEXT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE INDEX jobs_due ON jobs (kind, run_at_ms) WHERE status = 'pending';
+CREATE INDEX jobs_by_target ON jobs (kind, target, status, created_ms);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend, split into statements.

@@ -1,7 +1,7 @@
 //! One story for both backends: SQLite always, PostgreSQL when `BATON_TEST_POSTGRES_URL` is set.
 
 use store::{
-    ActivityRecord, ActivityTaskRecord, ExecutionEnd, ExecutionRecord, ExecutionWrite,
+    ActivityRecord, ActivityTaskRecord, ExecutionEnd, ExecutionRecord, ExecutionWrite, JobRecord,
     MachineRecord, StepRecord, Store,
 };
 
@@ -231,7 +231,57 @@ async fn story(store: Store) {
     assert_eq!(store.alias(&alias.arn).await.unwrap(), None, "aliases go with the machine");
     assert_eq!(store.version(&v1.arn).await.unwrap(), None);
     assert_eq!(store.machine(&m.arn).await.unwrap(), None);
+    jobs(&store, &tag).await;
     store.ping().await.unwrap();
+}
+
+/// The job queue: enqueue once, lease to one node at a time, lapsed leases claimed again,
+/// retries and final failures, completion.
+async fn jobs(store: &Store, tag: &str) {
+    let kind = format!("test{tag}");
+    let job = |id: &str, run_at_ms: i64| JobRecord {
+        id: format!("{id}{tag}"),
+        kind: kind.clone(),
+        target: "f".into(),
+        payload: format!(r#"{{"n":"{id}"}}"#),
+        status: "pending".into(),
+        attempts: 0,
+        run_at_ms,
+        lease_owner: None,
+        lease_until_ms: 0,
+        last_error: None,
+        created_ms: run_at_ms,
+        updated_ms: run_at_ms,
+    };
+    assert!(store.enqueue_job(&job("a", 100)).await.unwrap());
+    assert!(!store.enqueue_job(&job("a", 100)).await.unwrap(), "ids are idempotency keys");
+    assert!(store.enqueue_job(&job("b", 200)).await.unwrap());
+    assert!(store.enqueue_job(&job("later", 10_000)).await.unwrap());
+    assert_eq!(store.pending_jobs(&kind).await.unwrap(), 3);
+
+    let claimed = store.claim_jobs(&kind, "n1", 1_000, 5_000, 10).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, [format!("a{tag}"), format!("b{tag}")], "due jobs, oldest first");
+    assert_eq!(claimed[0].lease_owner.as_deref(), Some("n1"));
+    assert!(store.claim_jobs(&kind, "n2", 2_000, 6_000, 10).await.unwrap().is_empty());
+    // n1 dies; its leases lapse and n2 takes the jobs.
+    let retaken = store.claim_jobs(&kind, "n2", 5_000, 9_000, 1).await.unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].id, format!("a{tag}"));
+    assert!(!store.complete_job(&retaken[0].id, "n1").await.unwrap(), "n1 lost its lease");
+    assert!(store.complete_job(&retaken[0].id, "n2").await.unwrap());
+
+    let b = store.claim_jobs(&kind, "n2", 5_000, 9_000, 1).await.unwrap().remove(0);
+    assert!(store.fail_job_attempt(&b.id, "n2", Some(7_000), "boom", 5_000).await.unwrap());
+    assert!(store.claim_jobs(&kind, "n2", 6_000, 9_000, 10).await.unwrap().is_empty());
+    let b = store.claim_jobs(&kind, "n2", 7_000, 9_000, 10).await.unwrap().remove(0);
+    assert_eq!((b.attempts, b.last_error.as_deref()), (1, Some("boom")));
+    assert!(store.fail_job_attempt(&b.id, "n2", None, "boom again", 7_500).await.unwrap());
+    let failed = store.jobs(&kind, "f", "failed", 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0].attempts, failed[0].status.as_str()), (2, "failed"));
+    assert_eq!(failed[0].last_error.as_deref(), Some("boom again"));
+    assert_eq!(store.pending_jobs(&kind).await.unwrap(), 1, "the later job waits");
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@
 mod express;
 mod history;
 pub mod http_task;
+pub mod lambda;
 mod metrics;
 mod persist;
 mod shard;
@@ -96,6 +97,8 @@ pub struct Config {
     pub single_node: bool,
     /// How long finished executions are kept.
     pub retention: Duration,
+    /// What runs Lambda tasks; without one they fail with `Lambda.ResourceNotFoundException`.
+    pub lambda: Option<lambda::Handle>,
 }
 
 impl Default for Config {
@@ -113,6 +116,7 @@ impl Default for Config {
             http_timeout: Duration::from_secs(60),
             single_node: false,
             retention: Duration::from_secs(90 * 24 * 3600),
+            lambda: None,
         }
     }
 }

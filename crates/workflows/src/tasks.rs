@@ -24,7 +24,7 @@ pub(crate) enum Kind {
     /// `arn:aws:states:::states:startExecution`, with `.sync` (`Some(false)`), `.sync:2`
     /// (`Some(true)`) or neither.
     StartExecution { sync: Option<bool> },
-    /// A Lambda function (not served by this build).
+    /// A Lambda function: a function ARN or `arn:aws:states:::lambda:invoke`.
     Lambda,
     /// Anything else.
     Unsupported,
@@ -44,7 +44,7 @@ pub(crate) fn classify(resource: &str) -> Kind {
             _ => Kind::Unsupported,
         };
     }
-    if base.starts_with("arn:aws:states:::lambda:invoke") || base.starts_with("arn:aws:lambda:") {
+    if crate::lambda::is_lambda(base) {
         return Kind::Lambda;
     }
     let parts: Vec<&str> = base.split(':').collect();
@@ -143,20 +143,31 @@ async fn perform(
                 .map(Some)
         }
         Kind::StartExecution { sync } => start_child(engine, execution_arn, req, sync).await,
-        Kind::Lambda => Err(asl::Failure::new(
-            "States.TaskFailed",
-            format!(
-                "Baton cannot invoke the Lambda function of resource '{}': functions are not \
-                 available in this build",
-                req.resource
-            ),
-        )),
+        Kind::Lambda => invoke_lambda(engine, req).await.map(Some),
         Kind::Activity(_) => Ok(None),
         Kind::Unsupported => Err(asl::Failure::new(
             "States.TaskFailed",
             format!("Baton does not support the task resource '{}'", req.resource),
         )),
     }
+}
+
+async fn invoke_lambda(engine: &Engine, req: &TaskRequest) -> Result<Value, asl::Failure> {
+    let call = crate::lambda::call(&req.resource, &req.input)?;
+    let outcome = match &engine.config().lambda {
+        Some(handle) => {
+            handle.0.invoke(call.function.clone(), call.payload.clone(), call.asynchronous).await
+        }
+        None => Err(crate::lambda::InvokeFailure {
+            error: "Lambda.ResourceNotFoundException".into(),
+            cause: format!(
+                "Function not found: {} (Service: AWSLambda; Status Code: 404; Error Code: \
+                 ResourceNotFoundException): no functions are configured",
+                call.function
+            ),
+        }),
+    };
+    crate::lambda::result(&call, outcome, crate::now_ms())
 }
 
 async fn start_child(

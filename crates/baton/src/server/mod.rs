@@ -1,5 +1,7 @@
-//! The HTTP surface of `baton up`: the Step Functions API at `/`, `/health` and `/metrics`.
+//! The HTTP surface of `baton up`: the Step Functions API at `/`, the Lambda API of the
+//! functions under `/2015-03-31/functions`, `/health` and `/metrics`.
 
+mod lambda;
 mod sfn;
 
 use std::collections::HashMap;
@@ -22,14 +24,29 @@ pub(crate) struct AppState {
     /// State machines recently read, for the start of executions: AWS too lets executions
     /// started just after an update run the previous definition.
     pub(crate) machines: Arc<Mutex<HashMap<String, (Instant, store::MachineRecord)>>>,
+    /// The functions declared in the configuration, if any.
+    pub(crate) functions: Option<functions::Functions>,
+    /// Durable `Event` invocations of the functions.
+    pub(crate) function_events: Option<functions::events::Worker>,
 }
 
 /// How long a cached state machine is used.
 pub(crate) const MACHINE_CACHE_TTL: Duration = Duration::from_secs(1);
 
 impl AppState {
-    pub(crate) fn new(engine: workflows::Engine, config: Config) -> Self {
-        Self { engine, config: Arc::new(config), machines: Arc::default() }
+    pub(crate) fn new(
+        engine: workflows::Engine,
+        config: Config,
+        functions: Option<(functions::Functions, functions::events::Worker)>,
+    ) -> Self {
+        let (functions, function_events) = functions.unzip();
+        Self {
+            engine,
+            config: Arc::new(config),
+            machines: Arc::default(),
+            functions,
+            function_events,
+        }
     }
 }
 
@@ -37,6 +54,12 @@ impl AppState {
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/", post(sfn::handle))
+        .route("/2015-03-31/functions", get(lambda::list_functions))
+        .route("/2015-03-31/functions/", get(lambda::list_functions))
+        .route("/2015-03-31/functions/{name}", get(lambda::get_function))
+        .route("/2015-03-31/functions/{name}/invocations", post(lambda::invoke))
+        .route("/functions/{name}/logs", get(lambda::logs))
+        .route("/functions/{name}/failed-events", get(lambda::failed_events))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)

@@ -1,0 +1,228 @@
+//! `baton functions`: invoke a function of a running Baton and read its log, over the
+//! Lambda API; and the bridge that lets workflows' Lambda tasks invoke the functions.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use workflows::lambda::{InvokeFailure, Invoked, Invoker};
+
+#[derive(Debug, Args)]
+pub(crate) struct FunctionsArgs {
+    /// The Baton to talk to.
+    #[arg(long, env = "BATON_ENDPOINT", default_value = "http://127.0.0.1:8080", global = true)]
+    endpoint: String,
+    #[command(subcommand)]
+    command: FunctionsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum FunctionsCommand {
+    /// Invoke a function and print its response payload.
+    Invoke {
+        /// The function's name or ARN.
+        name: String,
+        /// The event: JSON, or @FILE.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// Queue an Event (asynchronous) invocation instead of waiting for the response.
+        #[arg(long)]
+        event: bool,
+        /// Print the invocation's log lines to standard error.
+        #[arg(long)]
+        log: bool,
+    },
+    /// Print a function's log.
+    Logs {
+        /// The function's name or ARN.
+        name: String,
+        /// Keep printing new lines as they come.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// List the functions.
+    List,
+}
+
+pub(crate) fn run(args: FunctionsArgs) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let client = reqwest::Client::new();
+        let base = args.endpoint.trim_end_matches('/').to_owned();
+        match args.command {
+            FunctionsCommand::Invoke { name, payload, event, log } => {
+                invoke(&client, &base, &name, &payload, event, log).await
+            }
+            FunctionsCommand::Logs { name, follow } => logs(&client, &base, &name, follow).await,
+            FunctionsCommand::List => {
+                let v = get_json(&client, &format!("{base}/2015-03-31/functions/")).await?;
+                for f in v["Functions"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}\t{}",
+                        f["FunctionName"].as_str().unwrap_or(""),
+                        f["FunctionArn"].as_str().unwrap_or("")
+                    );
+                }
+                Ok(0)
+            }
+        }
+    })
+}
+
+async fn invoke(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    payload: &str,
+    event: bool,
+    log: bool,
+) -> Result<u8> {
+    let text = crate::input::json_arg(payload, "the payload")?.to_string();
+    let url = format!("{base}/2015-03-31/functions/{}/invocations", encode(name));
+    let mut req = client.post(url).body(text);
+    req = req.header("x-amz-invocation-type", if event { "Event" } else { "RequestResponse" });
+    if log {
+        req = req.header("x-amz-log-type", "Tail");
+    }
+    let resp = req.send().await.with_context(|| format!("cannot reach Baton at {base}"))?;
+    let status = resp.status();
+    let function_error = resp.headers().contains_key("x-amz-function-error");
+    let log_result = resp
+        .headers()
+        .get("x-amz-log-result")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok());
+    let request_id =
+        resp.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = resp.text().await.unwrap_or_default();
+    if let Some(l) = log_result {
+        eprint!("{}", String::from_utf8_lossy(&l));
+    }
+    if status.as_u16() == 202 {
+        println!("{{\"RequestId\":{}}}", Value::from(request_id.unwrap_or_default()));
+        return Ok(0);
+    }
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    println!("{body}");
+    Ok(u8::from(function_error))
+}
+
+async fn logs(client: &reqwest::Client, base: &str, name: &str, follow: bool) -> Result<u8> {
+    let mut after = 0u64;
+    loop {
+        let url = format!("{base}/functions/{}/logs?after={after}", encode(name));
+        let v = get_json(client, &url).await?;
+        for line in v["lines"].as_array().into_iter().flatten() {
+            let stream = line["stream"].as_str().unwrap_or("");
+            let text = line["text"].as_str().unwrap_or("");
+            let time = asl::interpreter::iso_millis(line["time_ms"].as_i64().unwrap_or(0));
+            println!("{time} {stream:<8} {text}");
+        }
+        after = v["next"].as_u64().unwrap_or(after);
+        if !follow {
+            return Ok(0);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
+    let resp = client.get(url).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    serde_json::from_str(&body).context("Baton answered with something that is not JSON")
+}
+
+/// Percent-encodes a path segment (function ARNs carry ':').
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Lambda tasks of workflows, run on this node's functions.
+pub(crate) struct Bridge {
+    functions: functions::Functions,
+    events: functions::events::Worker,
+}
+
+impl Bridge {
+    pub(crate) fn new(functions: functions::Functions, events: functions::events::Worker) -> Self {
+        Self { functions, events }
+    }
+}
+
+impl Invoker for Bridge {
+    fn invoke(
+        &self,
+        function: String,
+        payload: Vec<u8>,
+        asynchronous: bool,
+    ) -> BoxFuture<'static, Result<Invoked, InvokeFailure>> {
+        let functions = self.functions.clone();
+        let events = self.events.clone();
+        Box::pin(async move {
+            if asynchronous {
+                let request_id = events.enqueue(&function, payload).await.map_err(failure)?;
+                return Ok(Invoked {
+                    request_id,
+                    payload: Vec::new(),
+                    function_error: false,
+                    status: 202,
+                });
+            }
+            let r = functions.invoke(&function, payload, None).await.map_err(failure)?;
+            Ok(Invoked {
+                request_id: r.request_id,
+                payload: r.payload,
+                function_error: r.function_error,
+                status: 200,
+            })
+        })
+    }
+}
+
+/// A refused invocation as Step Functions reports it: `Lambda.<Exception>`, with the
+/// AWS SDK's wording of the cause.
+fn failure(e: functions::Error) -> InvokeFailure {
+    use functions::Error as E;
+    let (exception, status) = match &e {
+        E::NotFound(_) => ("ResourceNotFoundException", 404),
+        E::TooManyRequests => ("TooManyRequestsException", 429),
+        E::PayloadTooLarge { .. } => ("RequestTooLargeException", 413),
+        E::InvalidPayload(_) => ("InvalidRequestContentException", 400),
+        E::ShuttingDown | E::InvalidSpec { .. } | E::Store(_) => ("ServiceException", 500),
+    };
+    InvokeFailure {
+        error: format!("Lambda.{exception}"),
+        cause: format!(
+            "{e} (Service: AWSLambda; Status Code: {status}; Error Code: {exception}; Request ID: {})",
+            uuid::Uuid::new_v4()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arns_are_encoded() {
+        assert_eq!(super::encode("arn:aws:lambda:x"), "arn%3Aaws%3Alambda%3Ax");
+        assert_eq!(super::encode("plain-name_1"), "plain-name_1");
+    }
+}
