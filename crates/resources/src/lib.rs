@@ -25,6 +25,7 @@ pub mod precondition;
 
 pub use etag::{EntityTag, TagList};
 
+pub use condition::Condition;
 pub use patch::{apply_json_patch, apply_merge_patch};
 pub use pointer::Pointer;
 pub use precondition::{Conditions, Current, Method, Outcome};
