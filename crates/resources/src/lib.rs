@@ -23,9 +23,9 @@ pub mod patch;
 pub mod pointer;
 pub mod precondition;
 
-pub use etag::{EntityTag, TagList};
-
 pub use condition::Condition;
-pub use patch::{apply_json_patch, apply_merge_patch};
+pub use cursor::{Cursor, CursorKey, Fingerprint, Order};
+pub use etag::{EntityTag, TagList};
+pub use patch::{apply_json_patch, apply_merge_patch, Operation};
 pub use pointer::Pointer;
 pub use precondition::{Conditions, Current, Method, Outcome};
