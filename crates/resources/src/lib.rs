@@ -26,6 +26,6 @@ pub mod precondition;
 pub use condition::Condition;
 pub use cursor::{Cursor, CursorKey, Fingerprint, Order};
 pub use etag::{EntityTag, TagList};
-pub use patch::{apply_json_patch, apply_merge_patch, Operation};
+pub use patch::{apply_json_patch, apply_merge_patch, parse_json_patch_text, Operation};
 pub use pointer::Pointer;
 pub use precondition::{Conditions, Current, Method, Outcome};

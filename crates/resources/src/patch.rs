@@ -4,13 +4,15 @@
 //! which replaces it only when all of them succeed, so a failure leaves the document as it
 //! was. The error names the failed operation by its index in the patch.
 //!
-//! RFC 6902 section 4 says members other than an operation's own are ignored. The
-//! duplicate members of appendix A.13 cannot be seen here: the patch arrives as a parsed
-//! `serde_json::Value`, where the last duplicate has already won.
+//! RFC 6902 section 4 says members other than an operation's own are ignored. An operation
+//! with a duplicated member is an error (appendix A.13); only [`parse_json_patch_text`] can
+//! see one, since in a parsed `serde_json::Value` the last duplicate has already won.
 
 use crate::json;
 use crate::pointer::{self, array_index, Pointer};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::fmt;
 
 /// Applies a JSON Merge Patch (RFC 7396 section 2) to a document. It cannot fail: any JSON
 /// value is a merge patch.
@@ -38,6 +40,8 @@ pub fn apply_merge_patch(target: &mut Value, patch: &Value) {
 pub enum Error {
     #[error("a JSON Patch document must be an array of operations")]
     NotAnArray,
+    #[error("the JSON Patch document is not valid JSON: {0}")]
+    Json(String),
     #[error("operation {index} ({op}) failed: {reason}")]
     Operation {
         /// The index of the failed operation in the patch, from 0.
@@ -57,6 +61,8 @@ pub enum Reason {
     Missing(&'static str),
     #[error("the member \"{0}\" must be a string")]
     NotAString(&'static str),
+    #[error("the member \"{0}\" appears more than once")]
+    DuplicateMember(String),
     #[error("unknown operation; expected add, remove, replace, move, copy or test")]
     UnknownOp,
     #[error("the member \"{member}\" is not a JSON pointer: {error}")]
@@ -174,6 +180,99 @@ pub fn parse_json_patch(patch: &Value) -> Result<Vec<Operation>, Error> {
             })
         })
         .collect()
+}
+
+/// Parses a JSON Patch document from its text. Unlike [`parse_json_patch`], it sees and
+/// refuses an operation with a duplicated member.
+pub fn parse_json_patch_text(text: &str) -> Result<Vec<Operation>, Error> {
+    let value: Value = serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+    if !value.is_array() {
+        return Err(Error::NotAnArray);
+    }
+    let raw: Vec<RawOp> = serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+    raw.into_iter()
+        .enumerate()
+        .map(|(index, raw)| {
+            let (op, duplicate) = match raw {
+                RawOp::Object(m, duplicate) => (Value::Object(m), duplicate),
+                RawOp::Other => (Value::Null, None),
+            };
+            let result = match duplicate {
+                Some(member) => Err(Reason::DuplicateMember(member)),
+                None => Operation::parse(&op),
+            };
+            result.map_err(|reason| Error::Operation {
+                index,
+                op: op.get("op").and_then(Value::as_str).unwrap_or("?").to_owned(),
+                reason,
+            })
+        })
+        .collect()
+}
+
+/// One element of a patch as written: an object and its first duplicated member, if any,
+/// or something else (which [`Operation::parse`] refuses).
+enum RawOp {
+    Object(Map<String, Value>, Option<String>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for RawOp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawOp, D::Error> {
+        d.deserialize_any(RawOpVisitor)
+    }
+}
+
+struct RawOpVisitor;
+
+impl<'de> Visitor<'de> for RawOpVisitor {
+    type Value = RawOp;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON Patch operation")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawOp, A::Error> {
+        let mut m = Map::new();
+        let mut duplicate = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let value: Value = map.next_value()?;
+            if duplicate.is_none() && m.contains_key(&key) {
+                duplicate = Some(key.clone());
+            }
+            m.insert(key, value);
+        }
+        Ok(RawOp::Object(m, duplicate))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawOp, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(RawOp::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawOp, E> {
+        Ok(RawOp::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawOp, E> {
+        Ok(RawOp::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawOp, E> {
+        Ok(RawOp::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawOp, E> {
+        Ok(RawOp::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<RawOp, E> {
+        Ok(RawOp::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<RawOp, E> {
+        Ok(RawOp::Other)
+    }
 }
 
 /// Applies parsed operations atomically (see the module documentation).
@@ -413,6 +512,61 @@ mod tests {
             ),
             Ok(json!({"foo": ["bar", ["abc", "def"]]}))
         );
+    }
+
+    #[test]
+    fn json_patch_rfc_6902_appendix_a_13_duplicate_members() {
+        // A.13 Invalid JSON Patch Document
+        assert_eq!(
+            parse_json_patch_text(
+                r#"[{ "op": "add", "path": "/baz", "value": "qux", "op": "remove" }]"#
+            ),
+            Err(Error::Operation {
+                index: 0,
+                op: "remove".into(),
+                reason: Reason::DuplicateMember("op".into())
+            })
+        );
+        assert_eq!(
+            parse_json_patch_text(
+                r#"[{"op": "test", "path": "/a", "value": 1}, {"op": "remove", "path": "/a", "path": "/b"}]"#
+            ),
+            Err(Error::Operation {
+                index: 1,
+                op: "remove".into(),
+                reason: Reason::DuplicateMember("path".into())
+            })
+        );
+    }
+
+    #[test]
+    fn patch_text() {
+        let ops = parse_json_patch_text(
+            r#"[{"op": "add", "path": "/a", "value": {"b": [1, 2.5, null, true, "s"]}, "x": [[1], {}]},
+                {"op": "remove", "path": "/a/b/0"}]"#,
+        )
+        .unwrap();
+        let mut doc = json!({});
+        apply_operations(&mut doc, &ops).unwrap();
+        assert_eq!(doc, json!({"a": {"b": [2.5, null, true, "s"]}}));
+        assert_eq!(parse_json_patch_text("{}"), Err(Error::NotAnArray));
+        assert!(matches!(parse_json_patch_text("[{]"), Err(Error::Json(_))));
+        assert!(matches!(parse_json_patch_text(""), Err(Error::Json(_))));
+        for (text, reason) in [
+            ("[1]", Reason::NotAnObject),
+            ("[\"add\"]", Reason::NotAnObject),
+            ("[[{\"op\": \"add\"}]]", Reason::NotAnObject),
+            ("[null]", Reason::NotAnObject),
+            ("[true]", Reason::NotAnObject),
+            ("[-1.5]", Reason::NotAnObject),
+            ("[{}]", Reason::Missing("op")),
+        ] {
+            assert_eq!(
+                parse_json_patch_text(text),
+                Err(Error::Operation { index: 0, op: "?".into(), reason }),
+                "{text}"
+            );
+        }
     }
 
     #[test]
