@@ -6,13 +6,16 @@
 //!
 //! - compute strong entity tags and parse `If-Match` / `If-None-Match` ([`etag`]),
 //! - evaluate conditional requests in RFC 9110's order and decide 428 ([`precondition`]),
-//! - apply JSON Merge Patch and JSON Patch documents atomically ([`patch`], [`pointer`]),
+//! - apply JSON Merge Patch and JSON Patch documents atomically ([`patch`], [`pointer`](mod@pointer)),
 //! - parse and evaluate DynamoDB condition expressions over a document ([`condition`]),
 //! - encode and check stateless, authenticated pagination cursors ([`cursor`]),
 //! - build the `Link: <...>; rel="next"` header of a page ([`link`]).
 //!
 //! **Invariant:** nothing here does I/O or reads a clock; times are arguments. Every
 //! function is deterministic and answers every input with a value or an error, never a panic.
+//! Documents are `serde_json::Value`s as serde_json parses them (nested at most 128 deep),
+//! which bounds the recursion of merge patches and comparisons; condition expressions bound
+//! their own nesting.
 
 pub mod condition;
 pub mod cursor;
