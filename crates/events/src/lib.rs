@@ -16,10 +16,12 @@ pub mod attributes;
 mod error;
 pub mod filter;
 pub mod netguard;
+pub mod retry;
 pub mod webhook;
 
 pub use attributes::{AttributeKind, MessageAttribute, MessageAttributes};
 pub use error::{Error, Result};
 pub use filter::{FilterPolicy, FilterPolicyScope};
 pub use netguard::{Cidr, NetGuard, Verdict as NetVerdict};
+pub use retry::{Decision, Outcome, RetryPolicy, Schedule, Verdict};
 pub use webhook::{MessageId, Secret};
