@@ -13,13 +13,15 @@
 //! - [`envelope`]: the SNS-shaped notification body, and the raw body.
 
 pub mod attributes;
+pub mod envelope;
 mod error;
 pub mod filter;
 pub mod netguard;
 pub mod retry;
 pub mod webhook;
 
-pub use attributes::{AttributeKind, MessageAttribute, MessageAttributes};
+pub use attributes::{AttributeKind, AttributeValue, MessageAttribute, MessageAttributes};
+pub use envelope::Notification;
 pub use error::{Error, Result};
 pub use filter::{FilterPolicy, FilterPolicyScope};
 pub use netguard::{Cidr, NetGuard, Verdict as NetVerdict};
