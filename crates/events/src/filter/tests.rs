@@ -650,3 +650,182 @@ fn from_value_matches_parse() {
     let b = FilterPolicy::parse(&v.to_string(), FilterPolicyScope::MessageBody).unwrap();
     assert_eq!(a, b);
 }
+
+/// The same cases in both scopes: a flat policy must judge attributes and the equivalent
+/// body alike. Each row: policy, message as a body, and the verdict.
+#[test]
+fn table_of_cases_in_both_scopes() {
+    let table: &[(&str, &str, bool)] = &[
+        (r#"{"a": ["x"]}"#, r#"{"a": "x"}"#, true),
+        (r#"{"a": ["x"]}"#, r#"{"a": "X"}"#, false),
+        (r#"{"a": ["x", "y"]}"#, r#"{"a": ["z", "y"]}"#, true),
+        (r#"{"a": ["x"], "b": ["y"]}"#, r#"{"a": "x", "b": "y"}"#, true),
+        (r#"{"a": ["x"], "b": ["y"]}"#, r#"{"a": "x", "b": "z"}"#, false),
+        (r#"{"a": ["x"], "b": ["y"]}"#, r#"{"a": "x"}"#, false),
+        (r#"{"a": [1.5]}"#, r#"{"a": 1.50}"#, true),
+        (r#"{"a": [0]}"#, r#"{"a": -0.0}"#, true),
+        (r#"{"a": [-1]}"#, r#"{"a": 1}"#, false),
+        (r#"{"a": [{"numeric": ["=", 0]}]}"#, r#"{"a": 0.000001}"#, true),
+        (r#"{"a": [{"numeric": ["=", 0]}]}"#, r#"{"a": 0.00001}"#, false),
+        (r#"{"a": [{"numeric": [">", -1000000000, "<", 1000000000]}]}"#, r#"{"a": 5}"#, true),
+        (r#"{"a": [{"numeric": [">=", 1]}, "x"]}"#, r#"{"a": "x"}"#, true),
+        (r#"{"a": [{"numeric": [">=", 1]}, "x"]}"#, r#"{"a": 0}"#, false),
+        (r#"{"a": [{"prefix": "x"}, {"suffix": "z"}]}"#, r#"{"a": "yyz"}"#, true),
+        (r#"{"a": [{"anything-but": ["x", 1]}]}"#, r#"{"a": 1}"#, false),
+        (r#"{"a": [{"anything-but": ["x", 1]}]}"#, r#"{"a": 2}"#, true),
+        (r#"{"a": [{"anything-but": ["x", 1]}]}"#, r#"{"a": "1"}"#, true),
+        (r#"{"a": [{"anything-but": 1}]}"#, r#"{"a": ["x"]}"#, true),
+        (r#"{"a": [{"anything-but": "x"}]}"#, r#"{"a": ["x", "x"]}"#, false),
+        (r#"{"a": [{"exists": true}]}"#, r#"{"a": "x"}"#, true),
+        (r#"{"a": [{"exists": true}]}"#, r#"{"b": "x"}"#, false),
+        (r#"{"a": [{"exists": false}], "b": ["x"]}"#, r#"{"b": "x"}"#, true),
+        (r#"{"a": [{"exists": false}], "b": ["x"]}"#, r#"{"a": 1, "b": "x"}"#, false),
+        (r#"{"a": [{"cidr": "192.168.0.0/16"}]}"#, r#"{"a": ["10.0.0.1", "192.168.4.4"]}"#, true),
+        (r#"{"a": [{"cidr": "192.168.1.1/16"}]}"#, r#"{"a": "192.168.200.1"}"#, true),
+        (r#"{"a": [{"equals-ignore-case": "ΣΊΣΥΦΟΣ"}]}"#, r#"{"a": "σίσυφος"}"#, true),
+        (r#"{"a": [true]}"#, r#"{"a": [false, true]}"#, true),
+        (r#"{"a": [null]}"#, r#"{"a": ["x", null]}"#, true),
+        (r#"{"$or": [{"a": ["x"]}, {"b": ["y"]}]}"#, r#"{"b": "y"}"#, true),
+        (r#"{"$or": [{"a": ["x"]}, {"b": ["y"]}]}"#, r#"{"a": "y", "b": "x"}"#, false),
+        (r#"{"$or": [{"a": ["x"]}, {"a": [{"exists": false}]}]}"#, r#"{}"#, true),
+        (
+            r#"{"c": ["1"], "$or": [{"a": ["x"]}, {"b": ["y"]}], "$or ": ["z"]}"#,
+            r#"{"c": "1", "a": "x", "$or ": "z"}"#,
+            true,
+        ),
+    ];
+    for (policy, body, expected) in table {
+        assert_eq!(on_body(policy, body), *expected, "body: {policy} on {body}");
+        let message: serde_json::Map<String, Value> = serde_json::from_str(body).unwrap();
+        let attributes: MessageAttributes = message
+            .iter()
+            .map(|(k, v)| {
+                let attribute = match v {
+                    Value::String(s) => MessageAttribute::string(s.clone()),
+                    Value::Number(n) => MessageAttribute::number(n.to_string()).unwrap(),
+                    other => MessageAttribute::string_array(if other.is_array() {
+                        other.to_string()
+                    } else {
+                        format!("[{other}]")
+                    })
+                    .unwrap(),
+                };
+                (k.clone(), attribute)
+            })
+            .collect();
+        let p = FilterPolicy::parse(policy, FilterPolicyScope::MessageAttributes).unwrap();
+        assert_eq!(p.matches_attributes(&attributes), *expected, "attributes: {policy} on {body}");
+    }
+}
+
+/// Random policies and messages from a small vocabulary: parsing and matching never panic,
+/// every accepted policy is within SNS's limits, and a flat policy judges a message's
+/// attributes as it judges the equivalent body.
+#[test]
+fn random_policies_never_panic_and_scopes_agree() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    const KEYS: [&str; 4] = ["a", "b", "c", "$or"];
+    const WORDS: [&str; 6] = ["x", "xy", "yx", "X", "10.0.0.1", ""];
+    fn scalar(rng: &mut StdRng) -> Value {
+        match rng.gen_range(0..6) {
+            0 | 1 => json!(WORDS[rng.gen_range(0..WORDS.len())]),
+            2 => json!(rng.gen_range(-3..4)),
+            3 => json!(f64::from(rng.gen_range(-30..30)) / 10.0),
+            4 => json!(rng.gen_bool(0.5)),
+            _ => Value::Null,
+        }
+    }
+    fn pattern(rng: &mut StdRng) -> Value {
+        let word = json!(WORDS[rng.gen_range(0..WORDS.len())]);
+        let n = rng.gen_range(-3..4);
+        match rng.gen_range(0..14) {
+            0..=3 => scalar(rng),
+            4 => json!({"prefix": word}),
+            5 => json!({"suffix": word}),
+            6 => json!({"equals-ignore-case": word}),
+            7 => json!({"anything-but": [word, n]}),
+            8 => json!({"anything-but": {"prefix": word}}),
+            9 => json!({"numeric": [">", n, "<=", n + rng.gen_range(-1..3)]}),
+            10 => {
+                let op = ["=", "<", ">=", "!"][rng.gen_range(0..4)];
+                json!({"numeric": [op, n]})
+            }
+            11 => json!({"exists": rng.gen_bool(0.5)}),
+            12 => {
+                let net = ["10.0.0.0/8", "10.0.0.1", "::/0", "x/1"][rng.gen_range(0..4)];
+                json!({ "cidr": net })
+            }
+            _ => json!({"bogus": 1}),
+        }
+    }
+    fn policy(rng: &mut StdRng, depth: u32) -> Value {
+        let mut object = Map::new();
+        for _ in 0..rng.gen_range(0..4) {
+            let key = KEYS[rng.gen_range(0..KEYS.len())];
+            let value = match rng.gen_range(0..10) {
+                0 if depth < 3 => json!([policy(rng, depth + 1), policy(rng, depth + 1)]),
+                1 if depth < 3 => policy(rng, depth + 1),
+                2 => json!([]),
+                3 => json!("x"),
+                _ => Value::Array((0..rng.gen_range(1..4)).map(|_| pattern(rng)).collect()),
+            };
+            object.insert(key.into(), value);
+        }
+        Value::Object(object)
+    }
+
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let mut accepted = 0;
+    for _ in 0..4000 {
+        let text = policy(&mut rng, 0).to_string();
+        let mut body = Map::new();
+        for key in ["a", "b", "c"] {
+            match rng.gen_range(0..4) {
+                0 => {}
+                1 => {
+                    body.insert(key.into(), scalar(&mut rng));
+                }
+                2 => {
+                    let items = (0..rng.gen_range(1..3)).map(|_| scalar(&mut rng)).collect();
+                    body.insert(key.into(), Value::Array(items));
+                }
+                _ => {
+                    let word = WORDS[rng.gen_range(0..WORDS.len())];
+                    body.insert(key.into(), json!(word));
+                }
+            }
+        }
+        let attributes: MessageAttributes = body
+            .iter()
+            .map(|(k, v)| {
+                let attribute = match v {
+                    Value::String(s) => MessageAttribute::string(s.clone()),
+                    Value::Number(n) => MessageAttribute::number(n.to_string()).unwrap(),
+                    Value::Array(_) => MessageAttribute::string_array(v.to_string()).unwrap(),
+                    other => MessageAttribute::string_array(format!("[{other}]")).unwrap(),
+                };
+                (k.clone(), attribute)
+            })
+            .collect();
+        let body = Value::Object(body);
+        let on_attributes = FilterPolicy::parse(&text, FilterPolicyScope::MessageAttributes);
+        let on_body = FilterPolicy::parse(&text, FilterPolicyScope::MessageBody);
+        if let Ok(p) = &on_body {
+            assert!(p.combinations() <= MAX_COMBINATIONS);
+            let by_value = p.matches_body_value(&body);
+            assert_eq!(by_value, p.matches_body(&body.to_string()), "{text}");
+        }
+        if let Ok(p) = &on_attributes {
+            accepted += 1;
+            let flat = on_body.as_ref().expect("a flat policy is valid in both scopes");
+            assert_eq!(
+                p.matches_attributes(&attributes),
+                flat.matches_body_value(&body),
+                "{text} on {body}"
+            );
+        }
+    }
+    assert!(accepted > 300, "only {accepted} random policies were valid");
+}
