@@ -19,7 +19,9 @@
 //!    when it is not (an allow list is a whitelist).
 //!
 //! IPv4-mapped IPv6 addresses (`::ffff:169.254.169.254`) are checked as the IPv4 address
-//! they carry, since that is where a connection to them goes.
+//! they carry, since that is where a connection to them goes; an address in NAT64's
+//! well-known prefix (`64:ff9b::a9fe:a9fe`) is refused if the IPv4 address it carries is a
+//! metadata address.
 //!
 //! **Invariant:** `std::net` only; no resolution, no I/O.
 
@@ -177,6 +179,14 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The IPv4 address inside an address of NAT64's well-known prefix `64:ff9b::/96`, which a
+/// NAT64 gateway forwards to that IPv4 address.
+fn nat64_embedded(ip: IpAddr) -> Option<IpAddr> {
+    let IpAddr::V6(v6) = ip else { return None };
+    let bits = u128::from(v6);
+    (bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000).then(|| IpAddr::V4(Ipv4Addr::from(bits as u32)))
+}
+
 /// Cloud metadata and link-local networks: refused whatever the configuration says.
 pub const ALWAYS_REFUSED: [Cidr; 4] = [
     Cidr::v4([169, 254, 0, 0], 16),
@@ -256,7 +266,11 @@ impl NetGuard {
     /// Decides whether a delivery may connect to `ip` (see the module's rules).
     pub fn check(&self, ip: IpAddr) -> Verdict {
         let ip = canonical(ip);
-        if ALWAYS_REFUSED.iter().any(|net| net.contains(ip)) {
+        let nat64 = nat64_embedded(ip);
+        if ALWAYS_REFUSED
+            .iter()
+            .any(|net| net.contains(ip) || nat64.is_some_and(|v4| net.contains(v4)))
+        {
             return Verdict::RefusedMetadata;
         }
         let best_allow = self.allow.iter().filter(|n| n.contains(ip)).map(|n| n.prefix).max();
@@ -343,12 +357,16 @@ mod tests {
             "fd00:ec2::254",
             "fe80::1",
             "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::100.100.100.200",
         ] {
             assert_eq!(open.check(ip(addr)), Verdict::RefusedMetadata, "{addr}");
             assert_eq!(NetGuard::default().check(ip(addr)), Verdict::RefusedMetadata, "{addr}");
         }
         assert!(open.check(ip("100.100.100.201")).is_allowed());
         assert!(open.check(ip("fd00:ec2::253")).is_allowed());
+        assert!(open.check(ip("64:ff9b::808:808")).is_allowed());
+        assert!(open.check(ip("64:ff9b:1::a9fe:a9fe")).is_allowed());
     }
 
     #[test]

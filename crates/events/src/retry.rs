@@ -270,6 +270,19 @@ impl RetryPolicy {
     }
 }
 
+/// How long an endpoint may fail every delivery before it is disabled (Svix's figure).
+pub const DEFAULT_DISABLE_AFTER: Duration = Duration::from_secs(5 * 24 * 3600);
+
+/// Whether an endpoint whose deliveries have all failed since `failing_since_ms` (the end of
+/// its last success, or `None` if it is healthy) has failed for longer than `threshold` at
+/// `now_ms`, and should be disabled with an operational event saying so.
+pub fn failing_too_long(failing_since_ms: Option<i64>, now_ms: i64, threshold: Duration) -> bool {
+    failing_since_ms.is_some_and(|since| {
+        let threshold = i64::try_from(threshold.as_millis()).unwrap_or(i64::MAX);
+        now_ms.saturating_sub(since) > threshold
+    })
+}
+
 fn add_ms(now_ms: i64, delay: Duration) -> i64 {
     now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
 }
@@ -646,6 +659,17 @@ mod tests {
             parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", i64::MAX),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn endpoints_failing_for_days_are_disabled() {
+        let day = 86_400_000;
+        assert!(!failing_too_long(None, NOW, DEFAULT_DISABLE_AFTER));
+        assert!(!failing_too_long(Some(NOW - 5 * day), NOW, DEFAULT_DISABLE_AFTER));
+        assert!(failing_too_long(Some(NOW - 5 * day - 1), NOW, DEFAULT_DISABLE_AFTER));
+        assert!(!failing_too_long(Some(NOW + day), NOW, DEFAULT_DISABLE_AFTER));
+        assert!(failing_too_long(Some(i64::MIN), i64::MAX, Duration::from_secs(1)));
+        assert!(!failing_too_long(Some(0), i64::MAX, Duration::MAX));
     }
 
     #[test]
