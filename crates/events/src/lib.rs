@@ -11,6 +11,30 @@
 //! - [`retry`]: the retry schedule, `Retry-After`, and what a response means for delivery.
 //! - [`netguard`]: which target addresses a webhook may be sent to.
 //! - [`envelope`]: the SNS-shaped notification body, and the raw body.
+//!
+//! ```
+//! use events::{FilterPolicy, FilterPolicyScope, MessageAttribute, MessageAttributes};
+//! use events::{Outcome, RetryPolicy, Decision, Secret};
+//!
+//! let policy = FilterPolicy::parse(
+//!     r#"{"store": ["example_corp"], "price_usd": [{"numeric": [">=", 100]}]}"#,
+//!     FilterPolicyScope::MessageAttributes,
+//! )?;
+//! let mut attributes = MessageAttributes::new();
+//! attributes.insert("store".into(), MessageAttribute::string("example_corp"));
+//! attributes.insert("price_usd".into(), MessageAttribute::number("210.75")?);
+//! assert!(policy.matches_attributes(&attributes));
+//!
+//! let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+//! let signature = secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+//! assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+//!
+//! let throttled = Outcome::Response { status: 429, retry_after: Some("60") };
+//! let now_ms = 1_700_000_000_000;
+//! let decision = RetryPolicy::default().decide(1, &throttled, now_ms, 0.5);
+//! assert_eq!(decision, Decision::RetryAt(now_ms + 60_000));
+//! # Ok::<(), events::Error>(())
+//! ```
 
 pub mod attributes;
 pub mod envelope;
