@@ -13,9 +13,11 @@
 //! node cannot write to it any more.
 
 mod jobs;
+mod outbox;
 mod schema;
 
 pub use jobs::JobRecord;
+pub use outbox::OutboxRecord;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -142,6 +142,21 @@ CREATE INDEX jobs_due ON jobs (kind, run_at_ms) WHERE status = 'pending';
 CREATE INDEX jobs_by_target ON jobs (kind, target, status, created_ms);
 "#,
     ),
+    (
+        4,
+        r#"
+CREATE TABLE outbox (
+    seq {serial},
+    message_id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    subject TEXT,
+    ordering_key TEXT,
+    created_ms BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend, split into statements.

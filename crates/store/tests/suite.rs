@@ -2,7 +2,7 @@
 
 use store::{
     ActivityRecord, ActivityTaskRecord, ExecutionEnd, ExecutionRecord, ExecutionWrite, JobRecord,
-    MachineRecord, StepRecord, Store,
+    MachineRecord, OutboxRecord, StepRecord, Store,
 };
 
 fn machine(arn: &str) -> MachineRecord {
@@ -232,7 +232,38 @@ async fn story(store: Store) {
     assert_eq!(store.version(&v1.arn).await.unwrap(), None);
     assert_eq!(store.machine(&m.arn).await.unwrap(), None);
     jobs(&store, &tag).await;
+    outbox(&store, &tag).await;
     store.ping().await.unwrap();
+}
+
+/// The outbox keeps events in order and once per message id.
+async fn outbox(store: &Store, tag: &str) {
+    let event = |n: u32| OutboxRecord {
+        seq: 0,
+        message_id: format!("msg_{tag}_{n}"),
+        topic: format!("t{tag}"),
+        body: format!(r#"{{"n":{n}}}"#),
+        attributes: "{}".into(),
+        subject: None,
+        ordering_key: Some("k".into()),
+        created_ms: 1_000 + i64::from(n),
+    };
+    let before = store.outbox_len().await.unwrap();
+    assert!(store.publish(&event(1)).await.unwrap());
+    assert!(store.publish(&event(2)).await.unwrap());
+    assert!(!store.publish(&event(1)).await.unwrap(), "a message id is published once");
+    assert_eq!(store.outbox_len().await.unwrap(), before + 2);
+    let mine: Vec<OutboxRecord> = store
+        .outbox(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.topic == format!("t{tag}"))
+        .collect();
+    assert_eq!(mine.len(), 2);
+    assert!(mine[0].seq < mine[1].seq);
+    assert_eq!(mine[1].body, r#"{"n":2}"#);
+    assert_eq!(mine[0].ordering_key.as_deref(), Some("k"));
 }
 
 /// The job queue: enqueue once, lease to one node at a time, lapsed leases claimed again,

@@ -1,0 +1,81 @@
+//! The outbox: events waiting to be fanned out to their topic's subscribers.
+//!
+//! Whatever publishes (the topics API, a resource write, the notification middleware, a
+//! workflow's `sns:publish`) inserts a row here, in the same transaction as the write that
+//! caused it when there is one ([`insert_outbox`]), so no event is lost and none is sent for a
+//! write that did not happen. The topics' fan-out worker takes rows in `seq` order, makes
+//! the deliveries, and deletes the rows in one transaction.
+
+use sqlx::Row;
+
+use crate::{from_row, Result, Store};
+
+/// One event on its way to a topic.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OutboxRecord {
+    /// The order of insertion (assigned by the store; ignored on insert).
+    pub seq: i64,
+    /// The message's id (`msg_...`): unique, the receivers' idempotency key.
+    pub message_id: String,
+    pub topic: String,
+    /// The message body as it will be delivered (usually JSON text).
+    pub body: String,
+    /// The message attributes as a JSON object (`{}` when none), SNS's `{Type, Value}` form.
+    pub attributes: String,
+    pub subject: Option<String>,
+    /// Messages with the same key reach each subscriber in `seq` order, one at a time.
+    pub ordering_key: Option<String>,
+    pub created_ms: i64,
+}
+
+/// Inserts an event in an open transaction, beside the write that caused it. `false` when
+/// a message with its id exists already (a repeated publish).
+pub(crate) async fn insert_outbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &OutboxRecord,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO outbox (message_id, topic, body, attributes, subject, ordering_key, \
+         created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(&r.message_id)
+    .bind(&r.topic)
+    .bind(&r.body)
+    .bind(&r.attributes)
+    .bind(&r.subject)
+    .bind(&r.ordering_key)
+    .bind(r.created_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+impl Store {
+    /// Publishes an event on its own (no other write goes with it).
+    pub async fn publish(&self, r: &OutboxRecord) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = insert_outbox(&mut tx, r).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// The oldest events in the outbox, for the fan-out worker (or for people to read
+    /// before topics deliver them).
+    pub async fn outbox(&self, after_seq: i64, limit: i64) -> Result<Vec<OutboxRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, message_id, topic, body, attributes, subject, ordering_key, created_ms \
+             FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// How many events wait in the outbox.
+    pub async fn outbox_len(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox").fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
+    }
+}
