@@ -153,6 +153,7 @@ fn start_functions(
                 .iter()
                 .map(|s| Duration::from_secs_f64(s.clamp(0.0, 86_400.0)))
                 .collect(),
+            single_node: store.backend() == store::Backend::Sqlite,
             ..functions::events::WorkerOptions::default()
         },
     );

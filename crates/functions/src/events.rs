@@ -31,6 +31,9 @@ pub struct WorkerOptions {
     pub poll: Duration,
     /// The most events run at once by this node.
     pub max_in_flight: usize,
+    /// This node is the only one (SQLite): at start, take back the events a crashed
+    /// process had claimed, without waiting for their leases to lapse.
+    pub single_node: bool,
 }
 
 impl Default for WorkerOptions {
@@ -40,6 +43,7 @@ impl Default for WorkerOptions {
             retry_delays: vec![Duration::from_secs(60), Duration::from_secs(120)],
             poll: Duration::from_millis(250),
             max_in_flight: 64,
+            single_node: false,
         }
     }
 }
@@ -159,6 +163,13 @@ impl Worker {
 
     async fn run(self) {
         let mut stop = self.inner.stop.subscribe();
+        if self.inner.options.single_node {
+            match self.inner.store.release_foreign_jobs(KIND, &self.inner.options.node).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "Event invocations taken back after a restart"),
+                Err(e) => tracing::warn!(error = %e, "cannot take back earlier Event invocations"),
+            }
+        }
         let lease = self.lease();
         loop {
             tokio::select! {

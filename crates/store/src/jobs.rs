@@ -131,6 +131,20 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Takes back every lease of `kind` held by a node other than `node`: right when `node`
+    /// is the only one (SQLite), so work a crashed process held runs again at once.
+    pub async fn release_foreign_jobs(&self, kind: &str, node: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_until_ms = 0 \
+             WHERE kind = $1 AND lease_owner IS NOT NULL AND lease_owner <> $2",
+        )
+        .bind(kind)
+        .bind(node)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The jobs of `kind` on `target` with `status`, newest first.
     pub async fn jobs(
         &self,

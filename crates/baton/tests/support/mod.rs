@@ -28,8 +28,24 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 impl Baton {
     /// Starts `baton up` on `data` (SQLite) or on `database`, on a free loopback port.
     pub fn start(data: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::start_with_config(data, None, database, env)
+    }
+
+    /// Starts `baton up` with a configuration file holding `config` (TOML), written to the
+    /// data directory, beside the flags [`Baton::start`] passes.
+    pub fn start_with_config(
+        data: &Path,
+        config: Option<&str>,
+        database: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
         cmd.args(["up", "--listen", "127.0.0.1:0", "--data"]).arg(data);
+        if let Some(text) = config {
+            let file = data.join("baton.toml");
+            std::fs::write(&file, text).unwrap();
+            cmd.arg("--config").arg(file);
+        }
         if let Some(db) = database {
             cmd.args(["--database", db]);
         }
@@ -135,6 +151,23 @@ impl Baton {
             }
         }
     }
+}
+
+/// The test function built with the official Rust Lambda runtime (`crates/test-function`),
+/// next to the `baton` binary under test; built first if this run has not built it.
+pub fn test_function() -> PathBuf {
+    let baton = PathBuf::from(env!("CARGO_BIN_EXE_baton"));
+    let path = baton.with_file_name("baton-test-function");
+    if !path.exists() {
+        let release = baton.parent().is_some_and(|d| d.ends_with("release"));
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-p", "test-function"]);
+        if release {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().expect("cargo runs").success(), "cannot build the test function");
+    }
+    path
 }
 
 impl Drop for Baton {
