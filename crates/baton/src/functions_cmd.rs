@@ -8,7 +8,7 @@ use base64::Engine as _;
 use clap::{Args, Subcommand};
 use futures::future::BoxFuture;
 use serde_json::Value;
-use workflows::lambda::{InvokeFailure, Invoked, Invoker};
+use workflows::lambda::{Call, InvokeFailure, Invoked, Invoker};
 
 #[derive(Debug, Args)]
 pub(crate) struct FunctionsArgs {
@@ -169,33 +169,41 @@ impl Bridge {
 }
 
 impl Invoker for Bridge {
-    fn invoke(
-        &self,
-        function: String,
-        payload: Vec<u8>,
-        asynchronous: bool,
-    ) -> BoxFuture<'static, Result<Invoked, InvokeFailure>> {
+    fn invoke(&self, call: Call) -> BoxFuture<'static, Result<Invoked, InvokeFailure>> {
         let functions = self.functions.clone();
         let events = self.events.clone();
         Box::pin(async move {
-            if asynchronous {
-                let request_id = events.enqueue(&function, payload).await.map_err(failure)?;
+            if call.asynchronous {
+                let request_id =
+                    events.enqueue(&call.function, call.payload).await.map_err(failure)?;
                 return Ok(Invoked {
                     request_id,
                     payload: Vec::new(),
                     function_error: false,
                     status: 202,
+                    log_result: None,
                 });
             }
-            let r = functions.invoke(&function, payload, None).await.map_err(failure)?;
+            let r = functions.invoke(&call.function, call.payload, None).await.map_err(failure)?;
+            let log_result = call
+                .log_tail
+                .then(|| log_tail(&functions.invocation_logs(&call.function, &r.request_id)));
             Ok(Invoked {
                 request_id: r.request_id,
                 payload: r.payload,
                 function_error: r.function_error,
                 status: 200,
+                log_result,
             })
         })
     }
+}
+
+/// The last 4 KB of an invocation's log, base64-encoded, as `X-Amz-Log-Result` carries it.
+pub(crate) fn log_tail(lines: &[functions::LogLine]) -> String {
+    let text: String = lines.iter().map(|l| format!("{}\n", l.text)).collect();
+    let tail = &text.as_bytes()[text.len().saturating_sub(4096)..];
+    base64::engine::general_purpose::STANDARD.encode(tail)
 }
 
 /// A refused invocation as Step Functions reports it: `Lambda.<Exception>`, with the

@@ -13,7 +13,7 @@ mod common;
 
 use serde_json::{json, Value};
 
-use common::{matches, replace_literals};
+use common::judge;
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -43,46 +43,6 @@ fn function_command(b: &Value) -> Option<String> {
             ))
         }
         _ => None,
-    }
-}
-
-fn judge(case: &Value, res: Option<&Value>) -> Result<(), String> {
-    let exp = &case["expected"];
-    let res = res.ok_or("no result")?;
-    let reps = case.get("snapshot_replacements");
-    if res["status"] != exp["status"] {
-        return Err(format!("status {} != {}", res["status"], exp["status"]));
-    }
-    match exp["status"].as_str() {
-        Some("SUCCEEDED") => {
-            let out = replace_literals(&res["output"], reps);
-            if matches(&exp["output"], &out) {
-                Ok(())
-            } else {
-                Err(format!("output differs: {out}"))
-            }
-        }
-        Some("CREATE_FAILED") => {
-            if res["error"] == exp["error"] {
-                Ok(())
-            } else {
-                Err("error differs".into())
-            }
-        }
-        _ => {
-            let err = replace_literals(&res["error"], reps);
-            if !matches(&exp["error"], &err) {
-                return Err(format!("error {} != {}", res["error"], exp["error"]));
-            }
-            if case["category"] == "lambda-echo" {
-                return Ok(());
-            }
-            let cause = replace_literals(&res["cause"], reps);
-            if !exp["cause"].is_null() && !matches(&exp["cause"], &cause) {
-                return Err(format!("cause differs: {}", res["cause"]));
-            }
-            Ok(())
-        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `identity`: returns the event unchanged.
 //! - `raise`: fails with `errorType` `$ERROR_TYPE` and `errorMessage` `$ERROR_MESSAGE`.
 //! - `constant`: returns the JSON in `$CONSTANT`.
+//! - `large_output`: returns a string of `$SIZE` letters.
 //! - `probe` (default): `{"sleep_ms": N}` sleeps first; `{"fail": TYPE, "message": M}`
 //!   fails with that type; `{"exit": CODE}` exits the process mid-invocation;
 //!   otherwise it answers with what it sees: the event, its process id, the request id,
@@ -47,6 +48,10 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Failure> {
         }),
         "constant" => {
             Ok(env("CONSTANT").and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null))
+        }
+        "large_output" => {
+            let size = env("SIZE").and_then(|s| s.parse().ok()).unwrap_or(0usize);
+            Ok(Value::String("a".repeat(size)))
         }
         _ => {
             if let Some(ms) = payload.get("sleep_ms").and_then(Value::as_u64) {

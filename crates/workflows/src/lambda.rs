@@ -15,14 +15,9 @@ use serde_json::{json, Value};
 
 /// Runs Lambda invocations for the executor.
 pub trait Invoker: Send + Sync + 'static {
-    /// Invokes `function` (a name or ARN) with `payload` (JSON text): synchronously, or,
-    /// when `asynchronous`, by queuing an `Event` invocation and answering at once.
-    fn invoke(
-        &self,
-        function: String,
-        payload: Vec<u8>,
-        asynchronous: bool,
-    ) -> BoxFuture<'static, Result<Invoked, InvokeFailure>>;
+    /// Runs one invocation: synchronously, or, when `asynchronous`, by queuing an `Event`
+    /// invocation and answering at once.
+    fn invoke(&self, call: Call) -> BoxFuture<'static, Result<Invoked, InvokeFailure>>;
 }
 
 /// The [`Invoker`] the executor uses: cheap to clone.
@@ -45,6 +40,8 @@ pub struct Invoked {
     pub function_error: bool,
     /// 200, or 202 for an `Event` invocation.
     pub status: u16,
+    /// The end of the invocation's log, base64-encoded, when the call asked for it.
+    pub log_result: Option<String>,
 }
 
 /// An invocation Lambda refused (no such function, throttled, too large): the error
@@ -57,12 +54,17 @@ pub struct InvokeFailure {
 
 /// One invocation a task asks for.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Call {
-    pub(crate) function: String,
-    pub(crate) payload: Vec<u8>,
-    pub(crate) asynchronous: bool,
+pub struct Call {
+    /// The function's name or ARN.
+    pub function: String,
+    /// The event, as JSON text.
+    pub payload: Vec<u8>,
+    /// An `Event` invocation: queued, answered at once.
+    pub asynchronous: bool,
+    /// `LogType: Tail`: the answer carries the end of the invocation's log.
+    pub log_tail: bool,
     /// `arn:aws:states:::lambda:invoke`: the result is Invoke's response, not the payload.
-    pub(crate) integration: bool,
+    pub integration: bool,
 }
 
 /// Whether a resource invokes a Lambda function.
@@ -79,6 +81,7 @@ pub(crate) fn call(resource: &str, input: &Value) -> Result<Call, asl::Failure> 
             function: base.to_owned(),
             payload: input.to_string().into_bytes(),
             asynchronous: false,
+            log_tail: false,
             integration: false,
         });
     }
@@ -91,9 +94,10 @@ pub(crate) fn call(resource: &str, input: &Value) -> Result<Call, asl::Failure> 
         Some(_) => return Err(bad("The field 'FunctionName' must be a string".into())),
         None => return Err(bad("The field 'FunctionName' is required".into())),
     };
-    // A string payload is the event's JSON text as it is; no payload is an empty event.
+    // A string payload is the event's JSON text as it is; no payload (or null) is an
+    // empty event.
     let payload = match params.get("Payload") {
-        None => b"{}".to_vec(),
+        None | Some(Value::Null) => b"{}".to_vec(),
         Some(Value::String(s)) => s.clone().into_bytes(),
         Some(v) => v.to_string().into_bytes(),
     };
@@ -109,16 +113,36 @@ pub(crate) fn call(resource: &str, input: &Value) -> Result<Call, asl::Failure> 
             ))
         }
     };
-    Ok(Call { function, payload, asynchronous, integration: true })
+    let log_tail = match params.get("LogType").and_then(Value::as_str) {
+        None | Some("None") => false,
+        Some("Tail") => true,
+        Some(other) => {
+            return Err(asl::Failure::new(
+                "Lambda.InvalidParameterValueException",
+                format!("Unsupported log type {other:?} (Service: Lambda, Status Code: 400)"),
+            ))
+        }
+    };
+    Ok(Call { function, payload, asynchronous, log_tail, integration: true })
 }
 
-/// The task's result, or its failure, from the invocation's outcome.
+/// The task's result, or its failure, from the invocation's outcome. A response larger
+/// than `max_bytes` (the payload limit; 0 for none) fails the task with
+/// `States.DataLimitExceeded`, which a Catch can name.
 pub(crate) fn result(
     call: &Call,
     outcome: Result<Invoked, InvokeFailure>,
     now_ms: i64,
+    max_bytes: usize,
 ) -> Result<Value, asl::Failure> {
     let invoked = outcome.map_err(|f| asl::Failure::new(f.error, f.cause))?;
+    if max_bytes > 0 && invoked.payload.len() > max_bytes {
+        return Err(asl::Failure::new(
+            asl::error::names::DATA_LIMIT_EXCEEDED,
+            "The state/task 'lambda' returned a result with a size exceeding the maximum number \
+             of bytes service limit.",
+        ));
+    }
     let text = String::from_utf8_lossy(&invoked.payload);
     if invoked.function_error {
         let error_type = serde_json::from_str::<Value>(&text)
@@ -163,6 +187,9 @@ pub(crate) fn result(
     if !call.asynchronous {
         headers["X-Amz-Executed-Version"] = json!("$LATEST");
     }
+    if let Some(log) = &invoked.log_result {
+        headers["X-Amz-Log-Result"] = json!(log);
+    }
     let all: serde_json::Map<String, Value> =
         headers.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), json!([v]))).collect();
     let mut out = json!({
@@ -177,6 +204,9 @@ pub(crate) fn result(
     });
     if !call.asynchronous {
         out["ExecutedVersion"] = json!("$LATEST");
+    }
+    if let Some(log) = invoked.log_result {
+        out["LogResult"] = json!(log);
     }
     Ok(out)
 }
@@ -213,6 +243,7 @@ mod tests {
             payload: payload.as_bytes().to_vec(),
             function_error: false,
             status: 200,
+            log_result: None,
         })
     }
 
@@ -222,7 +253,7 @@ mod tests {
         let c = call(arn, &json!({"a": 1})).unwrap();
         assert_eq!((c.function.as_str(), c.payload.as_slice()), (arn, br#"{"a":1}"#.as_slice()));
         assert!(!c.integration);
-        assert_eq!(result(&c, ok(r#"{"b":2}"#), 0).unwrap(), json!({"b": 2}));
+        assert_eq!(result(&c, ok(r#"{"b":2}"#), 0, 0).unwrap(), json!({"b": 2}));
     }
 
     #[test]
@@ -233,7 +264,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.payload, br#"{"x":true}"#);
-        let r = result(&c, ok(r#""HelloWorld!""#), 784_111_777_000).unwrap();
+        let r = result(&c, ok(r#""HelloWorld!""#), 784_111_777_000, 0).unwrap();
         assert_eq!(r["Payload"], "HelloWorld!");
         assert_eq!(r["StatusCode"], 200);
         assert_eq!(r["ExecutedVersion"], "$LATEST");
@@ -280,16 +311,18 @@ mod tests {
             payload: doc.as_bytes().to_vec(),
             function_error: true,
             status: 200,
+            log_result: None,
         });
-        let e = result(&c, failed, 0).unwrap_err();
+        let e = result(&c, failed, 0, 0).unwrap_err();
         assert_eq!((e.error.as_deref(), e.cause.as_deref()), (Some("Exception"), Some(doc)));
         let untyped = Ok(Invoked {
             request_id: "r".into(),
             payload: br#"{"errorMessage":"x"}"#.to_vec(),
             function_error: true,
             status: 200,
+            log_result: None,
         });
-        let e = result(&c, untyped, 0).unwrap_err();
+        let e = result(&c, untyped, 0, 0).unwrap_err();
         assert_eq!(e.error.as_deref(), Some("Lambda.Unknown"));
         assert!(e.cause.unwrap().ends_with(r#"Returned payload: {"errorMessage":"x"}"#));
         let refused = Err(InvokeFailure {
@@ -297,9 +330,18 @@ mod tests {
             cause: "Function not found".into(),
         });
         assert_eq!(
-            result(&c, refused, 0).unwrap_err().error.as_deref(),
+            result(&c, refused, 0, 0).unwrap_err().error.as_deref(),
             Some("Lambda.ResourceNotFoundException")
         );
+    }
+
+    #[test]
+    fn results_over_the_payload_limit_fail_the_task() {
+        let c = call("arn:aws:lambda:us-east-1:1:function:f", &json!({})).unwrap();
+        let big = format!("\"{}\"", "a".repeat(300));
+        let e = result(&c, ok(&big), 0, 256).unwrap_err();
+        assert_eq!(e.error.as_deref(), Some("States.DataLimitExceeded"));
+        assert!(result(&c, ok(&big), 0, 1024).is_ok());
     }
 
     #[test]

@@ -155,9 +155,7 @@ async fn perform(
 async fn invoke_lambda(engine: &Engine, req: &TaskRequest) -> Result<Value, asl::Failure> {
     let call = crate::lambda::call(&req.resource, &req.input)?;
     let outcome = match &engine.config().lambda {
-        Some(handle) => {
-            handle.0.invoke(call.function.clone(), call.payload.clone(), call.asynchronous).await
-        }
+        Some(handle) => handle.0.invoke(call.clone()).await,
         None => Err(crate::lambda::InvokeFailure {
             error: "Lambda.ResourceNotFoundException".into(),
             cause: format!(
@@ -167,7 +165,8 @@ async fn invoke_lambda(engine: &Engine, req: &TaskRequest) -> Result<Value, asl:
             ),
         }),
     };
-    crate::lambda::result(&call, outcome, crate::now_ms())
+    let limit = engine.config().limits.max_payload_bytes;
+    crate::lambda::result(&call, outcome, crate::now_ms(), limit)
 }
 
 async fn start_child(

@@ -161,11 +161,7 @@ async fn invoke_inner(
     }
     if header("x-amz-log-type") == Some("Tail") {
         let lines = functions.invocation_logs(&function, &response.request_id);
-        let text: String = lines.iter().map(|l| format!("{}\n", l.text)).collect();
-        // Lambda returns the last 4 KB of the invocation's log.
-        let tail = &text.as_bytes()[text.len().saturating_sub(4096)..];
-        let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
-        if let Ok(v) = HeaderValue::from_str(&encoded) {
+        if let Ok(v) = HeaderValue::from_str(&crate::functions_cmd::log_tail(&lines)) {
             h.insert("x-amz-log-result", v);
         }
     }

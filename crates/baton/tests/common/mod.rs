@@ -200,3 +200,47 @@ pub fn replace_literals(v: &Value, replacements: Option<&Value>) -> Value {
 pub fn tempfile_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("baton-{}-{name}", std::process::id()))
 }
+
+/// Judges one result line (`{"status", "output" | "error", "cause"}`) against a case by the
+/// corpus' rules: status, then output (SUCCEEDED), error and cause (FAILED, TIMED_OUT;
+/// Lambda cases' causes carry the recording runtime's stack traces, so only their error is
+/// compared) or error (CREATE_FAILED).
+pub fn judge(case: &Value, res: Option<&Value>) -> Result<(), String> {
+    let exp = &case["expected"];
+    let res = res.ok_or("no result")?;
+    let reps = case.get("snapshot_replacements");
+    if res["status"] != exp["status"] {
+        return Err(format!("status {} != {}", res["status"], exp["status"]));
+    }
+    match exp["status"].as_str() {
+        Some("SUCCEEDED") => {
+            let out = replace_literals(&res["output"], reps);
+            if matches(&exp["output"], &out) {
+                Ok(())
+            } else {
+                Err(format!("output differs: {out}"))
+            }
+        }
+        Some("CREATE_FAILED") => {
+            if res["error"] == exp["error"] {
+                Ok(())
+            } else {
+                Err("error differs".into())
+            }
+        }
+        _ => {
+            let err = replace_literals(&res["error"], reps);
+            if !matches(&exp["error"], &err) {
+                return Err(format!("error {} != {}", res["error"], exp["error"]));
+            }
+            if case["category"] == "lambda-echo" {
+                return Ok(());
+            }
+            let cause = replace_literals(&res["cause"], reps);
+            if !exp["cause"].is_null() && !matches(&exp["cause"], &cause) {
+                return Err(format!("cause differs: {}", res["cause"]));
+            }
+            Ok(())
+        }
+    }
+}
