@@ -360,14 +360,15 @@ impl Tally {
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default)]
-struct Latency {
-    p50: f64,
-    p99: f64,
-    max: f64,
+pub(crate) struct Latency {
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
 }
 
 impl Latency {
-    fn of(samples: &mut [u64]) -> Self {
+    /// The nearest-rank percentiles of samples in microseconds.
+    pub(crate) fn of(samples: &mut [u64]) -> Self {
         if samples.is_empty() {
             return Self::default();
         }

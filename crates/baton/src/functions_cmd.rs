@@ -45,6 +45,24 @@ enum FunctionsCommand {
     },
     /// List the functions.
     List,
+    /// Invoke a function over and over with a number of calls in flight, and report the
+    /// invocations per second and the latency of each call.
+    Bench {
+        /// The function's name or ARN.
+        name: String,
+        /// The event of every call: JSON, or @FILE.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// Calls in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds of load (after one second of warm-up calls that are not counted).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Print one JSON object instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) fn run(args: FunctionsArgs) -> Result<u8> {
@@ -60,6 +78,10 @@ pub(crate) fn run(args: FunctionsArgs) -> Result<u8> {
                 invoke(&client, &base, &name, &payload, event, log).await
             }
             FunctionsCommand::Logs { name, follow } => logs(&client, &base, &name, follow).await,
+            FunctionsCommand::Bench { name, payload, concurrency, duration, json } => {
+                let payload = crate::input::json_arg(&payload, "the payload")?.to_string();
+                bench(&base, &name, payload, concurrency.max(1), duration, json).await
+            }
             FunctionsCommand::List => {
                 let v = get_json(&client, &format!("{base}/2015-03-31/functions/")).await?;
                 for f in v["Functions"].as_array().into_iter().flatten() {
@@ -132,6 +154,97 @@ async fn logs(client: &reqwest::Client, base: &str, name: &str, follow: bool) ->
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Keeps `concurrency` invocations in flight for `seconds` (after a second of warm-up).
+async fn bench(
+    base: &str,
+    name: &str,
+    payload: String,
+    concurrency: usize,
+    seconds: f64,
+    json_out: bool,
+) -> Result<u8> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .context("cannot build the HTTP client")?;
+    let url = format!("{base}/2015-03-31/functions/{}/invocations", encode(name));
+    let one = |client: reqwest::Client, url: String, payload: String| async move {
+        let started = std::time::Instant::now();
+        let r = client.post(&url).body(payload).send().await;
+        let ok = match r {
+            Ok(r) => {
+                let good =
+                    r.status().is_success() && !r.headers().contains_key("x-amz-function-error");
+                let _ = r.bytes().await;
+                good
+            }
+            Err(_) => false,
+        };
+        (ok, started.elapsed().as_micros() as u64)
+    };
+    // Warm-up: start the processes, open the connections.
+    let warm_until = std::time::Instant::now() + Duration::from_secs(1);
+    let warm = (0..concurrency).map(|_| {
+        let (client, url, payload) = (client.clone(), url.clone(), payload.clone());
+        async move {
+            while std::time::Instant::now() < warm_until {
+                let (ok, _) = one(client.clone(), url.clone(), payload.clone()).await;
+                if !ok {
+                    return false;
+                }
+            }
+            true
+        }
+    });
+    if !futures::future::join_all(warm).await.into_iter().all(|ok| ok) {
+        bail!("the function does not answer successfully: try `baton functions invoke {name}`");
+    }
+    let started = std::time::Instant::now();
+    let until = started + Duration::from_secs_f64(seconds.max(0.1));
+    let workers = (0..concurrency).map(|_| {
+        let (client, url, payload) = (client.clone(), url.clone(), payload.clone());
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut errors = 0u64;
+            while std::time::Instant::now() < until {
+                let (ok, us) = one(client.clone(), url.clone(), payload.clone()).await;
+                if ok {
+                    samples.push(us);
+                } else {
+                    errors += 1;
+                }
+            }
+            (samples, errors)
+        })
+    });
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    for w in futures::future::join_all(workers).await {
+        let (s, e) = w.context("a bench worker failed")?;
+        samples.extend(s);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let count = samples.len();
+    let latency = crate::bench_cmd::Latency::of(&mut samples);
+    let rate = count as f64 / elapsed;
+    let result = serde_json::json!({
+        "function": name, "concurrency": concurrency, "seconds": elapsed,
+        "invocations": count, "errors": errors, "per_second": rate.round(),
+        "p50_ms": latency.p50, "p99_ms": latency.p99, "max_ms": latency.max,
+    });
+    if json_out {
+        println!("{result}");
+    } else {
+        println!(
+            "{name}: {count} invocations in {elapsed:.1} s at concurrency {concurrency}: {rate:.0}/s, \
+             p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, {errors} errors",
+            latency.p50, latency.p99, latency.max
+        );
+    }
+    Ok(u8::from(errors > 0))
 }
 
 async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
