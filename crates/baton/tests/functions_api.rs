@@ -398,3 +398,27 @@ async fn workflows_invoke_functions_with_aws_result_shapes_and_errors() {
     assert_eq!(v["status"], "FAILED");
     assert_eq!(v["error"], "Lambda.ResourceNotFoundException");
 }
+
+#[tokio::test]
+async fn boto3_lambda_client_works_against_baton() {
+    let has_boto3 = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_boto3 {
+        eprintln!("note: boto3 is not installed (pip install boto3): skipping the boto3 check");
+        return;
+    }
+    let data = temp_dir("fn-boto3");
+    let baton = Baton::start_with_config(&data, Some(&config("")), None, &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/boto3_functions.py");
+    let endpoint = format!("http://{}", baton.addr);
+    let out = tokio::process::Command::new("python3")
+        .args([script, &endpoint, "probe"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
