@@ -39,23 +39,13 @@ impl Tasks {
         if let Some(c) = self.commands.get(&function) {
             return Some(c);
         }
-        let name = lambda_function_name(&function);
-        self.commands.iter().find(|(k, _)| lambda_function_name(k) == name).map(|(_, c)| c)
+        let name = functions::function_name(&function);
+        self.commands.iter().find(|(k, _)| functions::function_name(k) == name).map(|(_, c)| c)
     }
 }
 
 fn is_lambda_invoke(resource: &str) -> bool {
     resource.starts_with("arn:aws:states:::lambda:invoke")
-}
-
-/// `name` from `arn:aws:lambda:region:account:function:name[:qualifier]` or a plain name.
-fn lambda_function_name(s: &str) -> &str {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() >= 7 && parts[0] == "arn" {
-        parts[6]
-    } else {
-        s
-    }
 }
 
 /// How one local execution ended, with its history when it was recorded.
@@ -111,7 +101,7 @@ pub(crate) fn run(
                     // A task with a timeout that the command outlives times out: its timer fires.
                     let deadline = req.timeout_seconds.map(Duration::from_secs);
                     let started = Instant::now();
-                    let result = run_task(tasks, &req, deadline);
+                    let result = run_task(tasks, &req, deadline, now(virtual_now));
                     if virtual_time {
                         virtual_now += started.elapsed().as_millis() as i64;
                     }
@@ -158,8 +148,22 @@ enum TaskResult {
     TimedOut,
 }
 
-fn run_task(tasks: &Tasks, req: &TaskRequest, deadline: Option<Duration>) -> TaskResult {
-    let lambda_invoke = is_lambda_invoke(&req.resource);
+fn run_task(
+    tasks: &Tasks,
+    req: &TaskRequest,
+    deadline: Option<Duration>,
+    now_ms: i64,
+) -> TaskResult {
+    // A Lambda task sends the event Step Functions would send and makes of the command's
+    // answer what Step Functions makes of a function's (workflows::lambda, as `baton up`).
+    let lambda = if workflows::lambda::is_lambda(&req.resource) {
+        match workflows::lambda::call(&req.resource, &req.input) {
+            Ok(call) => Some(call),
+            Err(f) => return TaskResult::Err { error: f.error, cause: f.cause },
+        }
+    } else {
+        None
+    };
     let Some(command) = tasks.command_for(&req.resource, &req.input) else {
         return TaskResult::Err {
             error: Some("States.TaskFailed".into()),
@@ -169,16 +173,9 @@ fn run_task(tasks: &Tasks, req: &TaskRequest, deadline: Option<Duration>) -> Tas
             )),
         };
     };
-    // lambda:invoke sends `Payload` as the event: a string is the event's JSON text as is,
-    // and no payload at all is an empty object.
-    let stdin_text = if lambda_invoke {
-        match req.input.get("Payload") {
-            None | Some(Value::Null) => "{}".to_owned(),
-            Some(Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-        }
-    } else {
-        req.input.to_string()
+    let stdin_text = match &lambda {
+        Some(call) => String::from_utf8_lossy(&call.payload).into_owned(),
+        None => req.input.to_string(),
     };
     let child = Command::new("sh")
         .arg("-c")
@@ -225,6 +222,39 @@ fn run_task(tasks: &Tasks, req: &TaskRequest, deadline: Option<Duration>) -> Tas
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let parsed: Option<Value> = serde_json::from_str(stdout.trim()).ok();
+    if let Some(call) = lambda {
+        let request_id = uuid_like(req.id);
+        let error_document = parsed
+            .as_ref()
+            .is_some_and(|v| v.get("errorType").is_some() || v.get("errorMessage").is_some());
+        // A command that fails without an error document is a runtime that exited, as a
+        // function in exec mode reports it.
+        let payload = if out.status.success() || error_document {
+            stdout.trim().as_bytes().to_vec()
+        } else {
+            json!({
+                "errorType": "Runtime.ExitError",
+                "errorMessage": format!(
+                    "RequestId: {request_id} Error: Runtime exited with error: {}",
+                    out.status
+                ),
+            })
+            .to_string()
+            .into_bytes()
+        };
+        let invoked = workflows::lambda::Invoked {
+            request_id,
+            payload,
+            function_error: !out.status.success(),
+            status: 200,
+            log_result: None,
+        };
+        let limit = Options::default().max_payload_bytes;
+        return match workflows::lambda::result(&call, Ok(invoked), now_ms, limit) {
+            Ok(v) => TaskResult::Ok(v),
+            Err(f) => TaskResult::Err { error: f.error, cause: f.cause },
+        };
+    }
     if !out.status.success() {
         let error = parsed
             .as_ref()
@@ -233,39 +263,21 @@ fn run_task(tasks: &Tasks, req: &TaskRequest, deadline: Option<Duration>) -> Tas
             .map(str::to_owned)
             .unwrap_or_else(|| "States.TaskFailed".into());
         let cause = match &parsed {
-            Some(v) if v.get("errorType").is_some() || v.get("errorMessage").is_some() => {
-                if req.resource.starts_with("arn:aws:lambda:") || lambda_invoke {
-                    v.to_string()
-                } else {
-                    v.get("errorMessage")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string())
-                }
-            }
+            Some(v) if v.get("errorType").is_some() || v.get("errorMessage").is_some() => v
+                .get("errorMessage")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string()),
             _ => format!("task command exited with {}", out.status),
         };
         return TaskResult::Err { error: Some(error), cause: Some(cause) };
     }
-    let Some(result) = parsed else {
-        return TaskResult::Err {
+    match parsed {
+        Some(result) => TaskResult::Ok(result),
+        None => TaskResult::Err {
             error: Some("States.TaskFailed".into()),
             cause: Some("task command did not print a JSON value on stdout".into()),
-        };
-    };
-    if lambda_invoke {
-        TaskResult::Ok(json!({
-            "ExecutedVersion": "$LATEST",
-            "Payload": result,
-            "SdkHttpMetadata": {
-                "HttpHeaders": {"Content-Type": "application/json"},
-                "HttpStatusCode": 200,
-            },
-            "SdkResponseMetadata": {"RequestId": uuid_like(req.id)},
-            "StatusCode": 200,
-        }))
-    } else {
-        TaskResult::Ok(result)
+        },
     }
 }
 

@@ -68,13 +68,13 @@ pub struct Call {
 }
 
 /// Whether a resource invokes a Lambda function.
-pub(crate) fn is_lambda(resource: &str) -> bool {
+pub fn is_lambda(resource: &str) -> bool {
     let base = resource.strip_suffix(".waitForTaskToken").unwrap_or(resource);
     base == "arn:aws:states:::lambda:invoke" || base.starts_with("arn:aws:lambda:")
 }
 
 /// The invocation a Lambda task's resource and effective input ask for.
-pub(crate) fn call(resource: &str, input: &Value) -> Result<Call, asl::Failure> {
+pub fn call(resource: &str, input: &Value) -> Result<Call, asl::Failure> {
     let base = resource.strip_suffix(".waitForTaskToken").unwrap_or(resource);
     if base.starts_with("arn:aws:lambda:") {
         return Ok(Call {
@@ -129,7 +129,7 @@ pub(crate) fn call(resource: &str, input: &Value) -> Result<Call, asl::Failure> 
 /// The task's result, or its failure, from the invocation's outcome. A response larger
 /// than `max_bytes` (the payload limit; 0 for none) fails the task with
 /// `States.DataLimitExceeded`, which a Catch can name.
-pub(crate) fn result(
+pub fn result(
     call: &Call,
     outcome: Result<Invoked, InvokeFailure>,
     now_ms: i64,
