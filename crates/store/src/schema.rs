@@ -157,6 +157,25 @@ CREATE TABLE outbox (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+CREATE TABLE documents (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    modified_ms BIGINT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend, split into statements.

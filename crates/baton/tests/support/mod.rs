@@ -28,8 +28,27 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 impl Baton {
     /// Starts `baton up` on `data` (SQLite) or on `database`, on a free loopback port.
     pub fn start(data: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::spawn(data, database, env, None)
+    }
+
+    /// Starts `baton up` on `data` (SQLite) with `toml` as its configuration file.
+    pub fn start_with_config(data: &Path, toml: &str) -> Self {
+        let file = data.join("baton.toml");
+        std::fs::write(&file, toml).unwrap();
+        Self::spawn(data, None, &[], Some(&file))
+    }
+
+    fn spawn(
+        data: &Path,
+        database: Option<&str>,
+        env: &[(&str, &str)],
+        config: Option<&Path>,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
         cmd.args(["up", "--listen", "127.0.0.1:0", "--data"]).arg(data);
+        if let Some(file) = config {
+            cmd.arg("--config").arg(file);
+        }
         if let Some(db) = database {
             cmd.args(["--database", db]);
         }
