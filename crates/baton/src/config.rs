@@ -38,7 +38,7 @@ pub(crate) struct CollectionSpec {
     /// The top-level member that holds a document's id (`id` when unset). A POST without
     /// it gets a generated id, `NAME_` and 32 hex digits, written into the document.
     pub(crate) key: Option<String>,
-    /// A JSON Schema for the documents (not enforced yet: validation is a later slice).
+    /// A JSON Schema every document written must satisfy (422 listing the violations).
     pub(crate) schema: Option<PathBuf>,
     /// PUT, PATCH and DELETE must carry `If-Match` or `If-Unmodified-Since` (428 if not).
     #[serde(default)]

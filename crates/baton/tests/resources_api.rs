@@ -600,3 +600,79 @@ fn collection_names_that_clash_are_refused_at_start() {
         assert!(err.contains(why), "{name}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_must_satisfy_the_collection_schema() {
+    let data = temp_dir("res-schema");
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["id", "qty"],
+        "properties": {
+            "id": {"type": "string"},
+            "qty": {"type": "integer", "minimum": 1},
+            "note": {"type": "string", "maxLength": 5}
+        },
+        "additionalProperties": false
+    });
+    let file = data.join("item.schema.json");
+    std::fs::write(&file, schema.to_string()).unwrap();
+    let config = format!("[collections.items]\nschema = {:?}\n", file.display().to_string());
+    let b = Baton::start_with_config(&data, &config);
+
+    let ok = send(&b, "POST", "/items", &[], Some(r#"{"qty":2}"#)).await;
+    assert_eq!(ok.status, 201, "the generated id is in the document before the check: {}", ok.text);
+    let bad = send(&b, "POST", "/items", &[], Some(r#"{"qty":0,"note":"too long","x":1}"#)).await;
+    assert_eq!(
+        (bad.status, bad.body["code"].as_str()),
+        (422, Some("schema_violation")),
+        "{}",
+        bad.text
+    );
+    let violations = bad.body["violations"].as_array().unwrap();
+    let paths: BTreeSet<&str> = violations.iter().map(|v| v["path"].as_str().unwrap()).collect();
+    assert!(paths.contains("/qty") && paths.contains("/note"), "{}", bad.text);
+    assert!(violations.len() >= 3, "every violation is listed: {}", bad.text);
+    assert!(violations.iter().all(|v| v["message"].is_string() && v["schema_path"].is_string()));
+
+    let put = send(&b, "PUT", "/items/i1", &[], Some(r#"{"qty":"many"}"#)).await;
+    assert_eq!(put.status, 422);
+    assert_eq!(send(&b, "GET", "/items/i1", &[], None).await.status, 404, "nothing written");
+    let id = ok.body["id"].as_str().unwrap();
+    let merge = [("content-type", "application/merge-patch+json")];
+    let patch = send(&b, "PATCH", &format!("/items/{id}"), &merge, Some(r#"{"qty":null}"#)).await;
+    assert_eq!((patch.status, patch.body["code"].as_str()), (422, Some("schema_violation")));
+    let patch = send(&b, "PATCH", &format!("/items/{id}"), &merge, Some(r#"{"qty":7}"#)).await;
+    assert_eq!(patch.status, 200);
+}
+
+#[test]
+fn a_schema_that_does_not_compile_stops_baton_up() {
+    for (schema, why) in [
+        (Some(r#"{"type": 5}"#), "not a valid JSON Schema"),
+        (Some("{"), "not JSON"),
+        (None, "cannot be read"),
+    ] {
+        let data = temp_dir("res-badschema");
+        let path = data.join("s.json");
+        if let Some(text) = schema {
+            std::fs::write(&path, text).unwrap();
+        }
+        let file = data.join("baton.toml");
+        std::fs::write(
+            &file,
+            format!("[collections.items]\nschema = {:?}\n", path.display().to_string()),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["up", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{why}: {err}");
+    }
+}

@@ -57,14 +57,30 @@ const CONDITION_EXPRESSION: &str = "x-condition-expression";
 const CONDITION_NAMES: &str = "x-condition-names";
 const CONDITION_VALUES: &str = "x-condition-values";
 
+/// The most schema violations listed in a 422.
+const MAX_VIOLATIONS: usize = 100;
+
 /// One declared collection.
-#[derive(Debug)]
 struct Collection {
     name: String,
     /// The member holding the id.
     key: String,
     require_conditional_writes: bool,
     events: bool,
+    /// Every document written must be valid under it.
+    schema: Option<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("name", &self.name)
+            .field("key", &self.key)
+            .field("require_conditional_writes", &self.require_conditional_writes)
+            .field("events", &self.events)
+            .field("schema", &self.schema.is_some())
+            .finish()
+    }
 }
 
 /// The collections and the key that seals their cursors; cheap to clone.
@@ -85,13 +101,12 @@ impl Resources {
             if key.is_empty() {
                 bail!("collection {name:?}: `key` cannot be empty");
             }
-            if let Some(schema) = &spec.schema {
-                tracing::warn!(
-                    collection = %name,
-                    schema = %schema.display(),
-                    "JSON Schema validation is not implemented yet: the schema is not enforced"
-                );
-            }
+            let schema = match &spec.schema {
+                Some(path) => Some(load_schema(path).with_context(|| {
+                    format!("collection {name:?}: the schema {}", path.display())
+                })?),
+                None => None,
+            };
             collections.insert(
                 name.clone(),
                 Collection {
@@ -99,6 +114,7 @@ impl Resources {
                     key,
                     require_conditional_writes: spec.require_conditional_writes,
                     events: spec.events,
+                    schema,
                 },
             );
         }
@@ -123,6 +139,41 @@ impl Resources {
     pub(crate) fn names(&self) -> Vec<&str> {
         self.collections.keys().map(String::as_str).collect()
     }
+}
+
+/// Reads and compiles a JSON Schema (its draft from `$schema`, 2020-12 when absent).
+/// References to other files or URLs are not fetched: such a schema is refused.
+fn load_schema(path: &std::path::Path) -> anyhow::Result<jsonschema::Validator> {
+    let text = std::fs::read_to_string(path).context("cannot be read")?;
+    let schema: Value = serde_json::from_str(&text).context("is not JSON")?;
+    jsonschema::validator_for(&schema)
+        .map_err(|e| anyhow::anyhow!("is not a valid JSON Schema: {e}"))
+}
+
+/// 422 listing the violations (up to [`MAX_VIOLATIONS`]) when the collection has a schema
+/// and the document breaks it.
+fn check_schema(c: &Collection, doc: &Value) -> ApiResult<()> {
+    let Some(schema) = &c.schema else { return Ok(()) };
+    if schema.is_valid(doc) {
+        return Ok(());
+    }
+    let violations: Vec<Value> = schema
+        .iter_errors(doc)
+        .take(MAX_VIOLATIONS)
+        .map(|e| {
+            json!({
+                "path": e.instance_path().as_str(),
+                "schema_path": e.schema_path().as_str(),
+                "message": e.to_string(),
+            })
+        })
+        .collect();
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "schema_violation",
+        format!("the document breaks the schema of {} in {} place(s)", c.name, violations.len()),
+    )
+    .with("violations", Value::Array(violations)))
 }
 
 /// A collection name is `[a-z0-9_-]+` and none of Baton's own paths.
@@ -586,6 +637,7 @@ async fn create_inner(
     };
     check_id(&id)?;
     let doc = Value::Object(doc);
+    check_schema(c, &doc)?;
     let now = now_ms();
     let rec = record(c, &id, &doc, 1, now, now);
     let ev = c.events.then(|| event(c, "created", &id, Some(&rec), now));
@@ -816,7 +868,9 @@ async fn write(
             (Change::Put(new), None) => {
                 let mut new = new.clone();
                 settle_key(c, id, &mut new)?;
-                let rec = record(c, id, &Value::Object(new), 1, now, now);
+                let new = Value::Object(new);
+                check_schema(c, &new)?;
+                let rec = record(c, id, &new, 1, now, now);
                 let ev = c.events.then(|| event(c, "created", id, Some(&rec), now));
                 if store.create_document(&rec, ev.as_ref()).await? {
                     let mut r = document_response(StatusCode::CREATED, &rec, true);
@@ -836,6 +890,7 @@ async fn write(
                     Change::Patch(p) => apply_patch(c, id, doc.unwrap_or(Value::Null), p)?,
                     Change::Delete => return Err(ApiError::internal("unreachable change")),
                 };
+                check_schema(c, &new)?;
                 let rec =
                     record(c, id, &new, old.version + 1, old.created_ms, now.max(old.modified_ms));
                 let ev = c.events.then(|| event(c, "updated", id, Some(&rec), now));
