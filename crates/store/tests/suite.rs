@@ -339,6 +339,14 @@ async fn documents(store: &Store, tag: &str) {
     assert_eq!(page, ["k110", "k120", "k130"]);
     let page = ids(store.documents(&coll, Some("k250"), 100, tens).await.unwrap());
     assert_eq!(page, ["k260", "k270", "k280", "k290"]);
+    // Ids are ordered by their bytes on both backends, whatever PostgreSQL's locale.
+    for id in ["b", "B", "a", "é", "Z", "_"] {
+        assert!(store.create_document(&doc(id, "{}", 1), None).await.unwrap());
+    }
+    let first = ids(store.documents(&coll, None, 6, all).await.unwrap());
+    assert_eq!(first, ["B", "Z", "_", "a", "b", "k000"]);
+    let last = store.documents(&coll, Some("k299"), 5, all).await.unwrap();
+    assert_eq!(ids(last), ["é"]);
     let other = format!("other{tag}");
     assert_eq!(store.documents(&other, None, 10, all).await.unwrap(), vec![]);
 
