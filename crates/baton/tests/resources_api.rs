@@ -676,3 +676,52 @@ fn a_schema_that_does_not_compile_stops_baton_up() {
         assert!(err.contains(why), "{why}: {err}");
     }
 }
+
+/// Two nodes on one PostgreSQL: each accepts the other's cursors (the secret is in the
+/// store), and writers spread over both with `If-Match` lose no update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_cursors_and_lose_no_update() {
+    let Ok(admin) = std::env::var("BATON_TEST_POSTGRES_URL") else {
+        eprintln!("BATON_TEST_POSTGRES_URL is not set: skipping the two-node resources test");
+        return;
+    };
+    let url = store::testing::fresh_postgres(&admin).await.unwrap();
+    let a = Arc::new(Baton::start_configured(&temp_dir("res-node-a"), Some(&url), CONFIG));
+    let b = Arc::new(Baton::start_configured(&temp_dir("res-node-b"), Some(&url), CONFIG));
+    for i in 0..5 {
+        assert_eq!(send(&a, "PUT", &format!("/notes/n{i}"), &[], Some("{}")).await.status, 201);
+    }
+    let first = send(&a, "GET", "/notes?limit=3", &[], None).await;
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = send(&b, "GET", &format!("/notes?limit=3&cursor={cursor}"), &[], None).await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    assert_eq!(rest.body["items"], json!([{"id": "n3"}, {"id": "n4"}]));
+
+    assert_eq!(send(&a, "PUT", "/counters/c", &[], Some(r#"{"n":0}"#)).await.status, 201);
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let node = if w % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..8 {
+                loop {
+                    let got = send(&node, "GET", "/counters/c", &[], None).await;
+                    let body = json!({"n": got.body["n"].as_u64().unwrap() + 1}).to_string();
+                    let tag = got.etag();
+                    let put =
+                        send(&node, "PUT", "/counters/c", &[("if-match", &tag)], Some(&body)).await;
+                    match put.status {
+                        200 => break,
+                        412 => {}
+                        s => panic!("unexpected {s}: {}", put.text),
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(send(&b, "GET", "/counters/c", &[], None).await.body["n"], json!(48));
+    drop((a, b));
+    store::testing::drop_database(&admin, &url).await;
+}

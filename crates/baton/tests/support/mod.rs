@@ -33,9 +33,15 @@ impl Baton {
 
     /// Starts `baton up` on `data` (SQLite) with `toml` as its configuration file.
     pub fn start_with_config(data: &Path, toml: &str) -> Self {
+        Self::start_configured(data, None, toml)
+    }
+
+    /// Starts `baton up` on `data` (SQLite) or on `database`, with `toml` as its
+    /// configuration file.
+    pub fn start_configured(data: &Path, database: Option<&str>, toml: &str) -> Self {
         let file = data.join("baton.toml");
         std::fs::write(&file, toml).unwrap();
-        Self::spawn(data, None, &[], Some(&file))
+        Self::spawn(data, database, &[], Some(&file))
     }
 
     fn spawn(
