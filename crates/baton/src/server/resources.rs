@@ -68,7 +68,7 @@ struct Collection {
     require_conditional_writes: bool,
     events: bool,
     /// Every document written must be valid under it.
-    schema: Option<jsonschema::Validator>,
+    schema: Option<::resources::schema::Schema>,
 }
 
 impl std::fmt::Debug for Collection {
@@ -141,33 +141,25 @@ impl Resources {
     }
 }
 
-/// Reads and compiles a JSON Schema (its draft from `$schema`, 2020-12 when absent).
-/// References to other files or URLs are not fetched: such a schema is refused.
-fn load_schema(path: &std::path::Path) -> anyhow::Result<jsonschema::Validator> {
+/// Reads and compiles a JSON Schema (see `resources::schema`).
+fn load_schema(path: &std::path::Path) -> anyhow::Result<::resources::schema::Schema> {
     let text = std::fs::read_to_string(path).context("cannot be read")?;
     let schema: Value = serde_json::from_str(&text).context("is not JSON")?;
-    jsonschema::validator_for(&schema)
-        .map_err(|e| anyhow::anyhow!("is not a valid JSON Schema: {e}"))
+    Ok(::resources::schema::Schema::compile(&schema)?)
 }
 
 /// 422 listing the violations (up to [`MAX_VIOLATIONS`]) when the collection has a schema
 /// and the document breaks it.
 fn check_schema(c: &Collection, doc: &Value) -> ApiResult<()> {
     let Some(schema) = &c.schema else { return Ok(()) };
-    if schema.is_valid(doc) {
+    let violations: Vec<Value> = schema
+        .violations(doc, MAX_VIOLATIONS)
+        .into_iter()
+        .map(|v| json!({"path": v.path, "schema_path": v.schema_path, "message": v.message}))
+        .collect();
+    if violations.is_empty() {
         return Ok(());
     }
-    let violations: Vec<Value> = schema
-        .iter_errors(doc)
-        .take(MAX_VIOLATIONS)
-        .map(|e| {
-            json!({
-                "path": e.instance_path().as_str(),
-                "schema_path": e.schema_path().as_str(),
-                "message": e.to_string(),
-            })
-        })
-        .collect();
     Err(ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "schema_violation",
