@@ -24,6 +24,44 @@ pub(crate) struct Config {
     /// The functions, by name (`[functions.NAME]`).
     #[serde(default)]
     pub(crate) functions: std::collections::BTreeMap<String, functions::FunctionSpec>,
+    /// The resource collections, by name (`[collections.NAME]`).
+    #[serde(default)]
+    pub(crate) collections: std::collections::BTreeMap<String, CollectionSpec>,
+    #[serde(default)]
+    pub(crate) resources: ResourcesConfig,
+}
+
+/// One resource collection, served at `/NAME`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CollectionSpec {
+    /// The top-level member that holds a document's id (`id` when unset). A POST without
+    /// it gets a generated id, `NAME_` and 32 hex digits, written into the document.
+    pub(crate) key: Option<String>,
+    /// A JSON Schema every document written must satisfy (422 listing the violations).
+    pub(crate) schema: Option<PathBuf>,
+    /// PUT, PATCH and DELETE must carry `If-Match` or `If-Unmodified-Since` (428 if not).
+    #[serde(default)]
+    pub(crate) require_conditional_writes: bool,
+    /// Writes put `created`/`updated`/`deleted` events for topic NAME in the outbox.
+    #[serde(default)]
+    pub(crate) events: bool,
+}
+
+/// Settings shared by every collection.
+#[derive(Clone, Default, Deserialize)]
+pub(crate) struct ResourcesConfig {
+    /// The secret that seals pagination cursors. Unset: one is generated and kept in the
+    /// store, so every node on the same database accepts the others' cursors.
+    pub(crate) cursor_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ResourcesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourcesConfig")
+            .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -38,6 +76,8 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("cluster", &self.cluster)
             .field("functions", &self.functions.keys().collect::<Vec<_>>())
+            .field("collections", &self.collections)
+            .field("resources", &self.resources)
             .finish()
     }
 }

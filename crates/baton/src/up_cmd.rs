@@ -80,6 +80,9 @@ async fn serve(config: Config) -> Result<()> {
         retention: Duration::from_secs(config.limits.retention_days * 24 * 3600),
         ..workflows::Config::default()
     };
+    let resources = crate::server::resources::Resources::new(&config, &store)
+        .await
+        .context("invalid resource collections")?;
     let node = engine_config.node_id.clone();
     let functions = start_functions(&config, &store, &node)?;
     let engine_config = workflows::Config {
@@ -105,13 +108,15 @@ async fn serve(config: Config) -> Result<()> {
             f.names().join(", ")
         );
     }
+    if !resources.names().is_empty() {
+        println!("  resources: {} (http://{local}/NAME)", resources.names().join(", "));
+    }
     println!("  store: {} (node {node})", redact(&url));
     tracing::info!(%local, node = %node, "baton is up");
-    let app = crate::server::router(crate::server::AppState::new(
-        engine.clone(),
-        config,
-        functions.clone(),
-    ));
+    let app = crate::server::router(
+        crate::server::AppState::new(engine.clone(), config, functions.clone())
+            .with_resources(resources),
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

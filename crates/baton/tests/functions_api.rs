@@ -88,7 +88,7 @@ async fn invoke_as(baton: &Baton, name: &str, payload: Value, kind: &str) -> Inv
 #[tokio::test]
 async fn a_lambda_runtime_function_runs_unchanged() {
     let data = temp_dir("fn-basic");
-    let baton = Baton::start_with_config(&data, Some(&config("")), None, &[]);
+    let baton = Baton::start_with_config(&data, &config(""));
 
     let r = invoke(&baton, "probe", json!({"hello": "world"})).await;
     assert_eq!((r.status, r.function_error.as_deref()), (200, None), "{}", r.body);
@@ -156,7 +156,7 @@ async fn a_lambda_runtime_function_runs_unchanged() {
 #[tokio::test]
 async fn timeouts_crashes_and_failed_starts_surface_as_lambda_reports_them() {
     let data = temp_dir("fn-failures");
-    let baton = Baton::start_with_config(&data, Some(&config("")), None, &[]);
+    let baton = Baton::start_with_config(&data, &config(""));
 
     let first = invoke(&baton, "probe", json!({})).await.body["pid"].as_u64().unwrap();
     let started = Instant::now();
@@ -189,7 +189,7 @@ async fn timeouts_crashes_and_failed_starts_surface_as_lambda_reports_them() {
 #[tokio::test]
 async fn parallel_invocations_get_processes_up_to_the_limit_and_idle_ones_are_reused() {
     let data = temp_dir("fn-concurrency");
-    let baton = Baton::start_with_config(&data, Some(&config("")), None, &[]);
+    let baton = Baton::start_with_config(&data, &config(""));
 
     let pids = |rs: Vec<Invocation>| -> BTreeSet<u64> {
         rs.iter().map(|r| r.body["pid"].as_u64().unwrap_or_else(|| panic!("{}", r.body))).collect()
@@ -214,7 +214,7 @@ async fn parallel_invocations_get_processes_up_to_the_limit_and_idle_ones_are_re
 #[tokio::test]
 async fn exec_mode_runs_a_command_per_event() {
     let data = temp_dir("fn-exec");
-    let baton = Baton::start_with_config(&data, Some(&config("")), None, &[]);
+    let baton = Baton::start_with_config(&data, &config(""));
     let r = invoke(&baton, "shell", json!({"a": [1, 2]})).await;
     assert_eq!((r.status, r.function_error.as_deref()), (200, None));
     assert_eq!(r.body, json!({"a": [1, 2]}));
@@ -259,7 +259,7 @@ timeout_seconds = 10
         dir = marks.display()
     );
     let config = config(&extra);
-    let mut baton = Baton::start_with_config(&data, Some(&config), None, &[]);
+    let mut baton = Baton::start_with_config(&data, &config);
 
     // An Event invocation is accepted at once and runs soon after.
     let r = invoke_as(&baton, "record", json!({"n": 1}), "Event").await;
@@ -301,7 +301,7 @@ timeout_seconds = 10
     tokio::time::sleep(Duration::from_millis(500)).await;
     baton.kill9();
     assert!(!marks.join(&id).exists(), "the event was cut off");
-    let baton = Baton::start_with_config(&data, Some(&config), None, &[]);
+    let baton = Baton::start_with_config(&data, &config);
     let mark = marks.join(&id);
     let text = eventually(Duration::from_secs(15), || {
         let mark = mark.clone();
@@ -315,7 +315,7 @@ timeout_seconds = 10
 #[tokio::test]
 async fn workflows_invoke_functions_with_aws_result_shapes_and_errors() {
     let data = temp_dir("fn-workflows");
-    let baton = Baton::start_with_config(&data, Some(&config("")), None, &[]);
+    let baton = Baton::start_with_config(&data, &config(""));
     let probe = "arn:aws:lambda:us-east-1:123456789012:function:probe";
     let definition = json!({
         "StartAt": "Direct",
@@ -410,7 +410,7 @@ async fn boto3_lambda_client_works_against_baton() {
         return;
     }
     let data = temp_dir("fn-boto3");
-    let baton = Baton::start_with_config(&data, Some(&config("")), None, &[]);
+    let baton = Baton::start_with_config(&data, &config(""));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/boto3_functions.py");
     let endpoint = format!("http://{}", baton.addr);
     let out = tokio::process::Command::new("python3")

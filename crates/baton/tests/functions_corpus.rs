@@ -172,7 +172,7 @@ async fn lambda_cases_of_the_corpus_on_baton_functions() {
     assert!(cases.len() > 50, "the corpus has its Lambda cases ({} found)", cases.len());
 
     let data = temp_dir("fn-corpus");
-    let baton = Baton::start_with_config(&data, Some(&config), None, &[]);
+    let baton = Baton::start_with_config(&data, &config);
     let results =
         futures::future::join_all(cases.iter().enumerate().map(|(i, c)| run(&baton, i, c))).await;
     let known = common::known_failures(include_str!("functions_corpus_known_failures.txt"));

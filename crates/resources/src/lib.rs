@@ -9,7 +9,8 @@
 //! - apply JSON Merge Patch and JSON Patch documents atomically ([`patch`], [`pointer`](mod@pointer)),
 //! - parse and evaluate DynamoDB condition expressions over a document ([`condition`]),
 //! - encode and check stateless, authenticated pagination cursors ([`cursor`]),
-//! - build the `Link: <...>; rel="next"` header of a page ([`link`]).
+//! - build the `Link: <...>; rel="next"` header of a page ([`link`]),
+//! - validate documents against a collection's JSON Schema ([`schema`]).
 //!
 //! **Invariant:** nothing here does I/O or reads a clock; times are arguments. Every
 //! function is deterministic and answers every input with a value or an error, never a panic.
@@ -25,6 +26,7 @@ pub mod link;
 pub mod patch;
 pub mod pointer;
 pub mod precondition;
+pub mod schema;
 
 pub use condition::Condition;
 pub use cursor::{Cursor, CursorKey, Fingerprint, Order};

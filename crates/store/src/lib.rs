@@ -12,10 +12,12 @@
 //! transaction per batch, fenced by ownership: a node that has lost an execution to another
 //! node cannot write to it any more.
 
+mod documents;
 mod jobs;
 mod outbox;
 mod schema;
 
+pub use documents::DocumentRecord;
 pub use jobs::JobRecord;
 pub use outbox::OutboxRecord;
 

@@ -1,7 +1,8 @@
 //! The schema and its migrations, one list for both backends.
 //!
 //! Each migration is portable SQL with `{serial}` standing for the backend's auto-increment
-//! key type. A migration runs once, in a transaction, and is recorded in `baton_migrations`;
+//! key type and `{bytewise}` for the collation that orders text by its bytes (SQLite's
+//! default; `COLLATE "C"` on PostgreSQL, whose default follows the database's locale). A migration runs once, in a transaction, and is recorded in `baton_migrations`;
 //! a database newer than this binary is refused rather than misread.
 
 use crate::Backend;
@@ -157,6 +158,25 @@ CREATE TABLE outbox (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+CREATE TABLE documents (
+    collection TEXT NOT NULL,
+    id TEXT {bytewise} NOT NULL,
+    body TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    modified_ms BIGINT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend, split into statements.
@@ -165,7 +185,12 @@ pub(crate) fn statements(backend: Backend, sql: &str) -> Vec<String> {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
+    let bytewise = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => "COLLATE \"C\"",
+    };
     sql.replace("{serial}", serial)
+        .replace("{bytewise}", bytewise)
         .split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -1,8 +1,8 @@
 //! One story for both backends: SQLite always, PostgreSQL when `BATON_TEST_POSTGRES_URL` is set.
 
 use store::{
-    ActivityRecord, ActivityTaskRecord, ExecutionEnd, ExecutionRecord, ExecutionWrite, JobRecord,
-    MachineRecord, OutboxRecord, StepRecord, Store,
+    ActivityRecord, ActivityTaskRecord, DocumentRecord, ExecutionEnd, ExecutionRecord,
+    ExecutionWrite, JobRecord, MachineRecord, OutboxRecord, StepRecord, Store,
 };
 
 fn machine(arn: &str) -> MachineRecord {
@@ -233,6 +233,7 @@ async fn story(store: Store) {
     assert_eq!(store.machine(&m.arn).await.unwrap(), None);
     jobs(&store, &tag).await;
     outbox(&store, &tag).await;
+    documents(&store, &tag).await;
     store.ping().await.unwrap();
 }
 
@@ -264,6 +265,95 @@ async fn outbox(store: &Store, tag: &str) {
     assert!(mine[0].seq < mine[1].seq);
     assert_eq!(mine[1].body, r#"{"n":2}"#);
     assert_eq!(mine[0].ordering_key.as_deref(), Some("k"));
+}
+
+/// Documents: create once, compare-and-swap replace and delete (a stale version writes
+/// nothing, its event included), keyset pagination with a filter, and the settings.
+async fn documents(store: &Store, tag: &str) {
+    let coll = format!("c{tag}");
+    let doc = |id: &str, body: &str, version: i64| DocumentRecord {
+        collection: coll.clone(),
+        id: id.into(),
+        body: body.into(),
+        etag: format!("tag-{body}"),
+        version,
+        created_ms: 1_000,
+        modified_ms: 1_000 * version,
+    };
+    let event = |n: &str| OutboxRecord {
+        seq: 0,
+        message_id: format!("msg_doc_{tag}_{n}"),
+        topic: coll.clone(),
+        body: n.into(),
+        attributes: "{}".into(),
+        subject: None,
+        ordering_key: None,
+        created_ms: 1_000,
+    };
+    let events = || async {
+        let all = store.outbox(0, 100_000).await.unwrap();
+        all.into_iter().filter(|r| r.topic == coll).map(|r| r.body).collect::<Vec<_>>()
+    };
+
+    assert_eq!(store.document(&coll, "a").await.unwrap(), None);
+    assert!(store
+        .create_document(&doc("a", r#"{"n":1}"#, 1), Some(&event("created a")))
+        .await
+        .unwrap());
+    assert!(
+        !store.create_document(&doc("a", r#"{"n":9}"#, 1), Some(&event("again"))).await.unwrap(),
+        "an id is created once, and the event of a failed write is not kept"
+    );
+    assert_eq!(store.document(&coll, "a").await.unwrap(), Some(doc("a", r#"{"n":1}"#, 1)));
+
+    // Two writers read version 1; the first wins, the second writes nothing.
+    assert!(store
+        .replace_document(&doc("a", r#"{"n":2}"#, 2), 1, Some(&event("updated a")))
+        .await
+        .unwrap());
+    assert!(!store
+        .replace_document(&doc("a", r#"{"n":3}"#, 2), 1, Some(&event("lost")))
+        .await
+        .unwrap());
+    let a = store.document(&coll, "a").await.unwrap().unwrap();
+    assert_eq!((a.body.as_str(), a.version, a.created_ms), (r#"{"n":2}"#, 2, 1_000));
+    assert!(!store.delete_document(&coll, "a", 1, Some(&event("stale"))).await.unwrap());
+    assert!(store.delete_document(&coll, "a", 2, Some(&event("deleted a"))).await.unwrap());
+    assert_eq!(store.document(&coll, "a").await.unwrap(), None);
+    assert!(!store.replace_document(&doc("a", "{}", 3), 2, None).await.unwrap(), "gone");
+    assert_eq!(events().await, ["created a", "updated a", "deleted a"]);
+
+    // Pages in id order, after a key, with a filter read past a short batch.
+    for i in 0..300 {
+        let body = format!(r#"{{"i":{i}}}"#);
+        assert!(store.create_document(&doc(&format!("k{i:03}"), &body, 1), None).await.unwrap());
+    }
+    let ids = |page: Vec<DocumentRecord>| page.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let all = |_: &DocumentRecord| true;
+    assert_eq!(ids(store.documents(&coll, None, 3, all).await.unwrap()), ["k000", "k001", "k002"]);
+    assert_eq!(ids(store.documents(&coll, Some("k001"), 2, all).await.unwrap()), ["k002", "k003"]);
+    assert_eq!(store.documents(&coll, Some("k299"), 10, all).await.unwrap(), vec![]);
+    assert_eq!(store.documents(&coll, None, 1000, all).await.unwrap().len(), 300);
+    let tens = |d: &DocumentRecord| d.id.ends_with('0') && d.id.as_str() > "k100";
+    let page = ids(store.documents(&coll, Some("k005"), 3, tens).await.unwrap());
+    assert_eq!(page, ["k110", "k120", "k130"]);
+    let page = ids(store.documents(&coll, Some("k250"), 100, tens).await.unwrap());
+    assert_eq!(page, ["k260", "k270", "k280", "k290"]);
+    // Ids are ordered by their bytes on both backends, whatever PostgreSQL's locale.
+    for id in ["b", "B", "a", "é", "Z", "_"] {
+        assert!(store.create_document(&doc(id, "{}", 1), None).await.unwrap());
+    }
+    let first = ids(store.documents(&coll, None, 6, all).await.unwrap());
+    assert_eq!(first, ["B", "Z", "_", "a", "b", "k000"]);
+    let last = store.documents(&coll, Some("k299"), 5, all).await.unwrap();
+    assert_eq!(ids(last), ["é"]);
+    let other = format!("other{tag}");
+    assert_eq!(store.documents(&other, None, 10, all).await.unwrap(), vec![]);
+
+    // Settings: the first value set stays.
+    let name = format!("s{tag}");
+    assert_eq!(store.setting_or_init(&name, "one").await.unwrap(), "one");
+    assert_eq!(store.setting_or_init(&name, "two").await.unwrap(), "one");
 }
 
 /// The job queue: enqueue once, lease to one node at a time, lapsed leases claimed again,

@@ -1,7 +1,9 @@
 //! The HTTP surface of `baton up`: the Step Functions API at `/`, the Lambda API of the
-//! functions under `/2015-03-31/functions`, `/health` and `/metrics`.
+//! functions under `/2015-03-31/functions`, `/health` and `/metrics`, and the resource
+//! collections at `/{collection}` and `/{collection}/{id}`.
 
 mod lambda;
+pub(crate) mod resources;
 mod sfn;
 
 use std::collections::HashMap;
@@ -28,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) functions: Option<functions::Functions>,
     /// Durable `Event` invocations of the functions.
     pub(crate) function_events: Option<functions::events::Worker>,
+    /// The resource collections (`[collections.NAME]`), if any are declared.
+    pub(crate) resources: Option<resources::Resources>,
 }
 
 /// How long a cached state machine is used.
@@ -46,7 +50,13 @@ impl AppState {
             machines: Arc::default(),
             functions,
             function_events,
+            resources: None,
         }
+    }
+
+    /// Serves the resource collections too.
+    pub(crate) fn with_resources(self, resources: resources::Resources) -> Self {
+        Self { resources: Some(resources), ..self }
     }
 }
 
@@ -62,6 +72,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/functions/{name}/failed-events", get(lambda::failed_events))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        // Resources: static routes above win over these parameters.
+        .route("/{collection}", get(resources::list).post(resources::create))
+        .route(
+            "/{collection}/{id}",
+            get(resources::read)
+                .put(resources::put)
+                .patch(resources::patch)
+                .delete(resources::delete),
+        )
         .with_state(state)
 }
 

@@ -28,22 +28,31 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 impl Baton {
     /// Starts `baton up` on `data` (SQLite) or on `database`, on a free loopback port.
     pub fn start(data: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Self {
-        Self::start_with_config(data, None, database, env)
+        Self::spawn(data, database, env, None)
     }
 
-    /// Starts `baton up` with a configuration file holding `config` (TOML), written to the
-    /// data directory, beside the flags [`Baton::start`] passes.
-    pub fn start_with_config(
+    /// Starts `baton up` on `data` (SQLite) with `toml` as its configuration file.
+    pub fn start_with_config(data: &Path, toml: &str) -> Self {
+        Self::start_configured(data, None, toml)
+    }
+
+    /// Starts `baton up` on `data` (SQLite) or on `database`, with `toml` as its
+    /// configuration file.
+    pub fn start_configured(data: &Path, database: Option<&str>, toml: &str) -> Self {
+        let file = data.join("baton.toml");
+        std::fs::write(&file, toml).unwrap();
+        Self::spawn(data, database, &[], Some(&file))
+    }
+
+    fn spawn(
         data: &Path,
-        config: Option<&str>,
         database: Option<&str>,
         env: &[(&str, &str)],
+        config: Option<&Path>,
     ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
         cmd.args(["up", "--listen", "127.0.0.1:0", "--data"]).arg(data);
-        if let Some(text) = config {
-            let file = data.join("baton.toml");
-            std::fs::write(&file, text).unwrap();
+        if let Some(file) = config {
             cmd.arg("--config").arg(file);
         }
         if let Some(db) = database {
