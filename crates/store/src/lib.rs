@@ -15,9 +15,13 @@
 mod jobs;
 mod outbox;
 mod schema;
+mod topics;
 
 pub use jobs::JobRecord;
 pub use outbox::OutboxRecord;
+pub use topics::{
+    AttemptEnd, AttemptRecord, DeliveryRecord, MessageRecord, SubscriptionRecord, TopicRecord,
+};
 
 use std::str::FromStr;
 use std::time::Duration;
