@@ -185,10 +185,8 @@ impl Store {
     /// attempts and dead letters already recorded stay readable by id). `false` if absent.
     pub async fn delete_topic(&self, name: &str) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("DELETE FROM topics WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM topics WHERE name = $1").bind(name).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM subscriptions WHERE topic = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -263,7 +261,12 @@ impl Store {
     }
 
     /// Replaces a subscription's signing secrets (a rotation); `false` if absent.
-    pub async fn set_subscription_secrets(&self, id: &str, secrets: &str, now_ms: i64) -> Result<bool> {
+    pub async fn set_subscription_secrets(
+        &self,
+        id: &str,
+        secrets: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
         let done =
             sqlx::query("UPDATE subscriptions SET secrets = $2, updated_ms = $3 WHERE id = $1")
                 .bind(id)
@@ -385,10 +388,7 @@ impl Store {
                     made += 1;
                 }
             }
-            sqlx::query("DELETE FROM outbox WHERE seq = $1")
-                .bind(e.seq)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("DELETE FROM outbox WHERE seq = $1").bind(e.seq).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok((made, events.len() as u64))

@@ -243,7 +243,10 @@ async fn story(store: Store) {
 async fn topics(store: &Store, tag: &str) {
     let topic = format!("orders{tag}");
     assert!(store.create_topic(&TopicRecord { name: topic.clone(), created_ms: 1 }).await.unwrap());
-    assert!(!store.create_topic(&TopicRecord { name: topic.clone(), created_ms: 2 }).await.unwrap());
+    assert!(!store
+        .create_topic(&TopicRecord { name: topic.clone(), created_ms: 2 })
+        .await
+        .unwrap());
     assert!(store.topics().await.unwrap().iter().any(|t| t.name == topic));
     let sub = |id: &str| SubscriptionRecord {
         id: format!("sub_{id}{tag}"),
@@ -284,7 +287,10 @@ async fn topics(store: &Store, tag: &str) {
     assert_eq!(made, 4);
     assert!(taken >= 4);
     assert_eq!(store.outbox_len().await.unwrap(), 0, "fanned-out events leave the outbox");
-    assert_eq!(store.topic_message(&format!("msg_t{tag}_2")).await.unwrap().unwrap().body, r#"{"n":2}"#);
+    assert_eq!(
+        store.topic_message(&format!("msg_t{tag}_2")).await.unwrap().unwrap().body,
+        r#"{"n":2}"#
+    );
     // The same message id published again is not delivered again.
     assert!(store.publish(&event(1, Some("a"))).await.unwrap());
     assert_eq!(store.fan_out(1000, 1_000, route).await.unwrap(), (0, 1));
@@ -295,34 +301,47 @@ async fn topics(store: &Store, tag: &str) {
     let ids: Vec<String> = claimed.iter().map(|d| d.message_id.clone()).collect();
     assert_eq!(ids, [1, 3, 4].map(|n| format!("msg_t{tag}_{n}")));
     assert!(store.claim_deliveries("n2", 2_000, 6_000, 10).await.unwrap().is_empty());
-    let attempt = |d: &store::DeliveryRecord, n: i64, at_ms: i64, code: Option<i64>| AttemptRecord {
-        id: 0,
-        delivery_id: d.id,
-        subscription_id: d.subscription_id.clone(),
-        message_id: d.message_id.clone(),
-        attempt: n,
-        at_ms,
-        status_code: code,
-        error: code.is_none().then(|| "connection refused".to_owned()),
-        latency_ms: 3,
-        response: code.map(|_| "ok".to_owned()),
-    };
+    let attempt =
+        |d: &store::DeliveryRecord, n: i64, at_ms: i64, code: Option<i64>| AttemptRecord {
+            id: 0,
+            delivery_id: d.id,
+            subscription_id: d.subscription_id.clone(),
+            message_id: d.message_id.clone(),
+            attempt: n,
+            at_ms,
+            status_code: code,
+            error: code.is_none().then(|| "connection refused".to_owned()),
+            latency_ms: 3,
+            response: code.map(|_| "ok".to_owned()),
+        };
     let (m1, m3, m4) = (&claimed[0], &claimed[1], &claimed[2]);
-    assert!(store.finish_attempt("n1", &attempt(m1, 1, 2_000, Some(200)), AttemptEnd::Delivered).await.unwrap());
+    assert!(store
+        .finish_attempt("n1", &attempt(m1, 1, 2_000, Some(200)), AttemptEnd::Delivered)
+        .await
+        .unwrap());
     let next = store.claim_deliveries("n2", 2_000, 6_000, 10).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].message_id, format!("msg_t{tag}_2"), "the key's next message is free");
-    assert!(store.finish_attempt("n2", &attempt(&next[0], 1, 2_100, Some(200)), AttemptEnd::Delivered).await.unwrap());
+    assert!(store
+        .finish_attempt("n2", &attempt(&next[0], 1, 2_100, Some(200)), AttemptEnd::Delivered)
+        .await
+        .unwrap());
 
     // A retry is due at its time; attempts are counted and recorded.
-    assert!(store.finish_attempt("n1", &attempt(m3, 1, 2_000, None), AttemptEnd::RetryAt(3_000)).await.unwrap());
+    assert!(store
+        .finish_attempt("n1", &attempt(m3, 1, 2_000, None), AttemptEnd::RetryAt(3_000))
+        .await
+        .unwrap());
     let d3 = store.delivery(m3.id).await.unwrap().unwrap();
     assert_eq!((d3.attempts, d3.status.as_str()), (1, "pending"));
     assert_eq!(d3.last_error.as_deref(), Some("connection refused"));
     assert!(store.claim_deliveries("n2", 2_500, 6_000, 10).await.unwrap().is_empty());
     let again = store.claim_deliveries("n2", 3_000, 6_000, 10).await.unwrap();
     assert_eq!(again.len(), 1);
-    assert!(store.finish_attempt("n2", &attempt(&again[0], 2, 3_100, Some(500)), AttemptEnd::Dead).await.unwrap());
+    assert!(store
+        .finish_attempt("n2", &attempt(&again[0], 2, 3_100, Some(500)), AttemptEnd::Dead)
+        .await
+        .unwrap());
     let dead = store.deliveries(&topic, "dead", None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].attempts, dead[0].last_error.as_deref()), (2, Some("HTTP 500")));
@@ -331,7 +350,10 @@ async fn topics(store: &Store, tag: &str) {
     let retaken = store.claim_deliveries("n2", 5_000, 9_000, 10).await.unwrap();
     assert_eq!(retaken.len(), 1);
     assert_eq!(retaken[0].id, m4.id);
-    assert!(!store.finish_attempt("n1", &attempt(m4, 1, 5_000, Some(200)), AttemptEnd::Delivered).await.unwrap());
+    assert!(!store
+        .finish_attempt("n1", &attempt(m4, 1, 5_000, Some(200)), AttemptEnd::Delivered)
+        .await
+        .unwrap());
     assert_eq!(store.release_deliveries(Some("n2")).await.unwrap(), 1);
 
     // A dead letter replayed is pending again, from its first attempt.
@@ -353,7 +375,10 @@ async fn topics(store: &Store, tag: &str) {
     assert!(store.publish(&event(5, None)).await.unwrap());
     assert_eq!(store.fan_out(1000, 8_000, |_, _| Some(8_000)).await.unwrap(), (1, 1), "to s2 only");
 
-    assert!(store.set_subscription_secrets(&s2.id, r#"["whsec_y","whsec_x"]"#, 9_000).await.unwrap());
+    assert!(store
+        .set_subscription_secrets(&s2.id, r#"["whsec_y","whsec_x"]"#, 9_000)
+        .await
+        .unwrap());
     assert!(store.delete_subscription(&topic, &s2.id).await.unwrap());
     assert!(!store.delete_subscription(&topic, &s2.id).await.unwrap());
     assert_eq!(store.pending_deliveries().await.unwrap(), 0);

@@ -1,8 +1,10 @@
 //! The HTTP surface of `baton up`: the Step Functions API at `/`, the Lambda API of the
-//! functions under `/2015-03-31/functions`, `/health` and `/metrics`.
+//! functions under `/2015-03-31/functions`, the topics API under `/topics`, `/health` and
+//! `/metrics`.
 
 mod lambda;
 mod sfn;
+mod topics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) functions: Option<functions::Functions>,
     /// Durable `Event` invocations of the functions.
     pub(crate) function_events: Option<functions::events::Worker>,
+    /// Topics and webhook delivery.
+    pub(crate) topics: Option<events::topics::Topics>,
 }
 
 /// How long a cached state machine is used.
@@ -46,7 +50,14 @@ impl AppState {
             machines: Arc::default(),
             functions,
             function_events,
+            topics: None,
         }
+    }
+
+    /// Serves the topics API with this service.
+    pub(crate) fn with_topics(mut self, topics: events::topics::Topics) -> Self {
+        self.topics = Some(topics);
+        self
     }
 }
 
@@ -60,6 +71,21 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/2015-03-31/functions/{name}/invocations", post(lambda::invoke))
         .route("/functions/{name}/logs", get(lambda::logs))
         .route("/functions/{name}/failed-events", get(lambda::failed_events))
+        .route("/topics", post(topics::create_topic).get(topics::list_topics))
+        .route("/topics/{name}", get(topics::get_topic).delete(topics::delete_topic))
+        .route(
+            "/topics/{name}/subscriptions",
+            post(topics::subscribe).get(topics::list_subscriptions),
+        )
+        .route(
+            "/topics/{name}/subscriptions/{id}",
+            get(topics::get_subscription).delete(topics::unsubscribe),
+        )
+        .route("/topics/{name}/subscriptions/{id}/rotate-secret", post(topics::rotate_secret))
+        .route("/topics/{name}/subscriptions/{id}/attempts", get(topics::attempts))
+        .route("/topics/{name}/messages", post(topics::publish))
+        .route("/topics/{name}/dead-letters", get(topics::dead_letters))
+        .route("/topics/{name}/dead-letters/{delivery}/replay", post(topics::replay))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)

@@ -28,8 +28,21 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 impl Baton {
     /// Starts `baton up` on `data` (SQLite) or on `database`, on a free loopback port.
     pub fn start(data: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::start_with_config(data, database, env, None)
+    }
+
+    /// Starts `baton up` as [`Baton::start`] does, with a configuration file if given.
+    pub fn start_with_config(
+        data: &Path,
+        database: Option<&str>,
+        env: &[(&str, &str)],
+        config: Option<&Path>,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
         cmd.args(["up", "--listen", "127.0.0.1:0", "--data"]).arg(data);
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
         if let Some(db) = database {
             cmd.args(["--database", db]);
         }
