@@ -581,3 +581,86 @@ async fn kill_9_in_a_burst_loses_no_acknowledged_message() {
         receiver.hits().len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_topics_are_created_at_start_and_metadata_addresses_refused() {
+    let receiver = Receiver::ok().await;
+    let dir = temp_dir("topics-declared");
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let cfg = dir.join("baton.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[topics]\nretry_schedule = {FAST}\n\n[topics.signups]\n\
+             [[topics.signups.subscriptions]]\nendpoint = \"{}\"\nraw = true\n\
+             secret = \"{secret}\"\nfilter_policy = {{ plan = [\"pro\"] }}\n\
+             filter_policy_scope = \"MessageBody\"\n",
+            receiver.url
+        ),
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let mut b = Baton::start_with_config(&data, None, &[], Some(&cfg));
+    publish(&b, "signups", json!({"message": {"plan": "free"}})).await;
+    let id = publish(&b, "signups", json!({"message": {"plan": "pro"}})).await;
+    receiver.wait_for(Duration::from_secs(10), "the pro signup", |h| !h.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1, "the declared filter applies");
+    assert_eq!((hits[0].id.as_str(), hits[0].body.as_str()), (id.as_str(), r#"{"plan":"pro"}"#));
+    verify(secret, &hits[0]).expect("signed with the declared secret");
+    // A restart does not subscribe the endpoint twice.
+    b.terminate();
+    let b = Baton::start_with_config(&data, None, &[], Some(&cfg));
+    let subs = ok(&b, "GET", "/topics/signups/subscriptions", None).await;
+    assert_eq!(subs["subscriptions"].as_array().unwrap().len(), 1);
+
+    // Cloud metadata is never a webhook target.
+    for endpoint in ["http://169.254.169.254/latest/meta-data", "http://[fd00:ec2::254]/"] {
+        let (status, v) =
+            http(&b, "POST", "/topics/signups/subscriptions", Some(json!({"endpoint": endpoint})))
+                .await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (400, Some("InvalidParameter")),
+            "{endpoint}: {v}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_lists_apply_to_the_addresses_names_resolve_to() {
+    let receiver = Receiver::ok().await;
+    let dir = temp_dir("topics-deny");
+    let cfg = dir.join("baton.toml");
+    std::fs::write(
+        &cfg,
+        "[topics]\nretry_schedule = [\"0s\"]\ndeny_networks = [\"127.0.0.0/8\", \"::1/128\"]\n",
+    )
+    .unwrap();
+    let b = Baton::start_with_config(&dir.join("data"), None, &[], Some(&cfg));
+    // The literal address is refused at once; a name is checked when it is resolved.
+    let (status, _) = http(&b, "POST", "/topics", Some(json!({"name": "local"}))).await;
+    assert_eq!(status, 201);
+    let (status, _) =
+        http(&b, "POST", "/topics/local/subscriptions", Some(json!({"endpoint": receiver.url})))
+            .await;
+    assert_eq!(status, 400);
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    let s = topic_with(&b, "local", &by_name, json!({})).await;
+    let id = publish(&b, "local", json!({"message": "x"})).await;
+    let mut dead = Value::Null;
+    for _ in 0..200 {
+        dead = ok(&b, "GET", "/topics/local/dead-letters", None).await;
+        if !dead["dead_letters"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dead["dead_letters"][0]["message_id"], json!(id), "{dead}");
+    let path = format!("/topics/local/subscriptions/{}/attempts", s["id"].as_str().unwrap());
+    let attempts = ok(&b, "GET", &path, None).await;
+    let error = attempts["attempts"][0]["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("denied network"), "{error}");
+    assert!(receiver.hits().is_empty());
+}

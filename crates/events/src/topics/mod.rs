@@ -135,8 +135,8 @@ pub struct SubscriptionSpec {
 }
 
 /// A subscription as the API shows it. Its secret appears only when it is created or
-/// rotated, never in listings.
-#[derive(Debug, Clone, Serialize)]
+/// rotated, never in listings (nor in its `Debug`).
+#[derive(Clone, Serialize)]
 pub struct Subscription {
     pub id: String,
     pub topic: String,
@@ -152,6 +152,18 @@ pub struct Subscription {
     pub created_ms: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("topic", &self.topic)
+            .field("endpoint", &self.endpoint)
+            .field("status", &self.status)
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A message to publish.
@@ -363,7 +375,7 @@ impl Topics {
     /// Subscribes an endpoint; the answer carries the signing secret, shown this once.
     pub async fn subscribe(&self, topic: &str, spec: SubscriptionSpec) -> Result<Subscription> {
         self.topic(topic).await?;
-        check_endpoint(&spec.endpoint)?;
+        check_endpoint(&spec.endpoint, &self.inner.options.netguard)?;
         let scope: FilterPolicyScope = match &spec.filter_policy_scope {
             Some(s) => s.parse()?,
             None => FilterPolicyScope::default(),
@@ -577,11 +589,22 @@ fn check_topic_name(name: &str) -> Result<()> {
     }
 }
 
-fn check_endpoint(endpoint: &str) -> Result<()> {
+/// An endpoint must be an http(s) URL; an IP literal must pass the network guard (names
+/// are checked at each attempt, on the addresses they resolve to then).
+fn check_endpoint(endpoint: &str, guard: &NetGuard) -> Result<()> {
     let url = reqwest::Url::parse(endpoint)
         .map_err(|e| invalid(format!("invalid endpoint {endpoint:?}: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+    let Some(host) = url.host_str() else {
         return Err(invalid(format!("invalid endpoint {endpoint:?}: an http or https URL")));
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!("invalid endpoint {endpoint:?}: an http or https URL")));
+    }
+    if let Some(ip) = worker::ip_literal(host) {
+        let verdict = guard.check(ip);
+        if !verdict.is_allowed() {
+            return Err(invalid(format!("invalid endpoint {endpoint:?}: {ip} is {verdict}")));
+        }
     }
     Ok(())
 }

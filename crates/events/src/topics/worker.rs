@@ -238,8 +238,7 @@ impl Topics {
             Err(e) => return failure(&format!("invalid endpoint: {e}")),
         };
         // IP literals are not resolved, so the guard looks at them here.
-        let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = host.parse::<IpAddr>() {
+        if let Some(ip) = worker_ip(&url) {
             let verdict = self.inner.options.netguard.check(ip);
             if !verdict.is_allowed() {
                 return failure(&format!("{ip}: {verdict}"));
@@ -284,6 +283,15 @@ impl Topics {
             response: (!text.is_empty()).then_some(text),
         }
     }
+}
+
+/// The address a host names literally (`127.0.0.1`, `[::1]`), if it does.
+pub(super) fn ip_literal(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+fn worker_ip(url: &reqwest::Url) -> Option<IpAddr> {
+    url.host_str().and_then(ip_literal)
 }
 
 fn failure(why: &str) -> Attempt {
