@@ -436,52 +436,80 @@ impl Store {
         attempt: &AttemptRecord,
         end: AttemptEnd,
     ) -> Result<bool> {
+        let kept = self.finish_attempts(node, &[(attempt.clone(), end)]).await?;
+        Ok(kept.first().copied().unwrap_or(false))
+    }
+
+    /// Records several attempts in one transaction (a group commit): for each, whether
+    /// `node` still held its delivery and the attempt was kept, as [`Store::finish_attempt`].
+    pub async fn finish_attempts(
+        &self,
+        node: &str,
+        attempts: &[(AttemptRecord, AttemptEnd)],
+    ) -> Result<Vec<bool>> {
         let mut tx = self.writer.begin().await?;
-        let (status, next) = match end {
-            AttemptEnd::Delivered => ("delivered", None),
-            AttemptEnd::RetryAt(at) => ("pending", Some(at)),
-            AttemptEnd::Dead => ("dead", None),
-        };
-        let error = match (&attempt.error, attempt.status_code) {
-            (Some(e), _) => Some(e.clone()),
-            (None, Some(code)) if end != AttemptEnd::Delivered => Some(format!("HTTP {code}")),
-            _ => None,
-        };
-        let done = sqlx::query(
-            "UPDATE deliveries SET attempts = attempts + 1, status = $3, last_error = $4, \
-             next_attempt_ms = CASE WHEN $5 = 1 THEN $6 ELSE next_attempt_ms END, \
-             lease_owner = NULL, lease_until_ms = 0, updated_ms = $7 \
-             WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
-        )
-        .bind(attempt.delivery_id)
-        .bind(node)
-        .bind(status)
-        .bind(error)
-        .bind(i64::from(next.is_some()))
-        .bind(next.unwrap_or(0))
-        .bind(attempt.at_ms)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+        let mut kept = Vec::with_capacity(attempts.len());
+        for (attempt, end) in attempts {
+            let (status, next) = match *end {
+                AttemptEnd::Delivered => ("delivered", None),
+                AttemptEnd::RetryAt(at) => ("pending", Some(at)),
+                AttemptEnd::Dead => ("dead", None),
+            };
+            let error = match (&attempt.error, attempt.status_code) {
+                (Some(e), _) => Some(e.clone()),
+                (None, Some(code)) if *end != AttemptEnd::Delivered => Some(format!("HTTP {code}")),
+                _ => None,
+            };
+            let done = sqlx::query(
+                "UPDATE deliveries SET attempts = attempts + 1, status = $3, last_error = $4, \
+                 next_attempt_ms = CASE WHEN $5 = 1 THEN $6 ELSE next_attempt_ms END, \
+                 lease_owner = NULL, lease_until_ms = 0, updated_ms = $7 \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
+            )
+            .bind(attempt.delivery_id)
+            .bind(node)
+            .bind(status)
+            .bind(error)
+            .bind(i64::from(next.is_some()))
+            .bind(next.unwrap_or(0))
+            .bind(attempt.at_ms)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                kept.push(false);
+                continue;
+            }
+            sqlx::query(&format!(
+                "INSERT INTO delivery_attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &ATTEMPT_COLUMNS[4..]
+            ))
+            .bind(attempt.delivery_id)
+            .bind(&attempt.subscription_id)
+            .bind(&attempt.message_id)
+            .bind(attempt.attempt)
+            .bind(attempt.at_ms)
+            .bind(attempt.status_code)
+            .bind(&attempt.error)
+            .bind(attempt.latency_ms)
+            .bind(&attempt.response)
+            .execute(&mut *tx)
+            .await?;
+            kept.push(true);
         }
-        sqlx::query(&format!(
-            "INSERT INTO delivery_attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &ATTEMPT_COLUMNS[4..]
-        ))
-        .bind(attempt.delivery_id)
-        .bind(&attempt.subscription_id)
-        .bind(&attempt.message_id)
-        .bind(attempt.attempt)
-        .bind(attempt.at_ms)
-        .bind(attempt.status_code)
-        .bind(&attempt.error)
-        .bind(attempt.latency_ms)
-        .bind(&attempt.response)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(kept)
+    }
+
+    /// Publishes several events in one transaction (a group commit): for each, whether it
+    /// was new, as [`Store::publish`].
+    pub async fn publish_batch(&self, records: &[OutboxRecord]) -> Result<Vec<bool>> {
+        let mut tx = self.writer.begin().await?;
+        let mut inserted = Vec::with_capacity(records.len());
+        for r in records {
+            inserted.push(crate::outbox::insert_outbox(&mut tx, r).await?);
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// Gives back `node`'s leases without counting attempts (it is stopping), or every

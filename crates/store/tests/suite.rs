@@ -375,6 +375,17 @@ async fn topics(store: &Store, tag: &str) {
     assert!(store.publish(&event(5, None)).await.unwrap());
     assert_eq!(store.fan_out(1000, 8_000, |_, _| Some(8_000)).await.unwrap(), (1, 1), "to s2 only");
 
+    // Group commits: several publishes, several attempts.
+    let batch = [event(6, None), event(7, None), event(6, None)];
+    assert_eq!(store.publish_batch(&batch).await.unwrap(), [true, true, false]);
+    assert_eq!(store.fan_out(1000, 9_000, |_, _| Some(9_000)).await.unwrap(), (2, 2));
+    let three = store.claim_deliveries("n3", 9_000, 19_000, 10).await.unwrap();
+    assert_eq!(three.len(), 3, "the two new ones and the one from before: {three:?}");
+    let ends: Vec<(AttemptRecord, AttemptEnd)> =
+        three.iter().map(|d| (attempt(d, 1, 9_100, Some(200)), AttemptEnd::Delivered)).collect();
+    assert_eq!(store.finish_attempts("n3", &ends).await.unwrap(), [true, true, true]);
+    assert_eq!(store.finish_attempts("n3", &ends).await.unwrap(), [false, false, false]);
+
     assert!(store
         .set_subscription_secrets(&s2.id, r#"["whsec_y","whsec_x"]"#, 9_000)
         .await
