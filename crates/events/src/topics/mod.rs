@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::attributes::{AttributeValue, MessageAttribute, MessageAttributes};
 use crate::filter::{FilterPolicy, FilterPolicyScope};
@@ -277,6 +277,10 @@ struct Inner {
     store: store::Store,
     options: Options,
     client: reqwest::Client,
+    /// Publishes waiting for the publish committer (a group commit).
+    publishes: mpsc::Sender<(store::OutboxRecord, oneshot::Sender<Result<bool, Error>>)>,
+    /// Attempt outcomes waiting for the attempt recorder (a group commit).
+    outcomes: mpsc::Sender<worker::Recorded>,
     wake_fan_out: Notify,
     wake_delivery: Notify,
     in_flight: AtomicUsize,
@@ -294,11 +298,17 @@ impl Topics {
         }
         let client = worker::client(&options)?;
         let (stop, _) = watch::channel(false);
+        let (publishes, publish_queue) = mpsc::channel(4096);
+        tokio::spawn(publish_committer(store.clone(), publish_queue));
+        let (outcomes, outcome_queue) = mpsc::channel(4096);
+        tokio::spawn(worker::recorder(store.clone(), options.node.clone(), outcome_queue));
         let topics = Topics {
             inner: Arc::new(Inner {
                 store,
                 options,
                 client,
+                publishes,
+                outcomes,
                 wake_fan_out: Notify::new(),
                 wake_delivery: Notify::new(),
                 in_flight: AtomicUsize::new(0),
@@ -504,19 +514,21 @@ impl Topics {
             Some(id) => MessageId::parse(id)?,
             None => MessageId::generate()?,
         };
-        self.inner
-            .store
-            .publish(&store::OutboxRecord {
-                seq: 0,
-                message_id: id.to_string(),
-                topic: topic.to_owned(),
-                body: p.message,
-                attributes: attributes_to_json(&p.attributes).to_string(),
-                subject: p.subject,
-                ordering_key: p.ordering_key,
-                created_ms: now_ms(),
-            })
-            .await?;
+        let record = store::OutboxRecord {
+            seq: 0,
+            message_id: id.to_string(),
+            topic: topic.to_owned(),
+            body: p.message,
+            attributes: attributes_to_json(&p.attributes).to_string(),
+            subject: p.subject,
+            ordering_key: p.ordering_key,
+            created_ms: now_ms(),
+        };
+        let (done, committed) = oneshot::channel();
+        if self.inner.publishes.send((record, done)).await.is_err() {
+            return Err(Error::Conflict("the topics service is stopping".into()));
+        }
+        committed.await.map_err(|_| Error::Conflict("the topics service is stopping".into()))??;
         self.inner.wake_fan_out.notify_one();
         Ok(id.to_string())
     }
@@ -568,6 +580,35 @@ impl Topics {
         }
         self.inner.wake_delivery.notify_one();
         Ok(self.inner.store.delivery(delivery).await?.unwrap_or(d))
+    }
+}
+
+/// The most publishes (or attempt outcomes) committed in one transaction.
+const GROUP: usize = 256;
+
+/// Commits publishes in groups: one transaction for whatever is waiting, so publishers in
+/// parallel share the cost of a commit. A failed group is retried one by one, so each
+/// publisher learns its own fate.
+async fn publish_committer(
+    store: store::Store,
+    mut queue: mpsc::Receiver<(store::OutboxRecord, oneshot::Sender<Result<bool, Error>>)>,
+) {
+    let mut group = Vec::with_capacity(GROUP);
+    while queue.recv_many(&mut group, GROUP).await > 0 {
+        let records: Vec<store::OutboxRecord> = group.iter().map(|(r, _)| r.clone()).collect();
+        match store.publish_batch(&records).await {
+            Ok(inserted) => {
+                for ((_, done), new) in group.drain(..).zip(inserted) {
+                    let _ = done.send(Ok(new));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = records.len(), "a group of publishes failed: trying them one by one");
+                for (r, done) in group.drain(..) {
+                    let _ = done.send(store.publish(&r).await.map_err(Error::from));
+                }
+            }
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{active_secrets, attributes_from_json, now_ms, retry_policy, Error, Options, Topics};
 use crate::envelope::Notification;
@@ -67,6 +68,45 @@ impl Resolve for GuardedResolver {
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
+    }
+}
+
+/// An attempt's record and what follows it, on its way to the recorder, which answers
+/// whether the attempt was kept (the node still held the delivery).
+pub(super) type Recorded = (store::AttemptRecord, store::AttemptEnd, oneshot::Sender<bool>);
+
+/// Records attempt outcomes in groups: one transaction for whatever is waiting. A failed
+/// group is retried one by one; an outcome that cannot be recorded is not kept (the lease
+/// lapses and the delivery is attempted again: at least once).
+pub(super) async fn recorder(
+    store: store::Store,
+    node: String,
+    mut queue: mpsc::Receiver<Recorded>,
+) {
+    let mut group = Vec::with_capacity(super::GROUP);
+    while queue.recv_many(&mut group, super::GROUP).await > 0 {
+        let items: Vec<(store::AttemptRecord, store::AttemptEnd)> =
+            group.iter().map(|(a, e, _)| (a.clone(), *e)).collect();
+        match store.finish_attempts(&node, &items).await {
+            Ok(kept) => {
+                for ((_, _, done), k) in group.drain(..).zip(kept) {
+                    let _ = done.send(k);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = items.len(), "a group of attempts could not be recorded: trying them one by one");
+                for (a, end, done) in group.drain(..) {
+                    let kept = match store.finish_attempt(&node, &a, end).await {
+                        Ok(k) => k,
+                        Err(e) => {
+                            tracing::warn!(error = %e, delivery = a.delivery_id, "cannot record an attempt");
+                            false
+                        }
+                    };
+                    let _ = done.send(kept);
+                }
+            }
+        }
     }
 }
 
@@ -205,8 +245,7 @@ impl Topics {
             Decision::DeadLetter | Decision::Disable => store::AttemptEnd::Dead,
         };
         tracing::debug!(delivery = d.id, message = %d.message_id, subscription = %sub.id, attempt = attempt_no, status = ?attempt.status, ?decision, "webhook attempt");
-        let kept =
-            store.finish_attempt(node, &record(started_ms, &attempt, latency_ms), end).await?;
+        let kept = self.record(record(started_ms, &attempt, latency_ms), end).await;
         if !kept {
             tracing::info!(delivery = d.id, "lost the lease of a delivery during its attempt");
             return Ok(());
@@ -224,6 +263,15 @@ impl Topics {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Hands an attempt to the recorder and waits for its commit.
+    async fn record(&self, attempt: store::AttemptRecord, end: store::AttemptEnd) -> bool {
+        let (done, kept) = oneshot::channel();
+        if self.inner.outcomes.send((attempt, end, done)).await.is_err() {
+            return false;
+        }
+        kept.await.unwrap_or(false)
     }
 
     /// Posts one attempt and reads the start of the answer.
