@@ -340,8 +340,33 @@ impl Store {
         }
         let mut subscriptions: std::collections::HashMap<String, Vec<SubscriptionRecord>> =
             std::collections::HashMap::new();
-        let mut made = 0;
-        for e in &events {
+        // The messages, in multi-row statements; the conflicts are messages fanned out
+        // before (published again with the same id), which get no deliveries.
+        let mut new_ids = std::collections::HashSet::new();
+        for chunk in crate::pow2_chunks(&events, 32) {
+            let sql = format!(
+                "INSERT INTO topic_messages ({MESSAGE_COLUMNS}) VALUES {} \
+                 ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+                crate::placeholders(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(&e.message_id)
+                    .bind(e.seq)
+                    .bind(&e.topic)
+                    .bind(&e.body)
+                    .bind(&e.attributes)
+                    .bind(&e.subject)
+                    .bind(&e.ordering_key)
+                    .bind(e.created_ms);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                new_ids.insert(row.try_get::<String, _>("message_id")?);
+            }
+        }
+        let mut deliveries = Vec::new();
+        for e in events.iter().filter(|e| new_ids.contains(&e.message_id)) {
             if !subscriptions.contains_key(&e.topic) {
                 let rows = sqlx::query(&format!(
                     "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions \
@@ -353,43 +378,61 @@ impl Store {
                 let subs = rows.iter().map(from_row).collect::<Result<_>>()?;
                 subscriptions.insert(e.topic.clone(), subs);
             }
-            let new = sqlx::query(&format!(
-                "INSERT INTO topic_messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
-                 $7, $8) ON CONFLICT (message_id) DO NOTHING"
-            ))
-            .bind(&e.message_id)
-            .bind(e.seq)
-            .bind(&e.topic)
-            .bind(&e.body)
-            .bind(&e.attributes)
-            .bind(&e.subject)
-            .bind(&e.ordering_key)
-            .bind(e.created_ms)
-            .execute(&mut *tx)
-            .await?;
-            if new.rows_affected() > 0 {
-                for s in &subscriptions[&e.topic] {
-                    let Some(first_attempt_ms) = route(e, s) else { continue };
-                    sqlx::query(&format!(
-                        "INSERT INTO deliveries ({}) VALUES ($1, $2, $3, $4, $5, 'pending', 0, \
-                         $6, NULL, 0, NULL, $7, $7) ON CONFLICT (message_id, subscription_id) \
-                         DO NOTHING",
-                        &DELIVERY_COLUMNS[4..]
-                    ))
-                    .bind(e.seq)
-                    .bind(&e.message_id)
-                    .bind(&s.id)
-                    .bind(&e.topic)
-                    .bind(&e.ordering_key)
-                    .bind(first_attempt_ms)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                    made += 1;
+            for s in &subscriptions[&e.topic] {
+                if let Some(first_attempt_ms) = route(e, s) {
+                    deliveries.push((e, s.id.clone(), first_attempt_ms));
                 }
             }
-            sqlx::query("DELETE FROM outbox WHERE seq = $1").bind(e.seq).execute(&mut *tx).await?;
         }
+        for chunk in crate::pow2_chunks(&deliveries, 32) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let b = r * 7;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, NULL, 0, NULL, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO deliveries ({}) VALUES {} \
+                 ON CONFLICT (message_id, subscription_id) DO NOTHING",
+                &DELIVERY_COLUMNS[4..],
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (e, sub, first_attempt_ms) in chunk {
+                q = q
+                    .bind(e.seq)
+                    .bind(&e.message_id)
+                    .bind(sub)
+                    .bind(&e.topic)
+                    .bind(&e.ordering_key)
+                    .bind(*first_attempt_ms)
+                    .bind(now_ms);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        // Exactly the rows read: on PostgreSQL a lower `seq` may commit meanwhile, and it
+        // must stay for the next round.
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        for chunk in crate::pow2_chunks(&seqs, 64) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("DELETE FROM outbox WHERE seq IN ({})", list.join(", "));
+            let mut q = sqlx::query(&sql);
+            for seq in chunk {
+                q = q.bind(*seq);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let made = deliveries.len() as u64;
         tx.commit().await?;
         Ok((made, events.len() as u64))
     }
