@@ -430,9 +430,16 @@ async fn gone_disables_the_subscription() {
     let dead = dead["dead_letters"].as_array().unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["message_id"], json!(first));
-    // Replaying to a disabled subscription is refused.
+    // Replaying to a disabled subscription is refused; enabled again, it replays.
     let replay = format!("/topics/news/dead-letters/{}/replay", dead[0]["id"]);
     assert_eq!(http(&b, "POST", &replay, None).await.0, 409);
+    gone.set(Arc::new(|_, _| (200, None, Duration::ZERO)));
+    let enabled = ok(&b, "POST", &format!("{path}/enable"), None).await;
+    assert_eq!(enabled["status"], "active");
+    ok(&b, "POST", &replay, None).await;
+    gone.wait_for(Duration::from_secs(10), "the replay", |h| h.len() == 2).await;
+    assert_eq!(gone.hits()[1].id, first);
+    assert_eq!(gone.hits()[1].status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,10 @@
-//! Topics and webhooks: the pure core of Baton's publish/subscribe.
+//! Topics and webhooks: the pure core of Baton's publish/subscribe, and the service that
+//! applies it.
 //!
-//! Everything here but [`topics`] is a function of its arguments: no I/O, no clock reads, and randomness is
-//! passed in (a draw in `[0, 1)` for retry jitter), except [`Secret::generate`] and
-//! [`MessageId::generate`], which draw from the operating system's generator. The delivery
-//! worker and the topics API build on these modules:
+//! Everything here but [`topics`] is a function of its arguments: no I/O, no clock reads,
+//! and randomness is passed in (a draw in `[0, 1)` for retry jitter), except
+//! [`Secret::generate`] and [`MessageId::generate`], which draw from the operating system's
+//! generator. The delivery worker and the topics API build on these modules:
 //!
 //! - [`filter`]: SNS subscription filter policies, on message attributes or on the body.
 //! - [`attributes`]: SNS message attributes (`String`, `Number`, `String.Array`, `Binary`).

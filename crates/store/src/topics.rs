@@ -303,6 +303,19 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Makes a disabled subscription active again (its dead letters stay dead until they
+    /// are replayed); `false` if absent.
+    pub async fn enable_subscription(&self, id: &str, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE subscriptions SET status = 'active', updated_ms = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     // ----- fan-out --------------------------------------------------------------------------
 
     /// Fans out up to `limit` outbox events, oldest first, in one transaction: each new

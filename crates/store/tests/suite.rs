@@ -372,6 +372,9 @@ async fn topics(store: &Store, tag: &str) {
     assert_eq!(store.deliveries(&topic, "pending", None, 10).await.unwrap().len(), 0);
     assert_eq!(store.deliveries(&topic, "dead", None, 10).await.unwrap().len(), 2);
     assert_eq!(store.subscription(&s1.id).await.unwrap().unwrap().status, "disabled");
+    assert!(store.enable_subscription(&s1.id, 7_500).await.unwrap());
+    assert_eq!(store.subscription(&s1.id).await.unwrap().unwrap().status, "active");
+    assert!(store.disable_subscription(&s1.id, "410 Gone", 7_600).await.unwrap());
     assert!(store.publish(&event(5, None)).await.unwrap());
     assert_eq!(store.fan_out(1000, 8_000, |_, _| Some(8_000)).await.unwrap(), (1, 1), "to s2 only");
 

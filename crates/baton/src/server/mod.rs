@@ -83,6 +83,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/topics/{name}/subscriptions/{id}/rotate-secret", post(topics::rotate_secret))
         .route("/topics/{name}/subscriptions/{id}/attempts", get(topics::attempts))
+        .route("/topics/{name}/subscriptions/{id}/enable", post(topics::enable))
         .route("/topics/{name}/messages", post(topics::publish))
         .route("/topics/{name}/dead-letters", get(topics::dead_letters))
         .route("/topics/{name}/dead-letters/{delivery}/replay", post(topics::replay))

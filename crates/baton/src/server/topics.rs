@@ -206,6 +206,14 @@ pub(super) async fn rotate_secret(
     Ok(Json(s).into_response())
 }
 
+pub(super) async fn enable(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult {
+    let s = topics(&state)?.enable(&name, &id).await?;
+    Ok(Json(s).into_response())
+}
+
 pub(super) async fn publish(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -470,6 +470,14 @@ impl Topics {
         Ok(())
     }
 
+    /// Makes a disabled subscription (410 Gone) active again; its dead letters can then be
+    /// replayed.
+    pub async fn enable(&self, topic: &str, id: &str) -> Result<Subscription> {
+        self.subscription_record(topic, id).await?;
+        self.inner.store.enable_subscription(id, now_ms()).await?;
+        self.subscription(topic, id).await
+    }
+
     /// A new signing secret: deliveries are signed with it and, for
     /// [`ROTATION_OVERLAP`], with the previous one too. The answer carries the new secret.
     pub async fn rotate_secret(&self, topic: &str, id: &str) -> Result<Subscription> {
