@@ -29,6 +29,9 @@ pub(crate) struct Config {
     pub(crate) collections: std::collections::BTreeMap<String, CollectionSpec>,
     #[serde(default)]
     pub(crate) resources: ResourcesConfig,
+    /// Topics and webhook delivery (`[topics]`, and `[topics.NAME]` for each topic).
+    #[serde(default)]
+    pub(crate) topics: TopicsConfig,
 }
 
 /// One resource collection, served at `/NAME`.
@@ -64,6 +67,63 @@ impl std::fmt::Debug for ResourcesConfig {
     }
 }
 
+/// `[topics]`: the delivery settings, and the declared topics by name.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct TopicsConfig {
+    /// The waits before each attempt (`"0s"`, `"5s"`, `"5m"`, ...), jittered by ±20%.
+    #[serde(default)]
+    pub(crate) retry_schedule: Vec<String>,
+    /// How long one attempt may take, in seconds.
+    #[serde(default)]
+    pub(crate) timeout_seconds: Option<u64>,
+    /// Networks deliveries may reach (CIDR); empty allows all but the denied ones.
+    #[serde(default)]
+    pub(crate) allow_networks: Vec<String>,
+    /// Networks deliveries may not reach (CIDR). Cloud metadata is refused regardless.
+    #[serde(default)]
+    pub(crate) deny_networks: Vec<String>,
+    /// `[topics.NAME]`: topics created at start if missing, with their subscriptions.
+    #[serde(flatten)]
+    pub(crate) declared: std::collections::BTreeMap<String, TopicSpec>,
+}
+
+/// One declared topic.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct TopicSpec {
+    #[serde(default)]
+    pub(crate) subscriptions: Vec<SubscriptionConfig>,
+}
+
+/// `[[topics.NAME.subscriptions]]`: a webhook subscribed at start unless the topic has one
+/// to the same endpoint.
+#[derive(Clone, Deserialize)]
+pub(crate) struct SubscriptionConfig {
+    pub(crate) endpoint: String,
+    #[serde(default)]
+    pub(crate) filter_policy: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) filter_policy_scope: Option<String>,
+    #[serde(default)]
+    pub(crate) raw: bool,
+    #[serde(default)]
+    pub(crate) retry_schedule: Option<Vec<String>>,
+    /// The signing secret (`whsec_...`); generated when absent (rotate it through the API
+    /// to learn one).
+    #[serde(default)]
+    pub(crate) secret: Option<String>,
+}
+
+impl std::fmt::Debug for SubscriptionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionConfig")
+            .field("endpoint", &self.endpoint)
+            .field("filter_policy", &self.filter_policy)
+            .field("raw", &self.raw)
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A database URL may carry a password: never print it.
@@ -78,6 +138,7 @@ impl std::fmt::Debug for Config {
             .field("functions", &self.functions.keys().collect::<Vec<_>>())
             .field("collections", &self.collections)
             .field("resources", &self.resources)
+            .field("topics", &self.topics)
             .finish()
     }
 }
@@ -159,5 +220,33 @@ mod tests {
         assert_eq!(c.limits.max_payload_bytes, 256 * 1024);
         assert!(c.database.is_none());
         assert!(!format!("{c:?}").contains("postgres"));
+        assert_eq!(c.topics.retry_schedule.len(), 8);
+        assert!(c.topics.declared.is_empty());
+    }
+
+    #[test]
+    fn topics_are_declared_beside_the_delivery_settings() {
+        let c: Config = Figment::new()
+            .merge(Toml::string(DEFAULTS))
+            .merge(Toml::string(
+                r#"
+                [topics]
+                retry_schedule = ["0s", "1s"]
+                [topics.orders]
+                [[topics.orders.subscriptions]]
+                endpoint = "http://127.0.0.1:9000/hook"
+                filter_policy = { store = ["example_corp"] }
+                secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                "#,
+            ))
+            .extract()
+            .unwrap();
+        assert_eq!(c.topics.retry_schedule, ["0s", "1s"]);
+        let orders = &c.topics.declared["orders"];
+        assert_eq!(
+            orders.subscriptions[0].filter_policy,
+            Some(serde_json::json!({"store": ["example_corp"]}))
+        );
+        assert!(!format!("{c:?}").contains("whsec_"), "secrets are never printed");
     }
 }

@@ -91,6 +91,7 @@ async fn serve(config: Config) -> Result<()> {
         }),
         ..engine_config
     };
+    let topics = start_topics(&config, &store, &node, single_node).await?;
     let engine = workflows::Engine::start(engine_config, store)
         .await
         .context("cannot start the workflow executor")?;
@@ -113,15 +114,18 @@ async fn serve(config: Config) -> Result<()> {
     }
     println!("  store: {} (node {node})", redact(&url));
     tracing::info!(%local, node = %node, "baton is up");
+    println!("  topics: http://{local}/topics");
     let app = crate::server::router(
         crate::server::AppState::new(engine.clone(), config, functions.clone())
-            .with_resources(resources),
+            .with_resources(resources)
+            .with_topics(topics.clone()),
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the server failed")?;
     tracing::info!("shutting down: handing executions back");
+    topics.shutdown().await;
     if let Some((f, w)) = &functions {
         w.stop();
         f.shutdown().await;
@@ -163,6 +167,68 @@ fn start_functions(
         },
     );
     Ok(Some((f, worker)))
+}
+
+/// The topics service and its workers, with the topics and subscriptions the
+/// configuration declares.
+async fn start_topics(
+    config: &Config,
+    store: &store::Store,
+    node: &str,
+    single_node: bool,
+) -> Result<events::topics::Topics> {
+    let t = &config.topics;
+    let retry = if t.retry_schedule.is_empty() {
+        events::RetryPolicy::default()
+    } else {
+        let schedule = events::Schedule::parse(&t.retry_schedule)
+            .context("invalid [topics] retry_schedule")?;
+        events::RetryPolicy { schedule, ..events::RetryPolicy::default() }
+    };
+    let options = events::topics::Options {
+        node: node.to_owned(),
+        region: config.region.clone(),
+        account: config.account.clone(),
+        retry,
+        netguard: events::NetGuard::parse(&t.allow_networks, &t.deny_networks)
+            .context("invalid [topics] allow_networks or deny_networks")?,
+        timeout: Duration::from_secs(t.timeout_seconds.unwrap_or(15).clamp(1, 3600)),
+        single_node,
+        ..events::topics::Options::default()
+    };
+    let topics = events::topics::Topics::start(store.clone(), options)
+        .await
+        .context("cannot start the topics service")?;
+    for (name, spec) in &t.declared {
+        topics.ensure_topic(name).await.with_context(|| format!("[topics.{name}]"))?;
+        for s in &spec.subscriptions {
+            let secret = match &s.secret {
+                Some(text) => Some(
+                    events::Secret::parse(text)
+                        .with_context(|| format!("[topics.{name}] subscription secret"))?,
+                ),
+                None => None,
+            };
+            let created = topics
+                .ensure_subscription(
+                    name,
+                    events::topics::SubscriptionSpec {
+                        endpoint: s.endpoint.clone(),
+                        filter_policy: s.filter_policy.clone(),
+                        filter_policy_scope: s.filter_policy_scope.clone(),
+                        raw: s.raw,
+                        retry_schedule: s.retry_schedule.clone(),
+                        secret,
+                    },
+                )
+                .await
+                .with_context(|| format!("[topics.{name}] subscription to {}", s.endpoint))?;
+            if created {
+                tracing::info!(topic = %name, endpoint = %s.endpoint, "subscribed");
+            }
+        }
+    }
+    Ok(topics)
 }
 
 /// The URL without its password.

@@ -1,9 +1,10 @@
-//! Topics and webhooks: the pure core of Baton's publish/subscribe.
+//! Topics and webhooks: the pure core of Baton's publish/subscribe, and the service that
+//! applies it.
 //!
-//! Everything here is a function of its arguments: no I/O, no clock reads, and randomness is
-//! passed in (a draw in `[0, 1)` for retry jitter), except [`Secret::generate`] and
-//! [`MessageId::generate`], which draw from the operating system's generator. The delivery
-//! worker and the topics API build on these modules:
+//! Everything here but [`topics`] is a function of its arguments: no I/O, no clock reads,
+//! and randomness is passed in (a draw in `[0, 1)` for retry jitter), except
+//! [`Secret::generate`] and [`MessageId::generate`], which draw from the operating system's
+//! generator. The delivery worker and the topics API build on these modules:
 //!
 //! - [`filter`]: SNS subscription filter policies, on message attributes or on the body.
 //! - [`attributes`]: SNS message attributes (`String`, `Number`, `String.Array`, `Binary`).
@@ -11,6 +12,10 @@
 //! - [`retry`]: the retry schedule, `Retry-After`, and what a response means for delivery.
 //! - [`netguard`]: which target addresses a webhook may be sent to.
 //! - [`envelope`]: the SNS-shaped notification body, and the raw body.
+//!
+//! [`topics`] is the one module that does I/O: the topics service over the store (topics,
+//! subscriptions, publishing, attempts, dead letters) and its fan-out and delivery workers,
+//! which apply the pure modules above.
 //!
 //! ```
 //! use events::{FilterPolicy, FilterPolicyScope, MessageAttribute, MessageAttributes};
@@ -42,6 +47,7 @@ mod error;
 pub mod filter;
 pub mod netguard;
 pub mod retry;
+pub mod topics;
 pub mod webhook;
 
 pub use attributes::{AttributeKind, AttributeValue, MessageAttribute, MessageAttributes};

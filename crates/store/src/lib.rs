@@ -16,10 +16,14 @@ mod documents;
 mod jobs;
 mod outbox;
 mod schema;
+mod topics;
 
 pub use documents::DocumentRecord;
 pub use jobs::JobRecord;
 pub use outbox::OutboxRecord;
+pub use topics::{
+    AttemptEnd, AttemptRecord, DeliveryRecord, MessageRecord, SubscriptionRecord, TopicRecord,
+};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -294,15 +298,17 @@ impl Store {
         sqlx::query("CREATE TABLE IF NOT EXISTS baton_migrations (version BIGINT PRIMARY KEY)")
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query("SELECT MAX(version) AS v FROM baton_migrations")
-            .fetch_one(&mut *tx)
-            .await?;
-        let current: i64 = row.try_get::<Option<i64>, _>("v")?.unwrap_or(0);
+        let rows = sqlx::query("SELECT version FROM baton_migrations").fetch_all(&mut *tx).await?;
+        let applied: std::collections::BTreeSet<i64> =
+            rows.iter().map(|r| r.try_get("version")).collect::<std::result::Result<_, _>>()?;
+        let current = applied.last().copied().unwrap_or(0);
         let known = schema::MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
         if current > known {
             return Err(Error::SchemaTooNew { found: current, known });
         }
-        for (version, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+        // Every migration not yet recorded runs, in order: a database made by a build that
+        // had a later migration but not an earlier one still gets the earlier one.
+        for (version, sql) in schema::MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
             for statement in schema::statements(self.backend, sql) {
                 sqlx::query(&statement).execute(&mut *tx).await?;
             }

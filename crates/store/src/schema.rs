@@ -177,6 +177,72 @@ CREATE TABLE settings (
 );
 "#,
     ),
+    (
+        6,
+        r#"
+CREATE TABLE topics (
+    name TEXT PRIMARY KEY,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE subscriptions (
+    id TEXT PRIMARY KEY,
+    topic TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    filter_policy TEXT,
+    filter_scope TEXT NOT NULL,
+    raw BIGINT NOT NULL,
+    secrets TEXT NOT NULL,
+    retry_schedule TEXT,
+    status TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE INDEX subscriptions_by_topic ON subscriptions (topic, created_ms);
+CREATE TABLE topic_messages (
+    message_id TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    topic TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    subject TEXT,
+    ordering_key TEXT,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE deliveries (
+    id {serial},
+    seq BIGINT NOT NULL,
+    message_id TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    ordering_key TEXT,
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_attempt_ms BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until_ms BIGINT NOT NULL,
+    last_error TEXT,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    UNIQUE (message_id, subscription_id)
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_ms) WHERE status = 'pending';
+CREATE INDEX deliveries_by_key ON deliveries (subscription_id, ordering_key, seq) WHERE status = 'pending';
+CREATE INDEX deliveries_by_topic ON deliveries (topic, status, id);
+CREATE TABLE delivery_attempts (
+    id {serial},
+    delivery_id BIGINT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    attempt BIGINT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    status_code BIGINT,
+    error TEXT,
+    latency_ms BIGINT NOT NULL,
+    response TEXT
+);
+CREATE INDEX delivery_attempts_by_subscription ON delivery_attempts (subscription_id, id);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend, split into statements.

@@ -1,8 +1,9 @@
 //! One story for both backends: SQLite always, PostgreSQL when `BATON_TEST_POSTGRES_URL` is set.
 
 use store::{
-    ActivityRecord, ActivityTaskRecord, DocumentRecord, ExecutionEnd, ExecutionRecord,
-    ExecutionWrite, JobRecord, MachineRecord, OutboxRecord, StepRecord, Store,
+    ActivityRecord, ActivityTaskRecord, AttemptEnd, AttemptRecord, DocumentRecord, ExecutionEnd,
+    ExecutionRecord, ExecutionWrite, JobRecord, MachineRecord, OutboxRecord, StepRecord, Store,
+    SubscriptionRecord, TopicRecord,
 };
 
 fn machine(arn: &str) -> MachineRecord {
@@ -234,7 +235,171 @@ async fn story(store: Store) {
     jobs(&store, &tag).await;
     outbox(&store, &tag).await;
     documents(&store, &tag).await;
+    topics(&store, &tag).await;
     store.ping().await.unwrap();
+}
+
+/// Topics: fan-out from the outbox once per message, leases, ordering keys, attempts,
+/// retries, dead letters and their replay, disabling.
+async fn topics(store: &Store, tag: &str) {
+    let topic = format!("orders{tag}");
+    assert!(store.create_topic(&TopicRecord { name: topic.clone(), created_ms: 1 }).await.unwrap());
+    assert!(!store
+        .create_topic(&TopicRecord { name: topic.clone(), created_ms: 2 })
+        .await
+        .unwrap());
+    assert!(store.topics().await.unwrap().iter().any(|t| t.name == topic));
+    let sub = |id: &str| SubscriptionRecord {
+        id: format!("sub_{id}{tag}"),
+        topic: topic.clone(),
+        endpoint: format!("http://127.0.0.1:9/{id}"),
+        filter_policy: None,
+        filter_scope: "MessageAttributes".into(),
+        raw: 0,
+        secrets: r#"["whsec_x"]"#.into(),
+        retry_schedule: None,
+        status: "active".into(),
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    let (s1, s2) = (sub("one"), sub("two"));
+    assert!(store.create_subscription(&s1).await.unwrap());
+    assert!(store.create_subscription(&s2).await.unwrap());
+    assert!(!store.create_subscription(&s2).await.unwrap());
+    assert_eq!(store.subscriptions(&topic).await.unwrap().len(), 2);
+    assert!(!format!("{s1:?}").contains("whsec_"), "secrets stay out of Debug");
+
+    let event = |n: u32, key: Option<&str>| OutboxRecord {
+        seq: 0,
+        message_id: format!("msg_t{tag}_{n}"),
+        topic: topic.clone(),
+        body: format!(r#"{{"n":{n}}}"#),
+        attributes: "{}".into(),
+        subject: None,
+        ordering_key: key.map(str::to_owned),
+        created_ms: 1_000,
+    };
+    for (n, key) in [(1, Some("a")), (2, Some("a")), (3, Some("b")), (4, None)] {
+        assert!(store.publish(&event(n, key)).await.unwrap());
+    }
+    // Only the first subscription's filter matches.
+    let route = |_: &OutboxRecord, s: &SubscriptionRecord| (s.id == s1.id).then_some(1_000);
+    let (made, taken) = store.fan_out(1000, 1_000, route).await.unwrap();
+    assert_eq!(made, 4);
+    assert!(taken >= 4);
+    assert_eq!(store.outbox_len().await.unwrap(), 0, "fanned-out events leave the outbox");
+    assert_eq!(
+        store.topic_message(&format!("msg_t{tag}_2")).await.unwrap().unwrap().body,
+        r#"{"n":2}"#
+    );
+    // The same message id published again is not delivered again.
+    assert!(store.publish(&event(1, Some("a"))).await.unwrap());
+    assert_eq!(store.fan_out(1000, 1_000, route).await.unwrap(), (0, 1));
+    assert_eq!(store.pending_deliveries().await.unwrap(), 4);
+
+    // n1 takes what is due; message 2 waits behind message 1 (same key).
+    let claimed = store.claim_deliveries("n1", 1_000, 5_000, 10).await.unwrap();
+    let ids: Vec<String> = claimed.iter().map(|d| d.message_id.clone()).collect();
+    assert_eq!(ids, [1, 3, 4].map(|n| format!("msg_t{tag}_{n}")));
+    assert!(store.claim_deliveries("n2", 2_000, 6_000, 10).await.unwrap().is_empty());
+    let attempt =
+        |d: &store::DeliveryRecord, n: i64, at_ms: i64, code: Option<i64>| AttemptRecord {
+            id: 0,
+            delivery_id: d.id,
+            subscription_id: d.subscription_id.clone(),
+            message_id: d.message_id.clone(),
+            attempt: n,
+            at_ms,
+            status_code: code,
+            error: code.is_none().then(|| "connection refused".to_owned()),
+            latency_ms: 3,
+            response: code.map(|_| "ok".to_owned()),
+        };
+    let (m1, m3, m4) = (&claimed[0], &claimed[1], &claimed[2]);
+    assert!(store
+        .finish_attempt("n1", &attempt(m1, 1, 2_000, Some(200)), AttemptEnd::Delivered)
+        .await
+        .unwrap());
+    let next = store.claim_deliveries("n2", 2_000, 6_000, 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].message_id, format!("msg_t{tag}_2"), "the key's next message is free");
+    assert!(store
+        .finish_attempt("n2", &attempt(&next[0], 1, 2_100, Some(200)), AttemptEnd::Delivered)
+        .await
+        .unwrap());
+
+    // A retry is due at its time; attempts are counted and recorded.
+    assert!(store
+        .finish_attempt("n1", &attempt(m3, 1, 2_000, None), AttemptEnd::RetryAt(3_000))
+        .await
+        .unwrap());
+    let d3 = store.delivery(m3.id).await.unwrap().unwrap();
+    assert_eq!((d3.attempts, d3.status.as_str()), (1, "pending"));
+    assert_eq!(d3.last_error.as_deref(), Some("connection refused"));
+    assert!(store.claim_deliveries("n2", 2_500, 6_000, 10).await.unwrap().is_empty());
+    let again = store.claim_deliveries("n2", 3_000, 6_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(store
+        .finish_attempt("n2", &attempt(&again[0], 2, 3_100, Some(500)), AttemptEnd::Dead)
+        .await
+        .unwrap());
+    let dead = store.deliveries(&topic, "dead", None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].attempts, dead[0].last_error.as_deref()), (2, Some("HTTP 500")));
+
+    // n1 dies holding message 4: its lease lapses and n2 delivers; n1 can no longer write.
+    let retaken = store.claim_deliveries("n2", 5_000, 9_000, 10).await.unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].id, m4.id);
+    assert!(!store
+        .finish_attempt("n1", &attempt(m4, 1, 5_000, Some(200)), AttemptEnd::Delivered)
+        .await
+        .unwrap());
+    assert_eq!(store.release_deliveries(Some("n2")).await.unwrap(), 1);
+
+    // A dead letter replayed is pending again, from its first attempt.
+    assert!(store.replay_delivery(dead[0].id, 6_000).await.unwrap());
+    assert!(!store.replay_delivery(dead[0].id, 6_000).await.unwrap(), "only dead ones replay");
+    let replayed = store.delivery(dead[0].id).await.unwrap().unwrap();
+    assert_eq!((replayed.status.as_str(), replayed.attempts), ("pending", 0));
+
+    let attempts = store.attempts(&s1.id, None, 10).await.unwrap();
+    assert_eq!(attempts.len(), 4, "the attempt of a node that lost its lease is not kept");
+    assert_eq!(attempts[0].status_code, Some(500), "newest first");
+    assert_eq!(store.attempts(&s1.id, Some(attempts[1].id), 10).await.unwrap().len(), 2);
+
+    // Disabling dead-letters what is pending and stops new deliveries.
+    assert!(store.disable_subscription(&s1.id, "410 Gone", 7_000).await.unwrap());
+    assert_eq!(store.deliveries(&topic, "pending", None, 10).await.unwrap().len(), 0);
+    assert_eq!(store.deliveries(&topic, "dead", None, 10).await.unwrap().len(), 2);
+    assert_eq!(store.subscription(&s1.id).await.unwrap().unwrap().status, "disabled");
+    assert!(store.enable_subscription(&s1.id, 7_500).await.unwrap());
+    assert_eq!(store.subscription(&s1.id).await.unwrap().unwrap().status, "active");
+    assert!(store.disable_subscription(&s1.id, "410 Gone", 7_600).await.unwrap());
+    assert!(store.publish(&event(5, None)).await.unwrap());
+    assert_eq!(store.fan_out(1000, 8_000, |_, _| Some(8_000)).await.unwrap(), (1, 1), "to s2 only");
+
+    // Group commits: several publishes, several attempts.
+    let batch = [event(6, None), event(7, None), event(6, None)];
+    assert_eq!(store.publish_batch(&batch).await.unwrap(), [true, true, false]);
+    assert_eq!(store.fan_out(1000, 9_000, |_, _| Some(9_000)).await.unwrap(), (2, 2));
+    let three = store.claim_deliveries("n3", 9_000, 19_000, 10).await.unwrap();
+    assert_eq!(three.len(), 3, "the two new ones and the one from before: {three:?}");
+    let ends: Vec<(AttemptRecord, AttemptEnd)> =
+        three.iter().map(|d| (attempt(d, 1, 9_100, Some(200)), AttemptEnd::Delivered)).collect();
+    assert_eq!(store.finish_attempts("n3", &ends).await.unwrap(), [true, true, true]);
+    assert_eq!(store.finish_attempts("n3", &ends).await.unwrap(), [false, false, false]);
+
+    assert!(store
+        .set_subscription_secrets(&s2.id, r#"["whsec_y","whsec_x"]"#, 9_000)
+        .await
+        .unwrap());
+    assert!(store.delete_subscription(&topic, &s2.id).await.unwrap());
+    assert!(!store.delete_subscription(&topic, &s2.id).await.unwrap());
+    assert_eq!(store.pending_deliveries().await.unwrap(), 0);
+    assert!(store.delete_topic(&topic).await.unwrap());
+    assert_eq!(store.topic(&topic).await.unwrap(), None);
+    assert!(store.subscriptions(&topic).await.unwrap().is_empty());
 }
 
 /// The outbox keeps events in order and once per message id.

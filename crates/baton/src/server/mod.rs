@@ -1,10 +1,11 @@
 //! The HTTP surface of `baton up`: the Step Functions API at `/`, the Lambda API of the
-//! functions under `/2015-03-31/functions`, `/health` and `/metrics`, and the resource
-//! collections at `/{collection}` and `/{collection}/{id}`.
+//! functions under `/2015-03-31/functions`, the topics API under `/topics`, `/health` and
+//! `/metrics`, and the resource collections at `/{collection}` and `/{collection}/{id}`.
 
 mod lambda;
 pub(crate) mod resources;
 mod sfn;
+mod topics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) function_events: Option<functions::events::Worker>,
     /// The resource collections (`[collections.NAME]`), if any are declared.
     pub(crate) resources: Option<resources::Resources>,
+    /// Topics and webhook delivery.
+    pub(crate) topics: Option<events::topics::Topics>,
 }
 
 /// How long a cached state machine is used.
@@ -51,12 +54,19 @@ impl AppState {
             functions,
             function_events,
             resources: None,
+            topics: None,
         }
     }
 
     /// Serves the resource collections too.
     pub(crate) fn with_resources(self, resources: resources::Resources) -> Self {
         Self { resources: Some(resources), ..self }
+    }
+
+    /// Serves the topics API with this service.
+    pub(crate) fn with_topics(mut self, topics: events::topics::Topics) -> Self {
+        self.topics = Some(topics);
+        self
     }
 }
 
@@ -70,6 +80,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/2015-03-31/functions/{name}/invocations", post(lambda::invoke))
         .route("/functions/{name}/logs", get(lambda::logs))
         .route("/functions/{name}/failed-events", get(lambda::failed_events))
+        .route("/topics", post(topics::create_topic).get(topics::list_topics))
+        .route("/topics/{name}", get(topics::get_topic).delete(topics::delete_topic))
+        .route(
+            "/topics/{name}/subscriptions",
+            post(topics::subscribe).get(topics::list_subscriptions),
+        )
+        .route(
+            "/topics/{name}/subscriptions/{id}",
+            get(topics::get_subscription).delete(topics::unsubscribe),
+        )
+        .route("/topics/{name}/subscriptions/{id}/rotate-secret", post(topics::rotate_secret))
+        .route("/topics/{name}/subscriptions/{id}/attempts", get(topics::attempts))
+        .route("/topics/{name}/subscriptions/{id}/enable", post(topics::enable))
+        .route("/topics/{name}/messages", post(topics::publish))
+        .route("/topics/{name}/dead-letters", get(topics::dead_letters))
+        .route("/topics/{name}/dead-letters/{delivery}/replay", post(topics::replay))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         // Resources: static routes above win over these parameters.

@@ -44,7 +44,9 @@ impl Baton {
         Self::spawn(data, database, &[], Some(&file))
     }
 
-    fn spawn(
+    /// Starts `baton up` with everything given: a database, environment variables, and a
+    /// configuration file.
+    pub fn spawn(
         data: &Path,
         database: Option<&str>,
         env: &[(&str, &str)],

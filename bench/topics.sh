@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Topics: deliveries per second to a local receiver and publish-to-delivery latency, through
+# the real `baton up` (release build) on SQLite and, with BATON_BENCH_POSTGRES_URL set, on
+# PostgreSQL. Each run prints one JSON line per load: a burst (COUNT messages, 32 publishes
+# in flight) and a trickle (500 messages, one at a time: the latency without a queue).
+# The figures go to docs/benchmarks.md by hand, with the machine and the date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+nice -n 10 cargo build --release -p baton --bin baton --example topics_bench
+BIN="${CARGO_TARGET_DIR:-target}/release"
+COUNT="${COUNT:-20000}"
+
+run() {
+  local label="$1"
+  shift
+  local dir
+  dir="$(mktemp -d)"
+  "$BIN/baton" up --listen 127.0.0.1:0 --data "$dir" "$@" >"$dir/out" 2>"$dir/err" &
+  local pid=$!
+  for _ in $(seq 100); do
+    grep -q "baton listening on" "$dir/out" 2>/dev/null && break
+    sleep 0.1
+  done
+  local addr
+  addr="$(head -1 "$dir/out" | sed 's/baton listening on //')"
+  echo "== $label ($addr)"
+  "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 32
+  "$BIN/examples/topics_bench" --endpoint "$addr" --count 500 --concurrency 1
+  kill "$pid"
+  wait "$pid" || true
+  rm -rf "$dir"
+}
+
+run sqlite
+if [ -n "${BATON_BENCH_POSTGRES_URL:-}" ]; then
+  run postgres --database "$BATON_BENCH_POSTGRES_URL"
+fi

@@ -1,0 +1,140 @@
+//! A load generator for topics: deliveries per second to a local receiver, and
+//! publish-to-delivery latency, against a running `baton up`.
+//!
+//! ```sh
+//! cargo run --release --example topics_bench -- --endpoint http://127.0.0.1:8080 \
+//!     --count 20000 --concurrency 32
+//! ```
+//!
+//! It starts a webhook receiver on 127.0.0.1:0 (answers 200 at once), creates a topic with
+//! one raw subscription to it, then keeps `--concurrency` publishes in flight until
+//! `--count` messages are acknowledged, and waits until every one has arrived. A message's
+//! latency runs from the start of its publish request to its arrival at the receiver
+//! (its first arrival: repeats are counted apart). `bench/topics.sh` runs it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+struct Shared {
+    sent: Mutex<HashMap<String, Instant>>,
+    arrived: Mutex<HashMap<String, Instant>>,
+    repeats: AtomicU64,
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+#[tokio::main]
+async fn main() {
+    let endpoint = arg("--endpoint").unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let count: u64 = arg("--count").map_or(20_000, |v| v.parse().expect("--count N"));
+    let concurrency: u64 = arg("--concurrency").map_or(32, |v| v.parse().expect("--concurrency N"));
+    let shared = Arc::new(Shared {
+        sent: Mutex::default(),
+        arrived: Mutex::default(),
+        repeats: AtomicU64::new(0),
+    });
+
+    let s = shared.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let s = s.clone();
+            async move {
+                let now = Instant::now();
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let mut arrived = s.arrived.lock().unwrap();
+                if arrived.insert(id, now).is_some() {
+                    s.repeats.fetch_add(1, Ordering::Relaxed);
+                }
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let run = format!("{:x}", std::process::id() as u64 * 1_000_003 + now_nanos() % 1_000_000);
+    let topic = format!("bench-{run}");
+    let r = client.post(format!("{endpoint}/topics")).json(&json!({"name": topic})).send().await;
+    assert_eq!(r.expect("baton answers").status().as_u16(), 201, "create the topic");
+    let r = client
+        .post(format!("{endpoint}/topics/{topic}/subscriptions"))
+        .json(&json!({"endpoint": receiver, "raw": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "subscribe");
+
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, shared, next) = (client.clone(), shared.clone(), next.clone());
+        let url = format!("{endpoint}/topics/{topic}/messages");
+        let run = run.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    return;
+                }
+                let id = format!("msg_b{run}_{n}");
+                shared.sent.lock().unwrap().insert(id.clone(), Instant::now());
+                let body = json!({"message": {"n": n}, "id": id});
+                let r = client.post(&url).json(&body).send().await.expect("publish");
+                assert_eq!(r.status().as_u16(), 202);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let published = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if shared.arrived.lock().unwrap().len() as u64 >= count {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every message arrived within 10 minutes");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let sent = shared.sent.lock().unwrap();
+    let arrived = shared.arrived.lock().unwrap();
+    let last = arrived.values().max().copied().unwrap();
+    let delivered = last.duration_since(started);
+    let mut latencies: Vec<f64> = arrived
+        .iter()
+        .filter_map(|(id, at)| sent.get(id).map(|s| at.duration_since(*s).as_secs_f64() * 1e3))
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    let result = json!({
+        "count": count,
+        "concurrency": concurrency,
+        "publish_per_s": (count as f64 / published.as_secs_f64()).round(),
+        "deliveries_per_s": (count as f64 / delivered.as_secs_f64()).round(),
+        "p50_ms": (pct(0.50) * 10.0).round() / 10.0,
+        "p99_ms": (pct(0.99) * 10.0).round() / 10.0,
+        "repeats": shared.repeats.load(Ordering::Relaxed),
+    });
+    println!("{result}");
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+}

@@ -1,0 +1,365 @@
+//! The delivery loop: claims due deliveries through leases and posts them as webhooks.
+//!
+//! An attempt posts the SNS envelope (or the raw message) with the Standard Webhooks
+//! headers: `webhook-id` is the message id, the same on every attempt, and
+//! `webhook-signature` carries one `v1,` signature per active secret. Redirects are not
+//! followed, an attempt ends after the configured timeout, and the network guard is
+//! applied to the address actually connected to (every address a name resolves to, and IP
+//! literals). What follows an attempt is [`RetryPolicy::decide`]'s answer: delivered, retry
+//! at a time (the schedule, or a longer `Retry-After` on 429 and 503), dead letter, or — on
+//! 410 Gone — disable the subscription. Each attempt is recorded with its status, latency
+//! and the first KiB of the response.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{active_secrets, attributes_from_json, now_ms, retry_policy, Error, Options, Topics};
+use crate::envelope::Notification;
+use crate::netguard::NetGuard;
+use crate::retry::{Decision, Outcome};
+use crate::webhook::{self, MessageId};
+
+/// The most of a response body kept with an attempt.
+pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
+
+/// The HTTP client of deliveries: the timeout, no redirects, and the guarded resolver.
+pub(super) fn client(options: &Options) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .timeout(options.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Baton-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(GuardedResolver { guard: options.netguard.clone() }))
+        .pool_max_idle_per_host(options.max_in_flight)
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot build the webhook client: {e}")))
+}
+
+/// Resolves names, keeping only the addresses the network guard allows.
+struct GuardedResolver {
+    guard: NetGuard,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.guard.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| {
+                    let verdict = guard.check(a.ip());
+                    if !verdict.is_allowed() {
+                        refused = Some(verdict);
+                    }
+                    verdict.is_allowed()
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refused.map_or("no address".to_owned(), |v| v.to_string());
+                return Err(format!("{host}: {why}").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// An attempt's record and what follows it, on its way to the recorder, which answers
+/// whether the attempt was kept (the node still held the delivery).
+pub(super) type Recorded = (store::AttemptRecord, store::AttemptEnd, oneshot::Sender<bool>);
+
+/// Records attempt outcomes in groups: one transaction for whatever is waiting. A failed
+/// group is retried one by one; an outcome that cannot be recorded is not kept (the lease
+/// lapses and the delivery is attempted again: at least once).
+pub(super) async fn recorder(
+    store: store::Store,
+    node: String,
+    mut queue: mpsc::Receiver<Recorded>,
+) {
+    let mut group = Vec::with_capacity(super::GROUP);
+    while queue.recv_many(&mut group, super::GROUP).await > 0 {
+        let items: Vec<(store::AttemptRecord, store::AttemptEnd)> =
+            group.iter().map(|(a, e, _)| (a.clone(), *e)).collect();
+        match store.finish_attempts(&node, &items).await {
+            Ok(kept) => {
+                for ((_, _, done), k) in group.drain(..).zip(kept) {
+                    let _ = done.send(k);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = items.len(), "a group of attempts could not be recorded: trying them one by one");
+                for (a, end, done) in group.drain(..) {
+                    let kept = match store.finish_attempt(&node, &a, end).await {
+                        Ok(k) => k,
+                        Err(e) => {
+                            tracing::warn!(error = %e, delivery = a.delivery_id, "cannot record an attempt");
+                            false
+                        }
+                    };
+                    let _ = done.send(kept);
+                }
+            }
+        }
+    }
+}
+
+/// What one attempt saw.
+struct Attempt {
+    status: Option<u16>,
+    retry_after: Option<String>,
+    error: Option<String>,
+    timed_out: bool,
+    response: Option<String>,
+}
+
+impl Topics {
+    pub(super) async fn delivery_loop(self) {
+        let mut stop = self.inner.stop.subscribe();
+        let lease = self.inner.options.timeout + Duration::from_secs(15);
+        loop {
+            tokio::select! {
+                () = self.inner.wake_delivery.notified() => {}
+                () = tokio::time::sleep(self.inner.options.poll) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let free = self
+                .inner
+                .options
+                .max_in_flight
+                .saturating_sub(self.inner.in_flight.load(Ordering::SeqCst));
+            if free == 0 {
+                continue;
+            }
+            let now = now_ms();
+            let claimed = self
+                .inner
+                .store
+                .claim_deliveries(
+                    &self.inner.options.node,
+                    now,
+                    now + lease.as_millis() as i64,
+                    free as i64,
+                )
+                .await;
+            let deliveries = match claimed {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim deliveries");
+                    continue;
+                }
+            };
+            if deliveries.len() == free {
+                // There may be more: look again at once.
+                self.inner.wake_delivery.notify_one();
+            }
+            for d in deliveries {
+                self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+                let topics = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = topics.deliver(d).await {
+                        tracing::warn!(error = %e, "a delivery attempt could not be recorded");
+                    }
+                    topics.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    // The next message of the same ordering key may be free now.
+                    topics.inner.wake_delivery.notify_one();
+                });
+            }
+        }
+    }
+
+    /// One attempt of one delivery, and its record.
+    async fn deliver(&self, d: store::DeliveryRecord) -> Result<(), Error> {
+        let store = &self.inner.store;
+        let node = &self.inner.options.node;
+        let attempt_no = d.attempts + 1;
+        let record = |at_ms: i64, a: &Attempt, latency_ms: i64| store::AttemptRecord {
+            id: 0,
+            delivery_id: d.id,
+            subscription_id: d.subscription_id.clone(),
+            message_id: d.message_id.clone(),
+            attempt: attempt_no,
+            at_ms,
+            status_code: a.status.map(i64::from),
+            error: a.error.clone(),
+            latency_ms,
+            response: a.response.clone(),
+        };
+        let message = store.topic_message(&d.message_id).await?;
+        let sub = store.subscription(&d.subscription_id).await?;
+        let (Some(message), Some(sub)) = (message, sub) else {
+            let a = failure("the message or its subscription no longer exists");
+            store.finish_attempt(node, &record(now_ms(), &a, 0), store::AttemptEnd::Dead).await?;
+            return Ok(());
+        };
+        let started_ms = now_ms();
+        let attributes = serde_json::from_str(&message.attributes)
+            .ok()
+            .and_then(|v| attributes_from_json(&v).ok())
+            .unwrap_or_default();
+        let topic_arn = self.topic_arn(&message.topic);
+        let notification = Notification {
+            message_id: &message.message_id,
+            topic_arn: &topic_arn,
+            subject: message.subject.as_deref(),
+            message: &message.body,
+            timestamp_ms: message.created_ms,
+            attributes: &attributes,
+            unsubscribe_url: None,
+        };
+        let raw = sub.raw != 0;
+        let attempt = match (notification.body(raw), MessageId::parse(&message.message_id)) {
+            (Ok(body), Ok(id)) => {
+                let secrets = active_secrets(&sub.secrets, started_ms);
+                let mut headers = notification.sns_headers(&format!("{topic_arn}:{}", sub.id), raw);
+                headers.extend(webhook::headers(&secrets, &id, started_ms / 1000, body.as_bytes()));
+                self.post(&sub.endpoint, headers, body).await
+            }
+            (Err(e), _) => failure(&format!("cannot make the body: {e}")),
+            (_, Err(e)) => failure(&e.to_string()),
+        };
+        let ended_ms = now_ms();
+        let latency_ms = ended_ms - started_ms;
+        let outcome = match (attempt.status, attempt.timed_out) {
+            (Some(status), _) => {
+                Outcome::Response { status, retry_after: attempt.retry_after.as_deref() }
+            }
+            (None, true) => Outcome::Timeout,
+            (None, false) => Outcome::ConnectionError,
+        };
+        let policy = retry_policy(&sub, &self.inner.options.retry);
+        let attempt_u32 = u32::try_from(attempt_no).unwrap_or(u32::MAX);
+        let decision = policy.decide(attempt_u32, &outcome, ended_ms, rand::random::<f64>());
+        let end = match decision {
+            Decision::Delivered => store::AttemptEnd::Delivered,
+            Decision::RetryAt(at) => store::AttemptEnd::RetryAt(at),
+            Decision::DeadLetter | Decision::Disable => store::AttemptEnd::Dead,
+        };
+        tracing::debug!(delivery = d.id, message = %d.message_id, subscription = %sub.id, attempt = attempt_no, status = ?attempt.status, ?decision, "webhook attempt");
+        let kept = self.record(record(started_ms, &attempt, latency_ms), end).await;
+        if !kept {
+            tracing::info!(delivery = d.id, "lost the lease of a delivery during its attempt");
+            return Ok(());
+        }
+        match decision {
+            Decision::Disable => {
+                tracing::warn!(subscription = %sub.id, endpoint = %sub.endpoint, "the endpoint answered 410 Gone: subscription disabled");
+                store
+                    .disable_subscription(&sub.id, "the endpoint answered 410 Gone", ended_ms)
+                    .await?;
+            }
+            Decision::DeadLetter => {
+                tracing::info!(delivery = d.id, subscription = %sub.id, attempts = attempt_no, "retries exhausted: dead letter");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Hands an attempt to the recorder and waits for its commit.
+    async fn record(&self, attempt: store::AttemptRecord, end: store::AttemptEnd) -> bool {
+        let (done, kept) = oneshot::channel();
+        if self.inner.outcomes.send((attempt, end, done)).await.is_err() {
+            return false;
+        }
+        kept.await.unwrap_or(false)
+    }
+
+    /// Posts one attempt and reads the start of the answer.
+    async fn post(
+        &self,
+        endpoint: &str,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    ) -> Attempt {
+        let url = match reqwest::Url::parse(endpoint) {
+            Ok(u) => u,
+            Err(e) => return failure(&format!("invalid endpoint: {e}")),
+        };
+        // IP literals are not resolved, so the guard looks at them here.
+        if let Some(ip) = worker_ip(&url) {
+            let verdict = self.inner.options.netguard.check(ip);
+            if !verdict.is_allowed() {
+                return failure(&format!("{ip}: {verdict}"));
+            }
+        }
+        let mut request = self.inner.client.post(url).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let timed_out = e.is_timeout();
+                let mut a = failure(&error_text(&e.without_url()));
+                a.timed_out = timed_out;
+                return a;
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut excerpt = Vec::new();
+        while excerpt.len() < RESPONSE_EXCERPT_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        excerpt.truncate(RESPONSE_EXCERPT_BYTES);
+        let mut text = String::from_utf8_lossy(&excerpt).into_owned();
+        while text.len() > RESPONSE_EXCERPT_BYTES {
+            text.pop();
+        }
+        Attempt {
+            status: Some(status),
+            retry_after,
+            error: None,
+            timed_out: false,
+            response: (!text.is_empty()).then_some(text),
+        }
+    }
+}
+
+/// The address a host names literally (`127.0.0.1`, `[::1]`), if it does.
+pub(super) fn ip_literal(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+fn worker_ip(url: &reqwest::Url) -> Option<IpAddr> {
+    url.host_str().and_then(ip_literal)
+}
+
+fn failure(why: &str) -> Attempt {
+    Attempt {
+        status: None,
+        retry_after: None,
+        error: Some(why.to_owned()),
+        timed_out: false,
+        response: None,
+    }
+}
+
+/// An error with its causes (reqwest's own text hides the interesting part).
+fn error_text(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text.chars().take(500).collect()
+}

@@ -1,0 +1,667 @@
+//! Topics, their subscriptions, and the durable delivery of messages to them.
+//!
+//! A published message waits in the outbox (`outbox.rs`) until [`Store::fan_out`] moves it,
+//! in one transaction, into `topic_messages` and makes one *delivery* per subscription whose
+//! filter matches: nothing is lost or doubled by a crash in between. Deliveries are claimed
+//! through leases ([`Store::claim_deliveries`]), so any node delivers and a node that dies
+//! leaves its leases to lapse. Every attempt is recorded ([`Store::finish_attempt`]).
+//!
+//! A delivery is `pending` until it is `delivered` or `dead` (its retries are exhausted, or
+//! its subscription was disabled): the dead ones are the dead-letter store, and
+//! [`Store::replay_delivery`] makes one pending again.
+//!
+//! **Ordering keys:** a pending delivery with an ordering key is claimable only when no
+//! pending delivery of the same subscription and key has a lower `seq` (the message's
+//! outbox order), so one key's messages go one at a time, in order, while other keys and
+//! unkeyed messages flow in parallel.
+
+use sqlx::Row;
+
+use crate::{from_row, Backend, OutboxRecord, Result, Store};
+
+/// A topic.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TopicRecord {
+    pub name: String,
+    pub created_ms: i64,
+}
+
+/// A subscription of a webhook endpoint to a topic.
+#[derive(Clone, PartialEq, sqlx::FromRow)]
+pub struct SubscriptionRecord {
+    /// `sub_...`.
+    pub id: String,
+    pub topic: String,
+    /// The URL deliveries are posted to.
+    pub endpoint: String,
+    /// The SNS filter policy, JSON; `None` takes every message.
+    pub filter_policy: Option<String>,
+    /// `MessageAttributes` or `MessageBody`.
+    pub filter_scope: String,
+    /// 1 for raw delivery (the message alone), 0 for the SNS envelope.
+    pub raw: i64,
+    /// The signing secrets, a JSON array of `whsec_...` strings, the current one first.
+    pub secrets: String,
+    /// The subscription's own retry schedule (a JSON array of durations), if any.
+    pub retry_schedule: Option<String>,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl std::fmt::Debug for SubscriptionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secrets are never printed.
+        f.debug_struct("SubscriptionRecord")
+            .field("id", &self.id)
+            .field("topic", &self.topic)
+            .field("endpoint", &self.endpoint)
+            .field("filter_policy", &self.filter_policy)
+            .field("filter_scope", &self.filter_scope)
+            .field("raw", &self.raw)
+            .field("secrets", &"<hidden>")
+            .field("retry_schedule", &self.retry_schedule)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message after its fan-out: what its deliveries send.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MessageRecord {
+    pub message_id: String,
+    /// Its outbox order.
+    pub seq: i64,
+    pub topic: String,
+    pub body: String,
+    /// `{name: {"Type", "Value"}}`, JSON.
+    pub attributes: String,
+    pub subject: Option<String>,
+    pub ordering_key: Option<String>,
+    pub created_ms: i64,
+}
+
+/// One message on its way to one subscription.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    /// The message's outbox order.
+    pub seq: i64,
+    pub message_id: String,
+    pub subscription_id: String,
+    pub topic: String,
+    pub ordering_key: Option<String>,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// Not to be tried before this time.
+    pub next_attempt_ms: i64,
+    /// The node trying it, while its lease lasts.
+    pub lease_owner: Option<String>,
+    pub lease_until_ms: i64,
+    pub last_error: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AttemptRecord {
+    /// Assigned by the store (ignored on insert).
+    pub id: i64,
+    pub delivery_id: i64,
+    pub subscription_id: String,
+    pub message_id: String,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    pub at_ms: i64,
+    /// The HTTP status, when the endpoint answered.
+    pub status_code: Option<i64>,
+    /// Why there was no answer (timeout, refused connection, refused address).
+    pub error: Option<String>,
+    pub latency_ms: i64,
+    /// The start of the response body (at most 1 KiB).
+    pub response: Option<String>,
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// Delivered: done.
+    Delivered,
+    /// Try again at this time.
+    RetryAt(i64),
+    /// No more attempts: the delivery goes to the dead letters.
+    Dead,
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "id, topic, endpoint, filter_policy, filter_scope, raw, \
+     secrets, retry_schedule, status, created_ms, updated_ms";
+
+const MESSAGE_COLUMNS: &str =
+    "message_id, seq, topic, body, attributes, subject, ordering_key, created_ms";
+
+const DELIVERY_COLUMNS: &str = "id, seq, message_id, subscription_id, topic, ordering_key, \
+     status, attempts, next_attempt_ms, lease_owner, lease_until_ms, last_error, created_ms, \
+     updated_ms";
+
+const ATTEMPT_COLUMNS: &str = "id, delivery_id, subscription_id, message_id, attempt, at_ms, \
+     status_code, error, latency_ms, response";
+
+impl Store {
+    // ----- topics and subscriptions ---------------------------------------------------------
+
+    /// Creates a topic; `false` if it exists.
+    pub async fn create_topic(&self, t: &TopicRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO topics (name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&t.name)
+        .bind(t.created_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn topic(&self, name: &str) -> Result<Option<TopicRecord>> {
+        let row = sqlx::query("SELECT name, created_ms FROM topics WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Every topic, by name.
+    pub async fn topics(&self) -> Result<Vec<TopicRecord>> {
+        let rows = sqlx::query("SELECT name, created_ms FROM topics ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Deletes a topic with its subscriptions; its pending deliveries are dropped (the
+    /// attempts and dead letters already recorded stay readable by id). `false` if absent.
+    pub async fn delete_topic(&self, name: &str) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done =
+            sqlx::query("DELETE FROM topics WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM subscriptions WHERE topic = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM deliveries WHERE topic = $1 AND status = 'pending'")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Adds a subscription; `false` if its id is taken.
+    pub async fn create_subscription(&self, s: &SubscriptionRecord) -> Result<bool> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING"
+        ))
+        .bind(&s.id)
+        .bind(&s.topic)
+        .bind(&s.endpoint)
+        .bind(&s.filter_policy)
+        .bind(&s.filter_scope)
+        .bind(s.raw)
+        .bind(&s.secrets)
+        .bind(&s.retry_schedule)
+        .bind(&s.status)
+        .bind(s.created_ms)
+        .bind(s.updated_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>> {
+        let row =
+            sqlx::query(&format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// A topic's subscriptions, oldest first.
+    pub async fn subscriptions(&self, topic: &str) -> Result<Vec<SubscriptionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE topic = $1 \
+             ORDER BY created_ms, id"
+        ))
+        .bind(topic)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Deletes a subscription of `topic` and its pending deliveries; `false` if absent.
+    pub async fn delete_subscription(&self, topic: &str, id: &str) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query("DELETE FROM subscriptions WHERE id = $1 AND topic = $2")
+            .bind(id)
+            .bind(topic)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            sqlx::query("DELETE FROM deliveries WHERE subscription_id = $1 AND status = 'pending'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces a subscription's signing secrets (a rotation); `false` if absent.
+    pub async fn set_subscription_secrets(
+        &self,
+        id: &str,
+        secrets: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE subscriptions SET secrets = $2, updated_ms = $3 WHERE id = $1")
+                .bind(id)
+                .bind(secrets)
+                .bind(now_ms)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Disables a subscription (its endpoint answered 410 Gone, or failed for too long):
+    /// no new deliveries are made for it, and its pending ones go to the dead letters with
+    /// `reason`. `false` if absent.
+    pub async fn disable_subscription(&self, id: &str, reason: &str, now_ms: i64) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE subscriptions SET status = 'disabled', updated_ms = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'dead', last_error = $2, updated_ms = $3, \
+             lease_owner = NULL, lease_until_ms = 0 \
+             WHERE subscription_id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Makes a disabled subscription active again (its dead letters stay dead until they
+    /// are replayed); `false` if absent.
+    pub async fn enable_subscription(&self, id: &str, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE subscriptions SET status = 'active', updated_ms = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ----- fan-out --------------------------------------------------------------------------
+
+    /// Fans out up to `limit` outbox events, oldest first, in one transaction: each new
+    /// message is kept in `topic_messages`, a delivery is made for every active subscription
+    /// of its topic for which `route` answers the time of the first attempt (`None`: the
+    /// filter does not match), and the outbox rows are deleted. A message id fanned out
+    /// before is not fanned out again. Returns how many deliveries were made and how many
+    /// outbox rows were taken.
+    ///
+    /// On PostgreSQL one node fans out at a time (an advisory lock; the others return at
+    /// once), so messages keep their order across nodes.
+    pub async fn fan_out<F>(&self, limit: i64, now_ms: i64, mut route: F) -> Result<(u64, u64)>
+    where
+        F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64>,
+    {
+        let mut tx = self.writer.begin().await?;
+        if self.backend == Backend::Postgres {
+            let row = sqlx::query("SELECT pg_try_advisory_xact_lock(7472) AS got")
+                .fetch_one(&mut *tx)
+                .await?;
+            if !row.try_get::<bool, _>("got")? {
+                return Ok((0, 0));
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT seq, message_id, topic, body, attributes, subject, ordering_key, created_ms \
+             FROM outbox ORDER BY seq LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let events: Vec<OutboxRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
+        if events.is_empty() {
+            return Ok((0, 0));
+        }
+        let mut subscriptions: std::collections::HashMap<String, Vec<SubscriptionRecord>> =
+            std::collections::HashMap::new();
+        // The messages, in multi-row statements; the conflicts are messages fanned out
+        // before (published again with the same id), which get no deliveries.
+        let mut new_ids = std::collections::HashSet::new();
+        for chunk in crate::pow2_chunks(&events, 32) {
+            let sql = format!(
+                "INSERT INTO topic_messages ({MESSAGE_COLUMNS}) VALUES {} \
+                 ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+                crate::placeholders(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(&e.message_id)
+                    .bind(e.seq)
+                    .bind(&e.topic)
+                    .bind(&e.body)
+                    .bind(&e.attributes)
+                    .bind(&e.subject)
+                    .bind(&e.ordering_key)
+                    .bind(e.created_ms);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                new_ids.insert(row.try_get::<String, _>("message_id")?);
+            }
+        }
+        let mut deliveries = Vec::new();
+        for e in events.iter().filter(|e| new_ids.contains(&e.message_id)) {
+            if !subscriptions.contains_key(&e.topic) {
+                let rows = sqlx::query(&format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions \
+                     WHERE topic = $1 AND status = 'active' ORDER BY created_ms, id"
+                ))
+                .bind(&e.topic)
+                .fetch_all(&mut *tx)
+                .await?;
+                let subs = rows.iter().map(from_row).collect::<Result<_>>()?;
+                subscriptions.insert(e.topic.clone(), subs);
+            }
+            for s in &subscriptions[&e.topic] {
+                if let Some(first_attempt_ms) = route(e, s) {
+                    deliveries.push((e, s.id.clone(), first_attempt_ms));
+                }
+            }
+        }
+        for chunk in crate::pow2_chunks(&deliveries, 32) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let b = r * 7;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, NULL, 0, NULL, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO deliveries ({}) VALUES {} \
+                 ON CONFLICT (message_id, subscription_id) DO NOTHING",
+                &DELIVERY_COLUMNS[4..],
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (e, sub, first_attempt_ms) in chunk {
+                q = q
+                    .bind(e.seq)
+                    .bind(&e.message_id)
+                    .bind(sub)
+                    .bind(&e.topic)
+                    .bind(&e.ordering_key)
+                    .bind(*first_attempt_ms)
+                    .bind(now_ms);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        // Exactly the rows read: on PostgreSQL a lower `seq` may commit meanwhile, and it
+        // must stay for the next round.
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        for chunk in crate::pow2_chunks(&seqs, 64) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("DELETE FROM outbox WHERE seq IN ({})", list.join(", "));
+            let mut q = sqlx::query(&sql);
+            for seq in chunk {
+                q = q.bind(*seq);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let made = deliveries.len() as u64;
+        tx.commit().await?;
+        Ok((made, events.len() as u64))
+    }
+
+    // ----- deliveries -----------------------------------------------------------------------
+
+    /// Leases up to `limit` due deliveries to `node` until `lease_until_ms`, oldest due
+    /// first; a delivery whose earlier lease lapsed is due again. A keyed delivery waits for
+    /// the pending deliveries before it with the same subscription and key.
+    pub async fn claim_deliveries(
+        &self,
+        node: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(&format!(
+            "UPDATE deliveries SET lease_owner = $1, lease_until_ms = $3 WHERE id IN (\
+               SELECT d.id FROM deliveries d WHERE d.status = 'pending' \
+               AND d.next_attempt_ms <= $2 AND d.lease_until_ms <= $2 \
+               AND (d.ordering_key IS NULL OR NOT EXISTS (\
+                 SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id \
+                 AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.seq < d.seq)) \
+               ORDER BY d.next_attempt_ms, d.seq LIMIT $4{}) \
+             RETURNING {DELIVERY_COLUMNS}",
+            self.skip_locked()
+        ))
+        .bind(node)
+        .bind(now_ms)
+        .bind(lease_until_ms)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await?;
+        let mut out: Vec<DeliveryRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
+        out.sort_by_key(|d| (d.next_attempt_ms, d.seq));
+        Ok(out)
+    }
+
+    /// Records an attempt and what follows it, in one transaction, if `node` still holds
+    /// the delivery (`false` otherwise: another node took it over, and nothing is written).
+    pub async fn finish_attempt(
+        &self,
+        node: &str,
+        attempt: &AttemptRecord,
+        end: AttemptEnd,
+    ) -> Result<bool> {
+        let kept = self.finish_attempts(node, &[(attempt.clone(), end)]).await?;
+        Ok(kept.first().copied().unwrap_or(false))
+    }
+
+    /// Records several attempts in one transaction (a group commit): for each, whether
+    /// `node` still held its delivery and the attempt was kept, as [`Store::finish_attempt`].
+    pub async fn finish_attempts(
+        &self,
+        node: &str,
+        attempts: &[(AttemptRecord, AttemptEnd)],
+    ) -> Result<Vec<bool>> {
+        let mut tx = self.writer.begin().await?;
+        let mut kept = Vec::with_capacity(attempts.len());
+        for (attempt, end) in attempts {
+            let (status, next) = match *end {
+                AttemptEnd::Delivered => ("delivered", None),
+                AttemptEnd::RetryAt(at) => ("pending", Some(at)),
+                AttemptEnd::Dead => ("dead", None),
+            };
+            let error = match (&attempt.error, attempt.status_code) {
+                (Some(e), _) => Some(e.clone()),
+                (None, Some(code)) if *end != AttemptEnd::Delivered => Some(format!("HTTP {code}")),
+                _ => None,
+            };
+            let done = sqlx::query(
+                "UPDATE deliveries SET attempts = attempts + 1, status = $3, last_error = $4, \
+                 next_attempt_ms = CASE WHEN $5 = 1 THEN $6 ELSE next_attempt_ms END, \
+                 lease_owner = NULL, lease_until_ms = 0, updated_ms = $7 \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
+            )
+            .bind(attempt.delivery_id)
+            .bind(node)
+            .bind(status)
+            .bind(error)
+            .bind(i64::from(next.is_some()))
+            .bind(next.unwrap_or(0))
+            .bind(attempt.at_ms)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                kept.push(false);
+                continue;
+            }
+            sqlx::query(&format!(
+                "INSERT INTO delivery_attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &ATTEMPT_COLUMNS[4..]
+            ))
+            .bind(attempt.delivery_id)
+            .bind(&attempt.subscription_id)
+            .bind(&attempt.message_id)
+            .bind(attempt.attempt)
+            .bind(attempt.at_ms)
+            .bind(attempt.status_code)
+            .bind(&attempt.error)
+            .bind(attempt.latency_ms)
+            .bind(&attempt.response)
+            .execute(&mut *tx)
+            .await?;
+            kept.push(true);
+        }
+        tx.commit().await?;
+        Ok(kept)
+    }
+
+    /// Publishes several events in one transaction (a group commit): for each, whether it
+    /// was new, as [`Store::publish`].
+    pub async fn publish_batch(&self, records: &[OutboxRecord]) -> Result<Vec<bool>> {
+        let mut tx = self.writer.begin().await?;
+        let mut inserted = Vec::with_capacity(records.len());
+        for r in records {
+            inserted.push(crate::outbox::insert_outbox(&mut tx, r).await?);
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Gives back `node`'s leases without counting attempts (it is stopping), or every
+    /// node's leases when `node` is `None` (a single node starting: nobody else holds any).
+    pub async fn release_deliveries(&self, node: Option<&str>) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until_ms = 0 \
+             WHERE status = 'pending' AND lease_owner IS NOT NULL \
+             AND ($1 = '' OR lease_owner = $1)",
+        )
+        .bind(node.unwrap_or(""))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>> {
+        let row = sqlx::query(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// A message that was fanned out.
+    pub async fn topic_message(&self, message_id: &str) -> Result<Option<MessageRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE message_id = $1"
+        ))
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// A topic's deliveries with `status` (`dead`: its dead letters), newest first, before
+    /// the delivery id `before` when given.
+    pub async fn deliveries(
+        &self,
+        topic: &str,
+        status: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE topic = $1 AND status = $2 \
+             AND id < $3 ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(topic)
+        .bind(status)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Makes a dead delivery pending again, due at `now_ms`, with its attempts counted from
+    /// zero; `false` if it is not dead.
+    pub async fn replay_delivery(&self, id: i64, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $2, \
+             lease_owner = NULL, lease_until_ms = 0, updated_ms = $2 \
+             WHERE id = $1 AND status = 'dead'",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A subscription's attempts, newest first, before the attempt id `before` when given.
+    pub async fn attempts(
+        &self,
+        subscription_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AttemptRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE subscription_id = $1 \
+             AND id < $2 ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(subscription_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// How many deliveries are pending (for metrics and tests).
+    pub async fn pending_deliveries(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
