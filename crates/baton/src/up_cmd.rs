@@ -126,11 +126,15 @@ async fn serve(config: Config) -> Result<()> {
         .context("the server failed")?;
     tracing::info!("shutting down: handing executions back");
     topics.shutdown().await;
-    if let Some((f, w)) = &functions {
+    // Stop taking Event invocations, hand the executions back (their tasks' results no
+    // longer count), then stop the functions' processes.
+    if let Some((_, w)) = &functions {
         w.stop();
-        f.shutdown().await;
     }
     engine.shutdown().await;
+    if let Some((f, _)) = &functions {
+        f.shutdown().await;
+    }
     Ok(())
 }
 

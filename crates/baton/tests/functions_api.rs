@@ -309,7 +309,33 @@ timeout_seconds = 10
     })
     .await;
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"n": 3}));
-    drop(baton);
+
+    // SIGTERM while an event runs: it is handed back, not counted as a failure, and runs
+    // to its end after the restart.
+    let mut baton = baton;
+    let r = invoke_as(&baton, "slow-record", json!({"n": 4}), "Event").await;
+    let id = r.request_id.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(baton.terminate().success(), "a graceful exit");
+    assert!(!marks.join(&id).exists(), "the event was cut off");
+    let baton = Baton::start_with_config(&data, &config);
+    let mark = marks.join(&id);
+    let text = eventually(Duration::from_secs(15), || {
+        let mark = mark.clone();
+        async move { std::fs::read_to_string(mark).ok() }
+    })
+    .await;
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"n": 4}));
+    let failed: Value = baton
+        .client
+        .get(format!("http://{}/functions/slow-record/failed-events", baton.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed["events"], json!([]), "a cut-off event is no failure");
 }
 
 #[tokio::test]

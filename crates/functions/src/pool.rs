@@ -312,43 +312,60 @@ impl Pool {
         let was_ready = state.sandboxes.remove(&sandbox.id).is_some_and(|e| e.ready);
         state.parked.retain(|p| p.id != sandbox.id);
         let flight = sandbox.current.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(f) = flight {
-            f.timer.abort();
-            let duration = f.started.elapsed();
-            self.report(&f.request_id, duration);
-            let payload = platform_error(
-                &f.request_id,
-                "Runtime.ExitError",
-                &format!("Runtime exited with error: {status}"),
-            );
-            let _ = f.reply.send(Ok(Response {
-                request_id: f.request_id,
-                payload,
-                function_error: true,
-                duration,
-            }));
-        } else if !was_ready && !state.closed {
-            // It never asked for an event: its start failed. Fail the oldest waiting job
-            // with what it said, so callers hear of it instead of waiting.
-            state.last_init_failure = Some(Instant::now());
-            let init = sandbox.init_error.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(job) = state.queue.pop_front() {
-                let payload = init.unwrap_or_else(|| {
-                    platform_error(
-                        &job.request_id,
-                        "Runtime.ExitError",
-                        &format!("Runtime exited without providing a reason: {status}"),
-                    )
-                });
-                let _ = job.reply.send(Ok(Response {
-                    request_id: job.request_id,
-                    payload,
-                    function_error: true,
-                    duration: Duration::ZERO,
-                }));
+        match flight {
+            // Baton is stopping: the invocation did not fail, it was cut off. Its caller
+            // hears so (an Event invocation is handed back to run again).
+            Some(f) if state.closed => {
+                f.timer.abort();
+                let _ = f.reply.send(Err(Error::ShuttingDown));
             }
+            Some(f) => self.exited_in_flight(f, &status),
+            None if !was_ready && !state.closed => {
+                self.failed_to_start(&mut state, sandbox, &status)
+            }
+            None => {}
         }
         self.grow(&mut state);
+    }
+
+    /// A process exited with a job in flight: the job fails with `Runtime.ExitError`.
+    fn exited_in_flight(&self, f: InFlight, status: &str) {
+        f.timer.abort();
+        let duration = f.started.elapsed();
+        self.report(&f.request_id, duration);
+        let payload = platform_error(
+            &f.request_id,
+            "Runtime.ExitError",
+            &format!("Runtime exited with error: {status}"),
+        );
+        let _ = f.reply.send(Ok(Response {
+            request_id: f.request_id,
+            payload,
+            function_error: true,
+            duration,
+        }));
+    }
+
+    /// A process exited before it ever asked for an event: its start failed. The oldest
+    /// waiting job fails with what it said, so callers hear of it instead of waiting.
+    fn failed_to_start(&self, state: &mut State, sandbox: &Sandbox, status: &str) {
+        state.last_init_failure = Some(Instant::now());
+        let init = sandbox.init_error.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(job) = state.queue.pop_front() {
+            let payload = init.unwrap_or_else(|| {
+                platform_error(
+                    &job.request_id,
+                    "Runtime.ExitError",
+                    &format!("Runtime exited without providing a reason: {status}"),
+                )
+            });
+            let _ = job.reply.send(Ok(Response {
+                request_id: job.request_id,
+                payload,
+                function_error: true,
+                duration: Duration::ZERO,
+            }));
+        }
     }
 
     /// Stops every process and fails the jobs still queued.
