@@ -142,6 +142,27 @@ async fn a_lambda_runtime_function_runs_unchanged() {
     assert!(texts.iter().any(|t| t.starts_with("REPORT RequestId: ")), "{texts:?}");
     assert!(texts.iter().any(|t| t.starts_with("handling ")), "{texts:?}");
 
+    // /metrics counts invocations by how they ended.
+    let metrics = baton
+        .client
+        .get(format!("http://{}/metrics", baton.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |outcome: &str| -> u64 {
+        let prefix = format!(
+            "baton_function_invocations_total{{function=\"probe\",outcome=\"{outcome}\"}} "
+        );
+        let line =
+            metrics.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{metrics}"));
+        line[prefix.len()..].parse().unwrap()
+    };
+    assert_eq!((count("success"), count("error")), (2, 1), "{metrics}");
+    assert!(metrics.contains("baton_function_processes{function=\"probe\"} 1"), "{metrics}");
+
     // The command line, against the same server.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
         .args(["functions", "--endpoint", &format!("http://{}", baton.addr)])

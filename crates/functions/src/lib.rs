@@ -19,6 +19,7 @@
 pub mod events;
 mod exec;
 pub mod logs;
+mod metrics;
 mod pool;
 mod runtime_api;
 
@@ -378,6 +379,19 @@ impl Functions {
     /// Processes running per function (for metrics and tests).
     pub fn processes(&self, function: &str) -> usize {
         self.inner.pools.get(function).map_or(0, |p| p.processes())
+    }
+
+    /// The functions' counters in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let names = self.names();
+        let rows: Vec<(&str, &metrics::Metrics, usize)> = names
+            .iter()
+            .map(|n| {
+                let pool = &self.inner.pools[n];
+                (n.as_str(), pool.metrics(), pool.processes())
+            })
+            .collect();
+        metrics::render(&rows)
     }
 
     /// Stops every process; invocations still waiting fail with [`Error::ShuttingDown`].

@@ -90,6 +90,7 @@ pub(crate) struct Pool {
     state: Mutex<State>,
     /// `exec` mode: one permit per concurrent run.
     exec_slots: Semaphore,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Pool {
@@ -101,6 +102,7 @@ impl Pool {
             region: options.region.clone(),
             logs: Logs::new(options.log_lines),
             state: Mutex::default(),
+            metrics: crate::metrics::Metrics::default(),
         });
         if pool.spec.mode == Mode::Runtime {
             for _ in 0..pool.spec.warm {
@@ -126,6 +128,10 @@ impl Pool {
         &self.logs
     }
 
+    pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
     pub(crate) fn processes(&self) -> usize {
         self.lock().sandboxes.len()
     }
@@ -136,6 +142,17 @@ impl Pool {
 
     /// Runs one event and waits for the outcome.
     pub(crate) async fn invoke(
+        self: &Arc<Self>,
+        request_id: String,
+        payload: Vec<u8>,
+        client_context: Option<String>,
+    ) -> Result<Response, Error> {
+        let outcome = self.run(request_id, payload, client_context).await;
+        self.metrics.record(&outcome);
+        outcome
+    }
+
+    async fn run(
         self: &Arc<Self>,
         request_id: String,
         payload: Vec<u8>,
