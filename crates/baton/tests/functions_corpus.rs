@@ -2,7 +2,7 @@
 //! them: on `baton up`, through the Step Functions API, with real functions. Each function a
 //! case names is declared in the configuration as the test function built with the
 //! official Rust Lambda runtime (`crates/test-function`), behaving as the case's
-//! `task_resource_behaviour` describes (identity, raise, constant, large output), and runs
+//! `task_resource_behaviour` describes (identity, raise, constant, large output, sleep), and runs
 //! on the Lambda Runtime API under Baton's supervision.
 //!
 //! The recorded functions ran on AWS's Python runtime, whose error documents carry a
@@ -25,8 +25,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::{temp_dir, test_function, Baton};
 
-/// The environment that makes the test function behave as `b` describes, or `None` when the
-/// behaviour cannot run quickly here (a function that sleeps for a minute).
+/// The environment that makes the test function behave as `b` describes, or `None` for a
+/// behaviour it does not know.
 fn behaviour_env(b: &Value) -> Option<Vec<(&'static str, String)>> {
     let env = match b.get("behaviour")?.as_str()? {
         "identity" => vec![("BATON_TEST_BEHAVIOUR", "identity".to_owned())],
@@ -38,6 +38,10 @@ fn behaviour_env(b: &Value) -> Option<Vec<(&'static str, String)>> {
         "constant" => vec![
             ("BATON_TEST_BEHAVIOUR", "constant".to_owned()),
             ("CONSTANT", b.get("returns")?.to_string()),
+        ],
+        "sleep_then_identity" => vec![
+            ("BATON_TEST_BEHAVIOUR", "sleep_then_identity".to_owned()),
+            ("SLEEP_SECONDS", b.get("sleep_seconds")?.as_u64()?.to_string()),
         ],
         "large_output" => vec![
             ("BATON_TEST_BEHAVIOUR", "large_output".to_owned()),

@@ -10,6 +10,7 @@
 //! - `raise`: fails with `errorType` `$ERROR_TYPE` and `errorMessage` `$ERROR_MESSAGE`.
 //! - `constant`: returns the JSON in `$CONSTANT`.
 //! - `large_output`: returns a string of `$SIZE` letters.
+//! - `sleep_then_identity`: sleeps `$SLEEP_SECONDS`, then returns the event.
 //! - `probe` (default): `{"sleep_ms": N}` sleeps first; `{"fail": TYPE, "message": M}`
 //!   fails with that type; `{"exit": CODE}` exits the process mid-invocation;
 //!   otherwise it answers with what it sees: the event, its process id, the request id,
@@ -48,6 +49,11 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Failure> {
         }),
         "constant" => {
             Ok(env("CONSTANT").and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null))
+        }
+        "sleep_then_identity" => {
+            let secs = env("SLEEP_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(0u64);
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            Ok(payload)
         }
         "large_output" => {
             let size = env("SIZE").and_then(|s| s.parse().ok()).unwrap_or(0usize);
