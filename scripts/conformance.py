@@ -40,8 +40,11 @@ for c in cases:
         fails.append((c["id"], why))
 passed = sum(v[0] for v in by.values()); total = sum(v[1] for v in by.values())
 lines += ["## States Language (`../shared/conformance/asl`)", "",
-          f"**{passed} of {total} pass ({100.0 * passed / total:.1f}%).** Lambda cases run in the project's own",
-          "test (`crates/baton/tests/asl_conformance.rs`) with functions written to each case's behaviour.", "",
+          f"**{passed} of {total} pass ({100.0 * passed / total:.1f}%).** The Lambda cases (`lambda-echo`) run in",
+          "the project's own tests, which hold their known failures: `crates/baton/tests/functions_corpus.rs`",
+          "runs every one on `baton up` with real functions (the `lambda_runtime` test function behaving as",
+          "each case describes, on the Lambda Runtime API), and `crates/baton/tests/asl_conformance.rs` runs",
+          "them through `baton exec --task` commands.", "",
           "| category | passed | cases |", "|---|---:|---:|"]
 lines += [f"| {k} | {v[0]} | {v[1]} |" for k, v in sorted(by.items())]
 lines += ["", "Failures:", ""] + [f"- `{i}`: {w}" for i, w in fails] + [""]
