@@ -37,7 +37,8 @@ pub(crate) fn range(_: &Evaluator<'_>, args: &[Value], _: &Value, _: &Env) -> R 
         }
         x += step;
     }
-    Ok(Value::array(out))
+    // A sequence, as Step Functions returns it: one number alone is that number.
+    Ok(Value::seq(out))
 }
 
 fn hex(bytes: &[u8]) -> String {
