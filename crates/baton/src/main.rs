@@ -12,6 +12,7 @@ mod input;
 mod jsonata_cmd;
 mod runner;
 mod server;
+mod topics_cmd;
 mod up_cmd;
 mod validate_cmd;
 
@@ -35,6 +36,8 @@ enum Command {
     Up(up_cmd::UpArgs),
     /// Invoke the functions of a running Baton and read their logs.
     Functions(functions_cmd::FunctionsArgs),
+    /// Create, publish to and subscribe to the topics of a running Baton.
+    Topics(topics_cmd::TopicsArgs),
     /// Drive a Step Functions endpoint with a workload and report throughput and latency.
     Bench(bench_cmd::BenchArgs),
 }
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Functions(args) => functions_cmd::run(args),
+        Command::Topics(args) => topics_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -92,9 +92,20 @@ async fn serve(config: Config) -> Result<()> {
         ..engine_config
     };
     let topics = start_topics(&config, &store, &node, single_node).await?;
+    let engine_config = workflows::Config {
+        sns: Some(workflows::sns::Handle(std::sync::Arc::new(crate::topics_cmd::Publisher::new(
+            topics.clone(),
+        )))),
+        ..engine_config
+    };
     let engine = workflows::Engine::start(engine_config, store)
         .await
         .context("cannot start the workflow executor")?;
+    // Deliveries to functions and state machines wait for these.
+    topics.set_targets(crate::topics_cmd::targets(
+        functions.as_ref().map(|(_, w)| w.clone()),
+        engine.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -94,6 +94,45 @@ impl Notification<'_> {
             ("x-amz-sns-rawdelivery", raw.to_string()),
         ]
     }
+
+    /// The event a function subscribed to the topic receives, as SNS invokes Lambda:
+    /// `{"Records": [{"EventVersion", "EventSubscriptionArn", "EventSource": "aws:sns",
+    /// "Sns": {...}}]}`, where `Sns` is the notification with Lambda's spelling
+    /// (`SigningCertUrl`, `UnsubscribeUrl`), `Subject` null when there is none and
+    /// `MessageAttributes` always present. Baton does not sign with SNS certificates: the
+    /// signature fields are empty strings, so typed parsers of the event still accept it.
+    pub fn lambda_event(&self, subscription_arn: &str) -> Result<Value> {
+        let mut sns = Map::new();
+        sns.insert("Type".into(), "Notification".into());
+        sns.insert("MessageId".into(), self.message_id.into());
+        sns.insert("TopicArn".into(), self.topic_arn.into());
+        sns.insert("Subject".into(), self.subject.map_or(Value::Null, Value::from));
+        sns.insert("Message".into(), self.message.into());
+        sns.insert("Timestamp".into(), timestamp(self.timestamp_ms)?.into());
+        sns.insert("SignatureVersion".into(), "1".into());
+        sns.insert("Signature".into(), "".into());
+        sns.insert("SigningCertUrl".into(), "".into());
+        sns.insert("UnsubscribeUrl".into(), self.unsubscribe_url.unwrap_or("").into());
+        let attributes: Map<String, Value> = self
+            .attributes
+            .iter()
+            .map(|(name, attribute)| {
+                let mut rendered = Map::new();
+                rendered.insert("Type".into(), attribute.data_type().into());
+                rendered.insert("Value".into(), attribute.rendered_value().into());
+                (name.clone(), Value::Object(rendered))
+            })
+            .collect();
+        sns.insert("MessageAttributes".into(), Value::Object(attributes));
+        let mut record = Map::new();
+        record.insert("EventVersion".into(), "1.0".into());
+        record.insert("EventSubscriptionArn".into(), subscription_arn.into());
+        record.insert("EventSource".into(), "aws:sns".into());
+        record.insert("Sns".into(), Value::Object(sns));
+        let mut event = Map::new();
+        event.insert("Records".into(), Value::Array(vec![Value::Object(record)]));
+        Ok(Value::Object(event))
+    }
 }
 
 /// The body of a raw delivery: the message, byte for byte.
@@ -130,6 +169,34 @@ mod tests {
         );
         a.insert("blob".into(), MessageAttribute::binary(b"hi".to_vec()));
         a
+    }
+
+    #[test]
+    fn lambda_events_have_the_sns_record_shape() {
+        let attributes = MessageAttributes::new();
+        let n = Notification {
+            message_id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            topic_arn: "arn:aws:sns:us-east-2:123456789012:MyTopic",
+            subject: None,
+            message: "hello",
+            timestamp_ms: WHEN,
+            attributes: &attributes,
+            unsubscribe_url: None,
+        };
+        let v = n.lambda_event("arn:aws:sns:us-east-2:123456789012:MyTopic:sub_1").unwrap();
+        let record = &v["Records"][0];
+        assert_eq!(record["EventSource"], "aws:sns");
+        assert_eq!(record["EventVersion"], "1.0");
+        assert_eq!(
+            record["EventSubscriptionArn"],
+            "arn:aws:sns:us-east-2:123456789012:MyTopic:sub_1"
+        );
+        assert_eq!(record["Sns"]["Type"], "Notification");
+        assert_eq!(record["Sns"]["Subject"], Value::Null);
+        assert_eq!(record["Sns"]["Message"], "hello");
+        assert_eq!(record["Sns"]["Timestamp"], "2019-11-03T23:28:01.631Z");
+        assert_eq!(record["Sns"]["MessageAttributes"], json!({}));
+        assert_eq!(v["Records"].as_array().unwrap().len(), 1);
     }
 
     #[test]

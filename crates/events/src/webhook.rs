@@ -219,6 +219,16 @@ impl MessageId {
         MessageId(format!("{ID_PREFIX}{}", String::from_utf8_lossy(&suffix)))
     }
 
+    /// The id a caller's key always gives (the first 128 bits of its SHA-256): a publish
+    /// repeated with the same key is the same message.
+    pub fn from_key(key: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = Sha256::digest(key.as_bytes());
+        let mut bits = [0u8; 16];
+        bits.copy_from_slice(&digest[..16]);
+        Self::from_u128(u128::from_be_bytes(bits))
+    }
+
     /// Checks an id given by a user or read back from the store.
     pub fn parse(text: &str) -> Result<Self> {
         let Some(suffix) = text.strip_prefix(ID_PREFIX) else {

@@ -102,6 +102,17 @@ impl Worker {
 
     /// Stores an event for `function` and returns its request id; it runs soon after.
     pub async fn enqueue(&self, function: &str, payload: Vec<u8>) -> Result<String, Error> {
+        self.enqueue_with_id(function, payload, crate::request_id()).await
+    }
+
+    /// Stores an event under the request id given: enqueuing the same id again stores
+    /// nothing more (a caller that retries after a crash queues the event once).
+    pub async fn enqueue_with_id(
+        &self,
+        function: &str,
+        payload: Vec<u8>,
+        request_id: String,
+    ) -> Result<String, Error> {
         let name = self.inner.functions.resolve(function)?;
         if payload.len() > crate::MAX_EVENT_PAYLOAD {
             return Err(Error::PayloadTooLarge {
@@ -111,7 +122,6 @@ impl Worker {
             });
         }
         crate::check_json(&payload)?;
-        let request_id = crate::request_id();
         let now = crate::now_ms();
         let text = if payload.is_empty() { "{}".to_owned() } else { lossless(payload) };
         let stored = serde_json::to_string(&Stored::V1 { payload: text }).expect("serializable");

@@ -24,6 +24,7 @@ pub mod lambda;
 mod metrics;
 mod persist;
 mod shard;
+pub mod sns;
 mod tasks;
 mod test_state;
 
@@ -99,6 +100,9 @@ pub struct Config {
     pub retention: Duration,
     /// What runs Lambda tasks; without one they fail with `Lambda.ResourceNotFoundException`.
     pub lambda: Option<lambda::Handle>,
+    /// What publishes `sns:publish` tasks' messages; without one they fail with
+    /// `SNS.NotFoundException`.
+    pub sns: Option<sns::Handle>,
 }
 
 impl Default for Config {
@@ -117,6 +121,7 @@ impl Default for Config {
             single_node: false,
             retention: Duration::from_secs(90 * 24 * 3600),
             lambda: None,
+            sns: None,
         }
     }
 }

@@ -26,6 +26,8 @@ pub(crate) enum Kind {
     StartExecution { sync: Option<bool> },
     /// A Lambda function: a function ARN or `arn:aws:states:::lambda:invoke`.
     Lambda,
+    /// `arn:aws:states:::sns:publish`.
+    SnsPublish,
     /// Anything else.
     Unsupported,
 }
@@ -43,6 +45,9 @@ pub(crate) fn classify(resource: &str) -> Kind {
             ".sync:2" => Kind::StartExecution { sync: Some(true) },
             _ => Kind::Unsupported,
         };
+    }
+    if crate::sns::is_sns_publish(base) {
+        return Kind::SnsPublish;
     }
     if crate::lambda::is_lambda(base) {
         return Kind::Lambda;
@@ -144,6 +149,7 @@ async fn perform(
         }
         Kind::StartExecution { sync } => start_child(engine, execution_arn, req, sync).await,
         Kind::Lambda => invoke_lambda(engine, req).await.map(Some),
+        Kind::SnsPublish => publish_sns(engine, execution_arn, req).await.map(Some),
         Kind::Activity(_) => Ok(None),
         Kind::Unsupported => Err(asl::Failure::new(
             "States.TaskFailed",
@@ -167,6 +173,27 @@ async fn invoke_lambda(engine: &Engine, req: &TaskRequest) -> Result<Value, asl:
     };
     let limit = engine.config().limits.max_payload_bytes;
     crate::lambda::result(&call, outcome, crate::now_ms(), limit)
+}
+
+async fn publish_sns(
+    engine: &Engine,
+    execution_arn: &str,
+    req: &TaskRequest,
+) -> Result<Value, asl::Failure> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    // The same attempt of the same task publishes the same message.
+    let key = format!("{execution_arn}#{}", req.id);
+    let outcome = match crate::sns::request(&req.input, &key) {
+        Err(refused) => Err(refused),
+        Ok(request) => match &engine.config().sns {
+            Some(handle) => handle.0.publish(request).await,
+            None => Err(crate::sns::Refusal::new(
+                crate::sns::RefusalKind::NotFound,
+                "Topic does not exist: no topics service is configured",
+            )),
+        },
+    };
+    crate::sns::result(outcome, &request_id, crate::now_ms())
 }
 
 async fn start_child(
@@ -290,6 +317,8 @@ mod tests {
             Kind::StartExecution { sync: Some(true) }
         );
         assert_eq!(classify("arn:aws:states:::lambda:invoke.waitForTaskToken"), Kind::Lambda);
+        assert_eq!(classify("arn:aws:states:::sns:publish"), Kind::SnsPublish);
+        assert_eq!(classify("arn:aws:states:::sns:publish.waitForTaskToken"), Kind::SnsPublish);
         assert_eq!(classify("arn:aws:states:::sqs:sendMessage"), Kind::Unsupported);
     }
 

@@ -267,6 +267,60 @@ struct StoredSecret {
     until_ms: Option<i64>,
 }
 
+/// What a subscription's endpoint names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// An `http://` or `https://` URL: a webhook.
+    Webhook(&'a str),
+    /// `function:NAME` (the name) or a Lambda function ARN (the ARN): an `Event`
+    /// invocation with the SNS Lambda event.
+    Function(&'a str),
+    /// A state machine ARN: an execution with the message as its input.
+    StateMachine(&'a str),
+}
+
+/// The target an endpoint names, if it names one.
+pub fn target(endpoint: &str) -> Option<Target<'_>> {
+    if let Some(name) = endpoint.strip_prefix("function:") {
+        return (!name.is_empty() && !name.contains('/')).then_some(Target::Function(name));
+    }
+    if endpoint.starts_with("arn:") {
+        let parts: Vec<&str> = endpoint.split(':').collect();
+        let named = |i: usize| parts.get(i).is_some_and(|p| !p.is_empty());
+        if parts.len() >= 7 && parts[2] == "lambda" && parts[5] == "function" && named(6) {
+            return Some(Target::Function(endpoint));
+        }
+        if parts.len() == 7 && parts[2] == "states" && parts[5] == "stateMachine" && named(6) {
+            return Some(Target::StateMachine(endpoint));
+        }
+        return None;
+    }
+    let lower = endpoint.to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://"))
+        .then_some(Target::Webhook(endpoint))
+}
+
+/// A future the [`Targets`] return.
+pub type TargetFuture<T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send + 'static>>;
+
+/// Performs deliveries to targets other than webhooks: the functions and the workflows of
+/// the node (`baton up` gives them once its executor runs). Each call is durable when it
+/// returns `Ok` and idempotent by its key, so a delivery attempted again after a crash
+/// queues or starts one thing.
+pub trait Targets: Send + Sync + 'static {
+    /// Queues an `Event` invocation of `function` under the request id `request_id`; the
+    /// answer is the request id.
+    fn invoke(&self, function: &str, event: String, request_id: String) -> TargetFuture<String>;
+    /// Starts an execution of `machine_arn` named `name`; the answer is its ARN.
+    fn start_execution(
+        &self,
+        machine_arn: &str,
+        name: String,
+        input: String,
+    ) -> TargetFuture<String>;
+}
+
 /// The handle of the topics service.
 #[derive(Clone)]
 pub struct Topics {
@@ -285,6 +339,8 @@ struct Inner {
     wake_delivery: Notify,
     in_flight: AtomicUsize,
     stop: watch::Sender<bool>,
+    /// Functions and workflows, once they run (deliveries to them wait until then).
+    targets: watch::Sender<Option<Arc<dyn Targets>>>,
 }
 
 impl Topics {
@@ -313,6 +369,7 @@ impl Topics {
                 wake_delivery: Notify::new(),
                 in_flight: AtomicUsize::new(0),
                 stop,
+                targets: watch::channel(None).0,
             }),
         };
         tokio::spawn(topics.clone().fan_out_loop());
@@ -333,6 +390,11 @@ impl Topics {
         if let Err(e) = self.inner.store.release_deliveries(Some(&self.inner.options.node)).await {
             tracing::warn!(error = %e, "cannot hand deliveries back");
         }
+    }
+
+    /// Gives the service what delivers to functions and state machines.
+    pub fn set_targets(&self, targets: Arc<dyn Targets>) {
+        self.inner.targets.send_replace(Some(targets));
     }
 
     /// The ARN of a topic.
@@ -638,9 +700,20 @@ fn check_topic_name(name: &str) -> Result<()> {
     }
 }
 
-/// An endpoint must be an http(s) URL; an IP literal must pass the network guard (names
-/// are checked at each attempt, on the addresses they resolve to then).
+/// An endpoint must be an http(s) URL, `function:NAME`, a Lambda function ARN or a state
+/// machine ARN; an IP literal must pass the network guard (names are checked at each
+/// attempt, on the addresses they resolve to then).
 fn check_endpoint(endpoint: &str, guard: &NetGuard) -> Result<()> {
+    match target(endpoint) {
+        Some(Target::Webhook(_)) => {}
+        Some(_) => return Ok(()),
+        None => {
+            return Err(invalid(format!(
+                "invalid endpoint {endpoint:?}: an http or https URL, function:NAME, a Lambda \
+                 function ARN or a state machine ARN"
+            )))
+        }
+    }
     let url = reqwest::Url::parse(endpoint)
         .map_err(|e| invalid(format!("invalid endpoint {endpoint:?}: {e}")))?;
     let Some(host) = url.host_str() else {
@@ -795,6 +868,24 @@ impl Topics {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{target, Target};
+
+    #[test]
+    fn endpoints_name_their_targets() {
+        assert_eq!(target("https://example.com/h"), Some(Target::Webhook("https://example.com/h")));
+        assert_eq!(target("function:resize"), Some(Target::Function("resize")));
+        let f = "arn:aws:lambda:us-east-1:123456789012:function:resize";
+        assert_eq!(target(f), Some(Target::Function(f)));
+        let m = "arn:aws:states:us-east-1:123456789012:stateMachine:flow";
+        assert_eq!(target(m), Some(Target::StateMachine(m)));
+        for bad in ["function:", "ftp://x", "arn:aws:sqs:us-east-1:1:q", "nonsense", ""] {
+            assert_eq!(target(bad), None, "{bad}");
         }
     }
 }

@@ -216,16 +216,28 @@ impl Topics {
             attributes: &attributes,
             unsubscribe_url: None,
         };
-        let raw = sub.raw != 0;
-        let attempt = match (notification.body(raw), MessageId::parse(&message.message_id)) {
-            (Ok(body), Ok(id)) => {
-                let secrets = active_secrets(&sub.secrets, started_ms);
-                let mut headers = notification.sns_headers(&format!("{topic_arn}:{}", sub.id), raw);
-                headers.extend(webhook::headers(&secrets, &id, started_ms / 1000, body.as_bytes()));
-                self.post(&sub.endpoint, headers, body).await
+        let subscription_arn = format!("{topic_arn}:{}", sub.id);
+        let attempt = match super::target(&sub.endpoint) {
+            Some(super::Target::Function(function)) => match notification
+                .lambda_event(&subscription_arn)
+            {
+                // One request id per message and subscription: a repeated attempt queues
+                // the event once.
+                Ok(event) => {
+                    let request_id = key_uuid(&format!("{}#{}", message.message_id, sub.id));
+                    self.on_target(|t| t.invoke(function, event.to_string(), request_id), 202).await
+                }
+                Err(e) => failure(&format!("cannot make the event: {e}")),
+            },
+            Some(super::Target::StateMachine(machine)) => {
+                let input = match serde_json::from_str::<serde_json::Value>(&message.body) {
+                    Ok(_) => message.body.clone(),
+                    Err(_) => serde_json::Value::String(message.body.clone()).to_string(),
+                };
+                let name = format!("{}-{}", message.message_id, sub.id);
+                self.on_target(|t| t.start_execution(machine, name, input), 200).await
             }
-            (Err(e), _) => failure(&format!("cannot make the body: {e}")),
-            (_, Err(e)) => failure(&e.to_string()),
+            _ => self.webhook_attempt(&notification, &sub, &subscription_arn, started_ms).await,
         };
         let ended_ms = now_ms();
         let latency_ms = ended_ms - started_ms;
@@ -244,7 +256,7 @@ impl Topics {
             Decision::RetryAt(at) => store::AttemptEnd::RetryAt(at),
             Decision::DeadLetter | Decision::Disable => store::AttemptEnd::Dead,
         };
-        tracing::debug!(delivery = d.id, message = %d.message_id, subscription = %sub.id, attempt = attempt_no, status = ?attempt.status, ?decision, "webhook attempt");
+        tracing::debug!(delivery = d.id, message = %d.message_id, subscription = %sub.id, attempt = attempt_no, status = ?attempt.status, ?decision, "delivery attempt");
         let kept = self.record(record(started_ms, &attempt, latency_ms), end).await;
         if !kept {
             tracing::info!(delivery = d.id, "lost the lease of a delivery during its attempt");
@@ -263,6 +275,61 @@ impl Topics {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A webhook attempt: the body (envelope or raw), signed, posted.
+    async fn webhook_attempt(
+        &self,
+        notification: &Notification<'_>,
+        sub: &store::SubscriptionRecord,
+        subscription_arn: &str,
+        started_ms: i64,
+    ) -> Attempt {
+        let raw = sub.raw != 0;
+        match (notification.body(raw), MessageId::parse(notification.message_id)) {
+            (Ok(body), Ok(id)) => {
+                let secrets = active_secrets(&sub.secrets, started_ms);
+                let mut headers = notification.sns_headers(subscription_arn, raw);
+                headers.extend(webhook::headers(&secrets, &id, started_ms / 1000, body.as_bytes()));
+                self.post(&sub.endpoint, headers, body).await
+            }
+            (Err(e), _) => failure(&format!("cannot make the body: {e}")),
+            (_, Err(e)) => failure(&e.to_string()),
+        }
+    }
+
+    /// An attempt on a function or a state machine: queue the invocation or start the
+    /// execution, succeeded (with `status`) once that is committed. It waits for the
+    /// targets to be given (at start, the executor comes up after the topics).
+    async fn on_target(
+        &self,
+        call: impl FnOnce(&dyn super::Targets) -> super::TargetFuture<String>,
+        status: u16,
+    ) -> Attempt {
+        let mut rx = self.inner.targets.subscribe();
+        let waited = tokio::time::timeout(self.inner.options.timeout, rx.wait_for(Option::is_some));
+        let targets = match waited.await {
+            Ok(Ok(t)) => t.clone(),
+            _ => None,
+        };
+        let Some(targets) = targets else {
+            return failure("functions and workflows are not running on this node");
+        };
+        match tokio::time::timeout(self.inner.options.timeout, call(targets.as_ref())).await {
+            Ok(Ok(answer)) => Attempt {
+                status: Some(status),
+                retry_after: None,
+                error: None,
+                timed_out: false,
+                response: Some(answer.chars().take(RESPONSE_EXCERPT_BYTES).collect()),
+            },
+            Ok(Err(e)) => failure(&e.chars().take(500).collect::<String>()),
+            Err(_) => {
+                let mut a = failure("timed out");
+                a.timed_out = true;
+                a
+            }
+        }
     }
 
     /// Hands an attempt to the recorder and waits for its commit.
@@ -340,6 +407,20 @@ pub(super) fn ip_literal(host: &str) -> Option<IpAddr> {
 
 fn worker_ip(url: &reqwest::Url) -> Option<IpAddr> {
     url.host_str().and_then(ip_literal)
+}
+
+/// A UUID made from a key (the first 128 bits of its SHA-256), as a request id.
+fn key_uuid(key: &str) -> String {
+    let h = format!("{:032x}", hash128(key.as_bytes()));
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+fn hash128(bytes: &[u8]) -> u128 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut bits = [0u8; 16];
+    bits.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bits)
 }
 
 fn failure(why: &str) -> Attempt {
