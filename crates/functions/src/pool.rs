@@ -4,7 +4,8 @@
 //! An invocation is a [`Job`]. It goes straight to a process parked in its Runtime API's
 //! `next` call when there is one; otherwise it waits in the queue, and a new process starts
 //! when the queue is longer than the number of processes still starting, up to
-//! `max_concurrency`. A process that takes a job has it *in flight* until it posts a
+//! `max_concurrency` (one that has just answered counts as starting: it is about to ask for
+//! the next event). A process that takes a job has it *in flight* until it posts a
 //! response or an error, overruns the timeout (it is killed: `Sandbox.Timedout`) or exits
 //! (`Runtime.ExitError`; a process that exits before it ever asked for an event fails the
 //! oldest waiting job instead, so a runtime that cannot start fails its callers rather than
@@ -61,6 +62,9 @@ struct Entry {
     sandbox: Arc<Sandbox>,
     /// Whether the process has asked for an event yet.
     ready: bool,
+    /// It has answered its last event and not yet asked for the next: it will take a
+    /// queued job in a moment, so none need start for it.
+    returning: bool,
 }
 
 struct Parked {
@@ -200,7 +204,7 @@ impl Pool {
 
     /// Starts processes while queued jobs outnumber the processes still starting.
     fn grow(self: &Arc<Self>, state: &mut State) {
-        let starting = state.sandboxes.values().filter(|e| !e.ready).count();
+        let starting = state.sandboxes.values().filter(|e| !e.ready || e.returning).count();
         let mut missing = state.queue.len().saturating_sub(starting);
         while missing > 0 && state.sandboxes.len() < self.spec.max_concurrency && !state.closed {
             self.spawn_sandbox(state);
@@ -215,6 +219,7 @@ impl Pool {
             let mut state = self.lock();
             let entry = state.sandboxes.get_mut(&sandbox.id)?;
             entry.ready = true;
+            entry.returning = false;
             if let Some(job) = state.queue.pop_front() {
                 return Some(job);
             }
@@ -283,6 +288,9 @@ impl Pool {
         };
         let Some(flight) = flight else { return false };
         flight.timer.abort();
+        if let Some(e) = self.lock().sandboxes.get_mut(&sandbox.id) {
+            e.returning = true;
+        }
         let duration = flight.started.elapsed();
         self.report(request_id, duration);
         let _ = flight.reply.send(Ok(Response {
@@ -319,7 +327,9 @@ impl Pool {
             init_error: Mutex::new(None),
             kill: Notify::new(),
         });
-        state.sandboxes.insert(id, Entry { sandbox: sandbox.clone(), ready: false });
+        state
+            .sandboxes
+            .insert(id, Entry { sandbox: sandbox.clone(), ready: false, returning: false });
         tokio::spawn(supervise(sandbox));
     }
 

@@ -1,9 +1,10 @@
 //! The outbox: events waiting to be fanned out to their topic's subscribers.
 //!
-//! Whatever publishes (the topics API, a resource write, the notification middleware, a
-//! workflow's `sns:publish`) inserts a row here, in the same transaction as the write that
-//! caused it when there is one ([`insert_outbox`]), so no event is lost and none is sent for a
-//! write that did not happen. The topics' fan-out worker takes rows in `seq` order, makes
+//! Whatever publishes inserts a row here. A write that causes an event (a resource write)
+//! inserts it in its own transaction ([`insert_outbox`]), so no event is lost and none is
+//! sent for a write that did not happen. A publish that is an effect of a committed step (a
+//! workflow's `sns:publish` task, which may run again after a crash) carries a message id
+//! derived from what asked for it, so a repeat is the same message, inserted once. The topics' fan-out worker takes rows in `seq` order, makes
 //! the deliveries, and deletes the rows in one transaction.
 
 use sqlx::Row;
