@@ -32,6 +32,37 @@ pub(crate) struct Config {
     /// Topics and webhook delivery (`[topics]`, and `[topics.NAME]` for each topic).
     #[serde(default)]
     pub(crate) topics: TopicsConfig,
+    /// `[security] rules = "file.json"`: the security interceptor's rules.
+    #[serde(default)]
+    pub(crate) security: RulesFile,
+    /// `[notifications] rules = "file.json"`: the notification interceptor's rules.
+    #[serde(default)]
+    pub(crate) notifications: RulesFile,
+}
+
+/// A JSON rules file named in the configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RulesFile {
+    pub(crate) rules: Option<PathBuf>,
+}
+
+impl RulesFile {
+    /// The JSON: from the environment variable `env` if it is set (the JSON itself), else
+    /// from the file; `None` when neither is given.
+    pub(crate) fn load(&self, env: &str) -> Result<Option<String>> {
+        if let Ok(json) = std::env::var(env) {
+            if !json.trim().is_empty() {
+                return Ok(Some(json));
+            }
+        }
+        match &self.rules {
+            Some(path) => std::fs::read_to_string(path)
+                .map(Some)
+                .with_context(|| format!("cannot read {}", path.display())),
+            None => Ok(None),
+        }
+    }
 }
 
 /// One resource collection, served at `/NAME`.
@@ -139,6 +170,8 @@ impl std::fmt::Debug for Config {
             .field("collections", &self.collections)
             .field("resources", &self.resources)
             .field("topics", &self.topics)
+            .field("security", &self.security)
+            .field("notifications", &self.notifications)
             .finish()
     }
 }

@@ -98,6 +98,7 @@ async fn serve(config: Config) -> Result<()> {
         )))),
         ..engine_config
     };
+    let middleware = middleware(&config, &store)?;
     let engine = workflows::Engine::start(engine_config, store)
         .await
         .context("cannot start the workflow executor")?;
@@ -126,11 +127,17 @@ async fn serve(config: Config) -> Result<()> {
     println!("  store: {} (node {node})", redact(&url));
     tracing::info!(%local, node = %node, "baton is up");
     println!("  topics: http://{local}/topics");
-    let app = crate::server::router(
+    if middleware.security.is_some() {
+        println!("  security rules: on");
+    }
+    if middleware.notifications.is_some() {
+        println!("  notification rules: on");
+    }
+    let app = middleware.apply(crate::server::router(
         crate::server::AppState::new(engine.clone(), config, functions.clone())
             .with_resources(resources)
             .with_topics(topics.clone()),
-    );
+    ));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -182,6 +189,25 @@ fn start_functions(
         },
     );
     Ok(Some((f, worker)))
+}
+
+/// The middleware chain: request ids and the access log always; security and notification
+/// when their rules are given (`BATON_SECURITY_RULES` / `BATON_NOTIFICATION_RULES` hold the
+/// JSON itself and win over `[security] rules` / `[notifications] rules`, which name files).
+fn middleware(config: &Config, store: &store::Store) -> Result<gateway::Middleware> {
+    let security = match config.security.load("BATON_SECURITY_RULES")? {
+        Some(json) => Some(std::sync::Arc::new(gateway::Security::from_json(&json)?)),
+        None => None,
+    };
+    let notifications = match config.notifications.load("BATON_NOTIFICATION_RULES")? {
+        Some(json) => Some(std::sync::Arc::new(gateway::Notifier::from_json(
+            &json,
+            store.clone(),
+            config.limits.max_payload_bytes,
+        )?)),
+        None => None,
+    };
+    Ok(gateway::Middleware { security, notifications })
 }
 
 /// The topics service and its workers, with the topics and subscriptions the

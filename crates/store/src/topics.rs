@@ -601,6 +601,25 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// A topic's messages that were fanned out, in outbox order, after `after_seq`.
+    pub async fn topic_messages(
+        &self,
+        topic: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE topic = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3"
+        ))
+        .bind(topic)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// A topic's deliveries with `status` (`dead`: its dead letters), newest first, before
     /// the delivery id `before` when given.
     pub async fn deliveries(

@@ -1,0 +1,454 @@
+//! The security interceptor: who may call which method on which path.
+//!
+//! Configured by JSON (see the README, "Security and notification rules"):
+//!
+//! - `allow`: `{path, method}` pairs that need no login at all.
+//! - `rules`: `{path, methods, subjects, emails, groups, roles, api_keys, authenticated}`.
+//!   For a request the most specific rule whose path and methods match decides (see
+//!   [`PathPattern::specificity_cmp`]); between rules of the same shape, one that names its
+//!   methods beats one with `*`, and then the earlier rule in the file wins. The caller
+//!   passes if it is any of the identities the rule names; no matching rule is a 403.
+//! - `jwt`: the issuer, audiences, JWKS URL, algorithm allowlist and leeway for bearer
+//!   tokens; `api_keys`: services' keys, kept as SHA-256 hashes, sent in `api_key_header`.
+//!
+//! No or bad credentials: 401 with `WWW-Authenticate: Bearer ...` (RFC 6750 section 3),
+//! or a 302 to `login_url` for a browser (`Accept: text/html`). Valid but not allowed: 403.
+
+mod jwt;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+pub use jwt::{JwtSpec, JwtVerifier};
+
+use crate::pattern::PathPattern;
+use crate::{error, Identity};
+
+/// A security configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid security rules: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Pattern(#[from] crate::pattern::PatternError),
+    #[error("invalid security rules: {0}")]
+    Invalid(String),
+}
+
+/// The JSON document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySpec {
+    #[serde(default)]
+    pub allow: Vec<AllowSpec>,
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    #[serde(default)]
+    pub jwt: Option<JwtSpec>,
+    /// The header services send their API key in (`X-Api-Key` when unset).
+    #[serde(default)]
+    pub api_key_header: Option<String>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeySpec>,
+    /// Where a browser without a valid login is sent (302) instead of a 401.
+    #[serde(default)]
+    pub login_url: Option<String>,
+    /// The `realm` of `WWW-Authenticate` (`baton` when unset).
+    #[serde(default)]
+    pub realm: Option<String>,
+}
+
+/// A path and method that need no login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowSpec {
+    pub path: String,
+    /// A method name, or `*` (the default) for all.
+    #[serde(default = "star")]
+    pub method: String,
+}
+
+fn star() -> String {
+    "*".to_owned()
+}
+
+/// Who may call which methods on a path pattern.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub path: String,
+    /// Method names; `["*"]` (the default) for all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Token subjects (`sub`).
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// Token emails (`email`), compared without regard to case.
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// Groups (from the token's groups claim, or an API key's groups).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Roles (from the token's roles claim, or an API key's roles).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// API key names.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    /// Any authenticated caller.
+    #[serde(default)]
+    pub authenticated: bool,
+}
+
+/// A service's API key: its name and the SHA-256 of the key (hex), never the key itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySpec {
+    pub name: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+struct Rule {
+    pattern: PathPattern,
+    /// `None`: every method.
+    methods: Option<Vec<Method>>,
+    spec: RuleSpec,
+}
+
+/// The compiled rules.
+pub struct Security {
+    allow: Vec<(PathPattern, Option<Method>)>,
+    /// The most specific first.
+    rules: Vec<Rule>,
+    jwt: Option<JwtVerifier>,
+    api_key_header: HeaderName,
+    /// By the hex SHA-256 of the key.
+    api_keys: HashMap<String, ApiKeySpec>,
+    login_url: Option<HeaderValue>,
+    realm: String,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("allow", &self.allow.len())
+            .field("rules", &self.rules.len())
+            .field("jwt", &self.jwt.is_some())
+            .field("api_keys", &self.api_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn method(name: &str) -> Result<Option<Method>, ConfigError> {
+    if name == "*" {
+        return Ok(None);
+    }
+    Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+        .map(Some)
+        .map_err(|_| ConfigError::Invalid(format!("unknown method {name:?}")))
+}
+
+impl Security {
+    /// Parses and checks the JSON rules.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        Self::new(serde_json::from_str(text)?)
+    }
+
+    /// Checks the rules.
+    pub fn new(spec: SecuritySpec) -> Result<Self, ConfigError> {
+        let allow = spec
+            .allow
+            .iter()
+            .map(|a| Ok((PathPattern::parse(&a.path)?, method(&a.method)?)))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let mut rules = Vec::new();
+        for r in spec.rules {
+            let methods = if r.methods.is_empty() || r.methods.iter().any(|m| m == "*") {
+                None
+            } else {
+                Some(
+                    r.methods
+                        .iter()
+                        .map(|m| method(m).map(Option::unwrap))
+                        .collect::<Result<_, _>>()?,
+                )
+            };
+            rules.push(Rule { pattern: PathPattern::parse(&r.path)?, methods, spec: r });
+        }
+        // Stable: equal rules keep their order in the file.
+        rules.sort_by(|a, b| {
+            a.pattern
+                .specificity_cmp(&b.pattern)
+                .then_with(|| b.methods.is_some().cmp(&a.methods.is_some()))
+        });
+        let api_key_header = HeaderName::from_bytes(
+            spec.api_key_header.as_deref().unwrap_or("x-api-key").as_bytes(),
+        )
+        .map_err(|_| ConfigError::Invalid("api_key_header is not a header name".into()))?;
+        let mut api_keys = HashMap::new();
+        for k in spec.api_keys {
+            let hash = k.sha256.to_ascii_lowercase();
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid(format!(
+                    "api key {:?}: sha256 must be 64 hex digits",
+                    k.name
+                )));
+            }
+            api_keys.insert(hash, k);
+        }
+        let login_url = match spec.login_url {
+            Some(u) => Some(
+                HeaderValue::from_str(&u)
+                    .map_err(|_| ConfigError::Invalid("login_url is not a valid URL".into()))?,
+            ),
+            None => None,
+        };
+        let realm = spec.realm.unwrap_or_else(|| "baton".to_owned());
+        if realm.contains(['"', '\\']) || !realm.is_ascii() {
+            return Err(ConfigError::Invalid("realm: plain ASCII without quotes".into()));
+        }
+        let jwt = spec.jwt.map(JwtVerifier::new).transpose().map_err(ConfigError::Invalid)?;
+        Ok(Self { allow, rules, jwt, api_key_header, api_keys, login_url, realm })
+    }
+
+    fn allowed_anonymously(&self, method: &Method, path: &str) -> bool {
+        self.allow
+            .iter()
+            .any(|(p, m)| m.as_ref().is_none_or(|m| m == method) && p.matches(path).is_some())
+    }
+
+    /// The rule that decides for this request.
+    fn rule(&self, method: &Method, path: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| {
+            r.methods.as_ref().is_none_or(|ms| ms.contains(method))
+                && r.pattern.matches(path).is_some()
+        })
+    }
+
+    /// Who calls, from an API key or a bearer token; `Ok(None)` when neither is sent.
+    async fn identify(&self, headers: &HeaderMap) -> Result<Option<Identity>, Denied> {
+        if let Some(key) = headers.get(&self.api_key_header) {
+            let hash = hex(&Sha256::digest(key.as_bytes()));
+            let Some(k) = self.api_keys.get(&hash) else {
+                return Err(Denied::Invalid("the API key is not known".into()));
+            };
+            return Ok(Some(Identity {
+                kind: "api_key",
+                subject: k.name.clone(),
+                email: None,
+                groups: k.groups.clone(),
+                roles: k.roles.clone(),
+                issuer: None,
+            }));
+        }
+        let Some(auth) = headers.get(header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let auth = auth.to_str().map_err(|_| Denied::Invalid("malformed Authorization".into()))?;
+        let token = match auth.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(Denied::Invalid("only Bearer tokens are accepted".into())),
+        };
+        let Some(jwt) = &self.jwt else {
+            return Err(Denied::Invalid("bearer tokens are not configured".into()));
+        };
+        jwt.verify(token).await.map(Some)
+    }
+
+    /// Decides: `Ok(Some(identity))` to pass with it, `Ok(None)` to pass anonymously (the
+    /// allowlist), `Err` with the refusal.
+    pub async fn check(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Option<Identity>, Response> {
+        if self.allowed_anonymously(method, path) {
+            return Ok(None);
+        }
+        let identity = match self.identify(headers).await {
+            Ok(Some(i)) => i,
+            Ok(None) => return Err(self.refuse(headers, Denied::Missing)),
+            Err(d) => return Err(self.refuse(headers, d)),
+        };
+        match self.rule(method, path) {
+            Some(r) if r.admits(&identity) => Ok(Some(identity)),
+            Some(r) => Err(error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!(
+                    "{} may not {method} {path} (rule {})",
+                    identity.subject,
+                    r.pattern.as_str()
+                ),
+            )),
+            None => Err(error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("no rule allows {method} {path}"),
+            )),
+        }
+    }
+
+    fn refuse(&self, headers: &HeaderMap, denied: Denied) -> Response {
+        let browser = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        if let (true, Some(url), false) =
+            (browser, &self.login_url, matches!(denied, Denied::Unavailable(_)))
+        {
+            return (StatusCode::FOUND, [(header::LOCATION, url.clone())]).into_response();
+        }
+        let realm = &self.realm;
+        let (challenge, code, message) = match denied {
+            Denied::Missing => (
+                format!("Bearer realm=\"{realm}\""),
+                "Unauthenticated",
+                "this request needs a bearer token or an API key".to_owned(),
+            ),
+            Denied::Invalid(why) => (
+                format!(
+                    "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
+                    why.replace(['"', '\\'], "'")
+                ),
+                "InvalidToken",
+                why,
+            ),
+            Denied::Unavailable(why) => {
+                tracing::warn!(reason = %why, "cannot check a bearer token");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "IdentityProviderUnavailable",
+                    "the issuer's keys cannot be fetched; try again later",
+                );
+            }
+        };
+        let mut resp = error(StatusCode::UNAUTHORIZED, code, message);
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+}
+
+impl Rule {
+    fn admits(&self, id: &Identity) -> bool {
+        let s = &self.spec;
+        let any = |names: &[String], have: &[String]| names.iter().any(|n| have.contains(n));
+        s.authenticated
+            || (id.kind == "jwt" && s.subjects.contains(&id.subject))
+            || (id.kind == "api_key" && s.api_keys.contains(&id.subject))
+            || id.email.as_ref().is_some_and(|e| s.emails.iter().any(|x| x.eq_ignore_ascii_case(e)))
+            || any(&s.groups, &id.groups)
+            || any(&s.roles, &id.roles)
+    }
+}
+
+/// Why a caller is not identified.
+#[derive(Debug)]
+pub(crate) enum Denied {
+    /// No credentials.
+    Missing,
+    /// Credentials that do not check out.
+    Invalid(String),
+    /// The issuer's keys cannot be had.
+    Unavailable(String),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The layer.
+pub async fn layer(
+    State(security): State<Arc<Security>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    match security.check(&method, &path, req.headers()).await {
+        Ok(Some(identity)) => {
+            req.extensions_mut().insert(identity.clone());
+            let mut resp = next.run(req).await;
+            resp.extensions_mut().insert(identity);
+            resp
+        }
+        Ok(None) => next.run(req).await,
+        Err(refusal) => refusal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn check(
+        s: &Security,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Option<Identity>, Response> {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        s.check(&Method::from_bytes(method.as_bytes()).unwrap(), path, &map).await
+    }
+
+    fn rules() -> Security {
+        let key_hash = hex(&Sha256::digest(b"k-billing"));
+        Security::from_json(&format!(
+            r#"{{
+              "allow": [{{"path": "/health", "method": "GET"}}],
+              "api_keys": [{{"name": "billing", "sha256": "{key_hash}", "groups": ["services"]}}],
+              "rules": [
+                {{"path": "/orders/**", "methods": ["GET"], "groups": ["services"]}},
+                {{"path": "/orders/{{id}}", "methods": ["GET"], "api_keys": ["nobody"]}},
+                {{"path": "/orders/{{id}}", "api_keys": ["billing"]}},
+                {{"path": "/**", "authenticated": true}}
+              ]
+            }}"#
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_most_specific_rule_decides_and_ties_go_to_named_methods() {
+        let s = rules();
+        let key = [("x-api-key", "k-billing")];
+        // `/orders/{id}` with GET named beats `/orders/{id}` for every method.
+        assert_eq!(check(&s, "GET", "/orders/1", &key).await.unwrap_err().status(), 403);
+        assert!(check(&s, "PUT", "/orders/1", &key).await.is_ok());
+        assert!(check(&s, "GET", "/orders", &key).await.is_ok());
+        assert!(check(&s, "POST", "/anything", &key).await.is_ok());
+        assert!(check(&s, "GET", "/health", &[]).await.unwrap().is_none());
+        let missing = check(&s, "POST", "/health", &[]).await.unwrap_err();
+        assert_eq!(missing.status(), 401);
+        assert_eq!(missing.headers()["www-authenticate"], "Bearer realm=\"baton\"");
+        let bad = check(&s, "GET", "/x", &[("x-api-key", "nope")]).await.unwrap_err();
+        assert_eq!(bad.status(), 401);
+    }
+
+    #[test]
+    fn hmac_and_none_are_refused_in_the_configuration() {
+        for alg in ["HS256", "none"] {
+            let json = format!(
+                r#"{{"jwt": {{"issuer": "i", "audience": ["a"], "jwks_uri": "http://x", "algorithms": ["{alg}"]}}}}"#
+            );
+            assert!(Security::from_json(&json).is_err(), "{alg}");
+        }
+        assert!(Security::from_json(r#"{"rules": [{"path": "/a/**/b"}]}"#).is_err());
+    }
+}

@@ -1,0 +1,245 @@
+//! Bearer tokens: JWTs checked against the issuer's JWKS, following RFC 8725's advice: an
+//! algorithm allowlist (asymmetric only, so never `none` and never HMAC keyed with a public
+//! key), the key's type must fit the algorithm, and `iss`, `aud`, `exp` and `nbf` are
+//! checked.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{Mutex, RwLock};
+
+use super::Denied;
+use crate::Identity;
+
+/// `jwt` in the security rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    /// The expected `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values (a token needs one of them).
+    pub audience: Vec<String>,
+    /// Where the issuer's JWKS is (`jwks_uri` of its OpenID configuration).
+    pub jwks_uri: String,
+    /// The algorithms accepted; `["RS256", "ES256"]` when unset. HMAC and `none` are
+    /// refused here.
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (30 when unset).
+    #[serde(default)]
+    pub leeway_seconds: Option<u64>,
+    /// The claim with the caller's groups (`groups` when unset; a dotted path like
+    /// `realm_access.roles` reaches into objects).
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    /// The claim with the caller's roles (`roles` when unset).
+    #[serde(default)]
+    pub roles_claim: Option<String>,
+    /// How long fetched keys are used before they are fetched again (600 s when unset).
+    #[serde(default)]
+    pub cache_seconds: Option<u64>,
+}
+
+/// The shortest time between two fetches of the JWKS for unknown `kid`s, so tokens with
+/// made-up key ids cannot make Baton hammer the issuer.
+const MIN_REFETCH: Duration = Duration::from_secs(5);
+
+/// Checks tokens, with the issuer's keys cached.
+pub struct JwtVerifier {
+    spec: JwtSpec,
+    algorithms: Vec<Algorithm>,
+    leeway: u64,
+    ttl: Duration,
+    client: reqwest::Client,
+    keys: RwLock<Option<(Instant, Vec<Jwk>)>>,
+    /// Serialises fetches; holds the time of the last one.
+    fetching: Mutex<Option<Instant>>,
+}
+
+impl JwtVerifier {
+    /// Checks the settings.
+    pub fn new(spec: JwtSpec) -> Result<Self, String> {
+        let names = if spec.algorithms.is_empty() {
+            vec!["RS256".to_owned(), "ES256".to_owned()]
+        } else {
+            spec.algorithms.clone()
+        };
+        let mut algorithms = Vec::new();
+        for name in &names {
+            let alg = Algorithm::from_str(name)
+                .map_err(|_| format!("jwt.algorithms: {name:?} is not an algorithm"))?;
+            if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                return Err(format!("jwt.algorithms: {name} is refused (HMAC: RFC 8725 3.1)"));
+            }
+            algorithms.push(alg);
+        }
+        if spec.audience.is_empty() {
+            return Err("jwt.audience: at least one audience".into());
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(Self {
+            leeway: spec.leeway_seconds.unwrap_or(30),
+            ttl: Duration::from_secs(spec.cache_seconds.unwrap_or(600)),
+            spec,
+            algorithms,
+            client,
+            keys: RwLock::new(None),
+            fetching: Mutex::new(None),
+        })
+    }
+
+    /// Verifies a token and says who it names.
+    pub(crate) async fn verify(&self, token: &str) -> Result<Identity, Denied> {
+        let invalid = |m: &str| Denied::Invalid(m.to_owned());
+        // An unknown `alg` (such as `none`) does not parse.
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| invalid("the token is malformed or its algorithm is not supported"))?;
+        let alg = header.alg;
+        if !self.algorithms.contains(&alg) {
+            return Err(invalid("the token's algorithm is not allowed"));
+        }
+        let jwk = self.key(header.kid.as_deref(), alg).await?;
+        let key =
+            DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the issuer's key is unusable"))?;
+        let mut v = Validation::new(alg);
+        v.set_issuer(&[&self.spec.issuer]);
+        v.set_audience(&self.spec.audience);
+        v.leeway = self.leeway;
+        v.validate_nbf = true;
+        v.required_spec_claims =
+            ["exp", "iss", "aud", "sub"].into_iter().map(str::to_owned).collect::<HashSet<_>>();
+        let data = jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            let why = match e.kind() {
+                K::ExpiredSignature => "the token is expired",
+                K::ImmatureSignature => "the token is not valid yet",
+                K::InvalidAudience => "the token is for another audience",
+                K::InvalidIssuer => "the token is from another issuer",
+                K::InvalidSignature => "the token's signature does not verify",
+                K::MissingRequiredClaim(_) => "the token lacks a required claim",
+                _ => "the token is invalid",
+            };
+            invalid(why)
+        })?;
+        let claims = data.claims;
+        let strings = |path: &str| -> Vec<String> {
+            let mut v = &claims;
+            for part in path.split('.') {
+                match v.get(part) {
+                    Some(x) => v = x,
+                    None => return Vec::new(),
+                }
+            }
+            match v {
+                Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+                Value::String(s) => {
+                    s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+                }
+                _ => Vec::new(),
+            }
+        };
+        Ok(Identity {
+            kind: "jwt",
+            subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
+            email: claims["email"].as_str().map(str::to_owned),
+            groups: strings(self.spec.groups_claim.as_deref().unwrap_or("groups")),
+            roles: strings(self.spec.roles_claim.as_deref().unwrap_or("roles")),
+            issuer: claims["iss"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// The key for `kid` that fits `alg`, from the cache, or fetched when the cache is
+    /// stale or does not know the `kid`.
+    async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<Jwk, Denied> {
+        if let Some((at, keys)) = &*self.keys.read().await {
+            if at.elapsed() < self.ttl {
+                if let Some(k) = pick(keys, kid, alg) {
+                    return Ok(k);
+                }
+            }
+        }
+        let mut last = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some((at, keys)) = &*self.keys.read().await {
+            let fresh = at.elapsed() < self.ttl;
+            if fresh {
+                if let Some(k) = pick(keys, kid, alg) {
+                    return Ok(k);
+                }
+            }
+            if fresh && last.is_some_and(|t| t.elapsed() < MIN_REFETCH) {
+                return Err(Denied::Invalid("the token's key is not the issuer's".into()));
+            }
+        }
+        *last = Some(Instant::now());
+        let keys = match self.fetch().await {
+            Ok(keys) => keys,
+            Err(e) => return Err(Denied::Unavailable(e)),
+        };
+        let found = pick(&keys, kid, alg);
+        *self.keys.write().await = Some((Instant::now(), keys));
+        found.ok_or_else(|| Denied::Invalid("the token's key is not the issuer's".into()))
+    }
+
+    async fn fetch(&self) -> Result<Vec<Jwk>, String> {
+        let uri = &self.spec.jwks_uri;
+        let resp = self.client.get(uri).send().await.map_err(|e| format!("{uri}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{uri}: HTTP {}", resp.status()));
+        }
+        let set: Value = resp.json().await.map_err(|e| format!("{uri}: {e}"))?;
+        let keys = set["keys"].as_array().ok_or_else(|| format!("{uri}: no \"keys\""))?;
+        // Keys of kinds this build cannot read are skipped, not fatal.
+        let keys: Vec<Jwk> =
+            keys.iter().filter_map(|k| serde_json::from_value(k.clone()).ok()).collect();
+        tracing::debug!(%uri, keys = keys.len(), "fetched the issuer's keys");
+        Ok(keys)
+    }
+}
+
+/// The key named `kid` (or, without a `kid`, the only key) whose type fits `alg` and
+/// whose own `alg`, if it has one, is `alg`.
+fn pick(keys: &[Jwk], kid: Option<&str>, alg: Algorithm) -> Option<Jwk> {
+    let fits = |k: &&Jwk| {
+        let family = match (&k.algorithm, alg) {
+            (
+                AlgorithmParameters::RSA(_),
+                Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512,
+            )
+            | (
+                AlgorithmParameters::RSA(_),
+                Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512,
+            ) => true,
+            (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => {
+                p.curve == EllipticCurve::P256
+            }
+            (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => {
+                p.curve == EllipticCurve::P384
+            }
+            (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA) => true,
+            _ => false,
+        };
+        let own = k.common.key_algorithm.is_none_or(|ka| ka.to_string() == format!("{alg:?}"));
+        family && own
+    };
+    match kid {
+        Some(kid) => {
+            keys.iter().filter(fits).find(|k| k.common.key_id.as_deref() == Some(kid)).cloned()
+        }
+        None => {
+            let mut it = keys.iter().filter(fits);
+            match (it.next(), it.next()) {
+                (Some(k), None) => Some(k.clone()),
+                _ => None,
+            }
+        }
+    }
+}
