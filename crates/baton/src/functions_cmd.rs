@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use crate::api_client::{call, encode};
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
 use futures::future::BoxFuture;
+use reqwest::Method;
 use serde_json::Value;
 use workflows::lambda::{Call, InvokeFailure, Invoked, Invoker};
 
@@ -66,11 +68,7 @@ enum FunctionsCommand {
 }
 
 pub(crate) fn run(args: FunctionsArgs) -> Result<u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    crate::api_client::runtime()?.block_on(async move {
         let client = reqwest::Client::new();
         let base = args.endpoint.trim_end_matches('/').to_owned();
         match args.command {
@@ -83,7 +81,7 @@ pub(crate) fn run(args: FunctionsArgs) -> Result<u8> {
                 bench(&base, &name, payload, concurrency.max(1), duration, json).await
             }
             FunctionsCommand::List => {
-                let v = get_json(&client, &format!("{base}/2015-03-31/functions/")).await?;
+                let v = call(&client, &base, Method::GET, "/2015-03-31/functions/", None).await?;
                 for f in v["Functions"].as_array().into_iter().flatten() {
                     println!(
                         "{}\t{}",
@@ -140,8 +138,8 @@ async fn invoke(
 async fn logs(client: &reqwest::Client, base: &str, name: &str, follow: bool) -> Result<u8> {
     let mut after = 0u64;
     loop {
-        let url = format!("{base}/functions/{}/logs?after={after}", encode(name));
-        let v = get_json(client, &url).await?;
+        let path = format!("/functions/{}/logs?after={after}", encode(name));
+        let v = call(client, base, Method::GET, &path, None).await?;
         for line in v["lines"].as_array().into_iter().flatten() {
             let stream = line["stream"].as_str().unwrap_or("");
             let text = line["text"].as_str().unwrap_or("");
@@ -247,28 +245,6 @@ async fn bench(
     Ok(u8::from(errors > 0))
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value> {
-    let resp = client.get(url).send().await.with_context(|| format!("cannot reach {url}"))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{status}: {body}");
-    }
-    serde_json::from_str(&body).context("Baton answered with something that is not JSON")
-}
-
-/// Percent-encodes a path segment (function ARNs carry ':').
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Lambda tasks of workflows, run on this node's functions.
 pub(crate) struct Bridge {
     functions: functions::Functions,
@@ -336,14 +312,5 @@ fn failure(e: functions::Error) -> InvokeFailure {
             "{e} (Service: AWSLambda; Status Code: {status}; Error Code: {exception}; Request ID: {})",
             uuid::Uuid::new_v4()
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn arns_are_encoded() {
-        assert_eq!(super::encode("arn:aws:lambda:x"), "arn%3Aaws%3Alambda%3Ax");
-        assert_eq!(super::encode("plain-name_1"), "plain-name_1");
     }
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api_client;
 mod bench_cmd;
 mod config;
 mod exec_cmd;

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use futures::future::BoxFuture;
+
+use crate::api_client::{call, encode};
 use serde_json::{json, Value};
 
 #[derive(Debug, Args)]
@@ -68,11 +70,7 @@ enum TopicsCommand {
 }
 
 pub(crate) fn run(args: TopicsArgs) -> Result<u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    crate::api_client::runtime()?.block_on(async move {
         let client = reqwest::Client::new();
         let base = args.endpoint.trim_end_matches('/').to_owned();
         let (method, path, body) = match args.command {
@@ -130,39 +128,6 @@ pub(crate) fn run(args: TopicsArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         Ok(0)
     })
-}
-
-/// One call of the topics API; a refusal is an error carrying the API's message.
-async fn call(
-    client: &reqwest::Client,
-    base: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value> {
-    let mut req = client.request(method, format!("{base}{path}"));
-    if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b.to_string());
-    }
-    let resp = req.send().await.with_context(|| format!("cannot reach Baton at {base}"))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{status}: {text}");
-    }
-    serde_json::from_str(&text).context("Baton answered with something that is not JSON")
-}
-
-/// Percent-encodes a path segment.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Workflows' `sns:publish` tasks, published on this node's topics.

@@ -126,14 +126,7 @@ impl Store {
         .bind(doc.modified_ms)
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let Some(event) = event {
-            insert_outbox(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        commit_with_event(tx, done.rows_affected() > 0, event).await
     }
 
     /// Replaces the body, tag, version and modification time of a document whose stored
@@ -160,14 +153,7 @@ impl Store {
         .bind(expected_version)
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let Some(event) = event {
-            insert_outbox(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        commit_with_event(tx, done.rows_affected() > 0, event).await
     }
 
     /// Deletes a document whose stored version is still `expected_version`, with its event,
@@ -187,14 +173,7 @@ impl Store {
                 .bind(expected_version)
                 .execute(&mut *tx)
                 .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let Some(event) = event {
-            insert_outbox(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        commit_with_event(tx, done.rows_affected() > 0, event).await
     }
 
     /// The setting `name`, set to `initial` first if it has no value yet. Every node that
@@ -213,4 +192,21 @@ impl Store {
             .await?;
         Ok(row.try_get("value")?)
     }
+}
+
+/// Ends a document write: when it took effect, its event joins it and the transaction
+/// commits (`true`); otherwise nothing is written (`false`).
+async fn commit_with_event(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    took_effect: bool,
+    event: Option<&OutboxRecord>,
+) -> Result<bool> {
+    if !took_effect {
+        return Ok(false);
+    }
+    if let Some(event) = event {
+        insert_outbox(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }
