@@ -56,6 +56,12 @@ command = "cat >/dev/null; exit 9"
     )
 }
 
+/// A GET of Baton's own API that answers JSON.
+async fn get_json(baton: &Baton, path: &str) -> Value {
+    let r = baton.client.get(format!("http://{}{path}", baton.addr)).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
 struct Invocation {
     status: u16,
     function_error: Option<String>,
@@ -127,15 +133,7 @@ async fn a_lambda_runtime_function_runs_unchanged() {
     assert_eq!(r.headers()["x-amzn-errortype"], "InvalidRequestContentException");
 
     // The log has Lambda's platform lines and what the function printed.
-    let logs: Value = baton
-        .client
-        .get(format!("http://{}/functions/probe/logs", baton.addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logs: Value = get_json(&baton, "/functions/probe/logs").await;
     let texts: Vec<&str> =
         logs["lines"].as_array().unwrap().iter().filter_map(|l| l["text"].as_str()).collect();
     assert!(texts.iter().any(|t| t.starts_with("START RequestId: ")), "{texts:?}");
@@ -347,15 +345,7 @@ timeout_seconds = 10
     })
     .await;
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"n": 4}));
-    let failed: Value = baton
-        .client
-        .get(format!("http://{}/functions/slow-record/failed-events", baton.addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let failed: Value = get_json(&baton, "/functions/slow-record/failed-events").await;
     assert_eq!(failed["events"], json!([]), "a cut-off event is no failure");
 }
 
