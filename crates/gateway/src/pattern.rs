@@ -72,6 +72,12 @@ impl PathPattern {
 
     /// The route parameters if `path` (without its query) matches.
     pub fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
+        self.captures(path).map(|(params, _)| params)
+    }
+
+    /// The route parameters and, for a pattern ending in `**`, the rest of the path it
+    /// matched (`""` when nothing, else the segments joined by `/`, without a leading `/`).
+    pub fn captures(&self, path: &str) -> Option<(BTreeMap<String, String>, String)> {
         let body = path.strip_prefix('/')?;
         let body = body.strip_suffix('/').unwrap_or(body);
         let parts: Vec<&str> = if body.is_empty() { Vec::new() } else { body.split('/').collect() };
@@ -90,7 +96,8 @@ impl PathPattern {
                 Segment::Any => {}
             }
         }
-        Some(params)
+        let rest = if self.rest { parts[self.segments.len()..].join("/") } else { String::new() };
+        Some((params, rest))
     }
 
     /// Orders patterns by specificity, the most specific first: segment by segment from
@@ -134,6 +141,12 @@ mod tests {
         assert!(all.matches("/ordersx").is_none());
         assert!(PathPattern::parse("/**").unwrap().matches("/").is_some());
         assert!(PathPattern::parse("/").unwrap().matches("/").is_some());
+        let (params, rest) = PathPattern::parse("/shop/{id}/**")
+            .unwrap()
+            .captures("/shop/7/assets/app.js")
+            .unwrap();
+        assert_eq!((params["id"].as_str(), rest.as_str()), ("7", "assets/app.js"));
+        assert_eq!(all.captures("/orders/").unwrap().1, "");
         for bad in ["orders", "/a/**/b", "/a//b", "/a{b}", "/x*"] {
             assert!(PathPattern::parse(bad).is_err(), "{bad}");
         }
