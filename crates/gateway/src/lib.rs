@@ -7,12 +7,15 @@
 //! 3. [`notification`]: JSON rules of which operations put a `before` and/or `after`
 //!    event in the store's outbox, for a topic to deliver.
 //!
-//! Path patterns (`/orders/{id}`, `/orders/**`) are in [`pattern`].
+//! Path patterns (`/orders/{id}`, `/orders/**`) are in [`pattern`]. [`static_files`]
+//! serves a directory as a CDN edge does (validators, ranges, precompressed variants), for
+//! a route to call.
 
 pub mod notification;
 pub mod pattern;
 pub mod request_id;
 pub mod security;
+pub mod static_files;
 
 use std::sync::Arc;
 
@@ -24,6 +27,7 @@ pub use notification::Notifier;
 pub use pattern::PathPattern;
 pub use request_id::RequestId;
 pub use security::Security;
+pub use static_files::StaticFiles;
 
 /// Who called: put in the request's (and the response's) extensions by the security layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
