@@ -38,6 +38,9 @@ pub(crate) struct Config {
     /// `[notifications] rules = "file.json"`: the notification interceptor's rules.
     #[serde(default)]
     pub(crate) notifications: RulesFile,
+    /// `[[routes]]`: the gateway's route table.
+    #[serde(default)]
+    pub(crate) routes: Vec<gateway::RouteSpec>,
 }
 
 /// A JSON rules file named in the configuration.
@@ -172,6 +175,7 @@ impl std::fmt::Debug for Config {
             .field("topics", &self.topics)
             .field("security", &self.security)
             .field("notifications", &self.notifications)
+            .field("routes", &self.routes)
             .finish()
     }
 }
@@ -186,6 +190,7 @@ pub(crate) struct Limits {
     pub(crate) http_timeout_seconds: u64,
     pub(crate) function_event_retry_seconds: Vec<f64>,
     pub(crate) function_log_lines: usize,
+    pub(crate) max_request_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

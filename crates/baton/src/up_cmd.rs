@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::config::Config;
@@ -99,6 +99,7 @@ async fn serve(config: Config) -> Result<()> {
         ..engine_config
     };
     let middleware = middleware(&config, &store)?;
+    let routes = routes(&config, &resources, functions.as_ref().map(|(f, _)| f))?;
     let engine = workflows::Engine::start(engine_config, store)
         .await
         .context("cannot start the workflow executor")?;
@@ -133,11 +134,20 @@ async fn serve(config: Config) -> Result<()> {
     if middleware.notifications.is_some() {
         println!("  notification rules: on");
     }
+    for r in routes.routes() {
+        let methods = r.methods.as_ref().map_or_else(
+            || "*".to_owned(),
+            |ms| ms.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+        );
+        println!("  route: {methods} {} -> {}", r.pattern.as_str(), r.target.describe());
+    }
     let app = middleware.apply(crate::server::router(
         crate::server::AppState::new(engine.clone(), config, functions.clone())
             .with_resources(resources)
-            .with_topics(topics.clone()),
+            .with_topics(topics.clone())
+            .with_routes(routes),
     ));
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -189,6 +199,42 @@ fn start_functions(
         },
     );
     Ok(Some((f, worker)))
+}
+
+/// The gateway's route table, its collections and functions checked against the
+/// declared ones (state machines are created at run time, so a workflow route's is looked
+/// up per request).
+fn routes(
+    config: &Config,
+    resources: &crate::server::resources::Resources,
+    functions: Option<&functions::Functions>,
+) -> Result<gateway::RouteTable> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot build the upstream HTTP client")?;
+    let table = gateway::RouteTable::new(&config.routes, crate::server::routes::RESERVED, &client)
+        .context("invalid [[routes]]")?;
+    for r in table.routes() {
+        let path = r.pattern.as_str();
+        match &r.target {
+            gateway::Target::Collection { name, .. }
+                if !resources.names().contains(&name.as_str()) =>
+            {
+                bail!("invalid [[routes]]: {path} names the collection {name:?}, which is not declared");
+            }
+            gateway::Target::Function(name)
+                if functions.is_none_or(|f| f.resolve(name).is_err()) =>
+            {
+                bail!(
+                    "invalid [[routes]]: {path} names the function {name:?}, which is not declared"
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(table)
 }
 
 /// The middleware chain: request ids and the access log always; security and notification

@@ -7,13 +7,15 @@
 //! 3. [`notification`]: JSON rules of which operations put a `before` and/or `after`
 //!    event in the store's outbox, for a topic to deliver.
 //!
-//! Path patterns (`/orders/{id}`, `/orders/**`) are in [`pattern`]. [`static_files`]
-//! serves a directory as a CDN edge does (validators, ranges, precompressed variants), for
-//! a route to call.
+//! Path patterns (`/orders/{id}`, `/orders/**`) are in [`pattern`]; the route table of
+//! `[[routes]]` in [`routes`], with its reverse proxy in [`proxy`] and [`static_files`],
+//! which serves a directory as a CDN edge does (validators, ranges, precompressed variants).
 
 pub mod notification;
 pub mod pattern;
+pub mod proxy;
 pub mod request_id;
+pub mod routes;
 pub mod security;
 pub mod static_files;
 
@@ -26,6 +28,7 @@ use serde::Serialize;
 pub use notification::Notifier;
 pub use pattern::PathPattern;
 pub use request_id::RequestId;
+pub use routes::{Found, RouteSpec, RouteTable, Target};
 pub use security::Security;
 pub use static_files::StaticFiles;
 

@@ -65,6 +65,25 @@ impl PathPattern {
         Ok(Self { text: text.to_owned(), segments, rest })
     }
 
+    /// The names of the parameters, left to right.
+    pub fn params(&self) -> Vec<&str> {
+        self.segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first segment when it is a literal (`api` of `/api/{x}`).
+    pub fn first_literal(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Literal(l)) => Some(l),
+            _ => None,
+        }
+    }
+
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -141,10 +160,8 @@ mod tests {
         assert!(all.matches("/ordersx").is_none());
         assert!(PathPattern::parse("/**").unwrap().matches("/").is_some());
         assert!(PathPattern::parse("/").unwrap().matches("/").is_some());
-        let (params, rest) = PathPattern::parse("/shop/{id}/**")
-            .unwrap()
-            .captures("/shop/7/assets/app.js")
-            .unwrap();
+        let (params, rest) =
+            PathPattern::parse("/shop/{id}/**").unwrap().captures("/shop/7/assets/app.js").unwrap();
         assert_eq!((params["id"].as_str(), rest.as_str()), ("7", "assets/app.js"));
         assert_eq!(all.captures("/orders/").unwrap().1, "");
         for bad in ["orders", "/a/**/b", "/a//b", "/a{b}", "/x*"] {

@@ -184,6 +184,11 @@ impl StaticFiles {
         })
     }
 
+    /// The directory served (resolved).
+    pub fn root(&self) -> &std::path::Path {
+        &self.inner.root
+    }
+
     /// Answers a request for `rest`, the part of the URL path under the route as
     /// [`PathPattern::captures`] gives it: no leading `/`, still percent-encoded, maybe `""`.
     pub async fn serve(&self, rest: &str, method: &Method, headers: &HeaderMap) -> Response {

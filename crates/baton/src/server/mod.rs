@@ -1,9 +1,11 @@
 //! The HTTP surface of `baton up`: the Step Functions API at `/`, the Lambda API of the
 //! functions under `/2015-03-31/functions`, the topics API under `/topics`, `/health` and
-//! `/metrics`, and the resource collections at `/{collection}` and `/{collection}/{id}`.
+//! `/metrics`, `/executions/{arn}` (where async workflow routes point), then the gateway's
+//! routes and the resource collections at `/{collection}` and `/{collection}/{id}`.
 
 mod lambda;
 pub(crate) mod resources;
+pub(crate) mod routes;
 mod sfn;
 mod topics;
 
@@ -35,6 +37,10 @@ pub(crate) struct AppState {
     pub(crate) resources: Option<resources::Resources>,
     /// Topics and webhook delivery.
     pub(crate) topics: Option<events::topics::Topics>,
+    /// The gateway's routes (`[[routes]]`).
+    pub(crate) routes: Arc<gateway::RouteTable>,
+    /// `http`, or `https` when Baton serves TLS: what upstreams are told.
+    pub(crate) scheme: &'static str,
 }
 
 /// How long a cached state machine is used.
@@ -55,7 +61,42 @@ impl AppState {
             function_events,
             resources: None,
             topics: None,
+            routes: Arc::default(),
+            scheme: "http",
         }
+    }
+
+    /// Serves the gateway's routes.
+    pub(crate) fn with_routes(self, routes: gateway::RouteTable) -> Self {
+        Self { routes: Arc::new(routes), ..self }
+    }
+
+    /// The ARN of a state machine of this region and account.
+    pub(crate) fn machine_arn(&self, name: &str) -> String {
+        let c = &self.config;
+        format!("arn:aws:states:{}:{}:stateMachine:{name}", c.region, c.account)
+    }
+
+    /// A state machine for starting executions: from the short-lived cache when there.
+    pub(crate) async fn cached_machine(
+        &self,
+        arn: &str,
+    ) -> Result<Option<store::MachineRecord>, store::Error> {
+        if let Ok(cache) = self.machines.lock() {
+            if let Some((at, m)) = cache.get(arn) {
+                if at.elapsed() < MACHINE_CACHE_TTL {
+                    return Ok(Some(m.clone()));
+                }
+            }
+        }
+        let Some(m) = self.engine.store().machine(arn).await? else { return Ok(None) };
+        if let Ok(mut cache) = self.machines.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(arn.to_owned(), (Instant::now(), m.clone()));
+        }
+        Ok(Some(m))
     }
 
     /// Serves the resource collections too.
@@ -73,7 +114,7 @@ impl AppState {
 /// The routes.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", post(sfn::handle))
+        .route("/", post(sfn::handle).fallback(routes::dispatch))
         .route("/2015-03-31/functions", get(lambda::list_functions))
         .route("/2015-03-31/functions/", get(lambda::list_functions))
         .route("/2015-03-31/functions/{name}", get(lambda::get_function))
@@ -96,17 +137,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/topics/{name}/messages", post(topics::publish))
         .route("/topics/{name}/dead-letters", get(topics::dead_letters))
         .route("/topics/{name}/dead-letters/{delivery}/replay", post(topics::replay))
+        .route("/executions/{arn}", get(routes::execution))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        // Resources: static routes above win over these parameters.
-        .route("/{collection}", get(resources::list).post(resources::create))
-        .route(
-            "/{collection}/{id}",
-            get(resources::read)
-                .put(resources::put)
-                .patch(resources::patch)
-                .delete(resources::delete),
-        )
+        // The gateway's routes, then the collections at /NAME and /NAME/{id}.
+        .fallback(routes::dispatch)
         .with_state(state)
 }
 

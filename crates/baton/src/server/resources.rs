@@ -24,9 +24,8 @@ use ::resources::cursor::{Cursor, CursorKey, Fingerprint, Order};
 use ::resources::etag::EntityTag;
 use ::resources::precondition::{self, Conditions, Current, Method, Outcome};
 use anyhow::{bail, Context as _};
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
@@ -34,10 +33,6 @@ use store::{DocumentRecord, OutboxRecord};
 
 use super::AppState;
 use crate::config::Config;
-
-/// Names a collection cannot take: Baton's own paths.
-const RESERVED: &[&str] =
-    &["health", "metrics", "functions", "topics", "console", "openapi.json", "2015-03-31"];
 
 /// The page size when `limit` is absent, and the largest allowed.
 const DEFAULT_LIMIT: usize = 50;
@@ -174,7 +169,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty() || !name.chars().all(charset) {
         bail!("invalid collection name {name:?}: use lowercase letters, digits, '_' and '-'");
     }
-    if RESERVED.contains(&name) {
+    if super::routes::RESERVED.contains(&name) {
         bail!("the collection name {name:?} is taken by Baton's own API");
     }
     Ok(())
@@ -261,17 +256,16 @@ fn collection<'a>(state: &'a AppState, name: &str) -> ApiResult<(&'a Resources, 
     })
 }
 
-fn path_error(e: PathRejection) -> ApiError {
-    ApiError::bad_request("invalid_path", e.body_text())
-}
-
-fn body_error(e: BytesRejection) -> ApiError {
-    let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        "payload_too_large"
-    } else {
-        "invalid_body"
-    };
-    ApiError::new(e.status(), code, e.body_text())
+/// The request's body, up to the configured limit.
+async fn read_body(state: &AppState, body: Body) -> ApiResult<Bytes> {
+    let limit = state.config.limits.max_request_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    })
 }
 
 fn check_id(id: &str) -> ApiResult<()> {
@@ -413,9 +407,11 @@ fn last_modified(doc: &DocumentRecord) -> i64 {
     doc.modified_ms.div_euclid(1000)
 }
 
-/// `/NAME/{id}` with the id percent-encoded as a path segment.
-fn location(c: &Collection, id: &str) -> String {
-    let mut out = format!("/{}/", c.name);
+/// The URL of a new document: the collection's path, then the id percent-encoded as a
+/// path segment.
+fn location(collection_path: &str, id: &str) -> String {
+    let mut out = collection_path.trim_end_matches('/').to_owned();
+    out.push('/');
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
@@ -486,25 +482,72 @@ fn record(
     }
 }
 
-/// `GET /NAME`: a page of documents in id order, filtered by `?member=value`.
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
-    uri: Uri,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+/// Serves a collection (`id` is `None`: list and create) or one of its documents (read,
+/// replace, patch, delete). Locations are built from the request's path, so a collection
+/// answers the same under `/NAME` and under a gateway route.
+pub(crate) async fn serve(
+    state: &AppState,
+    name: &str,
+    id: Option<&str>,
+    req: Request,
 ) -> Response {
-    list_inner(&state, name, &uri, query).await.unwrap_or_else(IntoResponse::into_response)
+    let (parts, body) = req.into_parts();
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    let run = async {
+        let (_, c) = collection(state, name)?;
+        let Some(id) = id else {
+            return match *method {
+                axum::http::Method::GET | axum::http::Method::HEAD => {
+                    list(state, c, uri).await.map(|r| strip_head(method, r))
+                }
+                axum::http::Method::POST => {
+                    create(state, c, uri, headers, &read_body(state, body).await?).await
+                }
+                _ => Err(method_not_allowed("GET, HEAD, POST")),
+            };
+        };
+        check_id(id)?;
+        match *method {
+            axum::http::Method::GET | axum::http::Method::HEAD => {
+                read(state, c, method, id, headers).await
+            }
+            axum::http::Method::PUT => {
+                let doc = json_object(headers, &read_body(state, body).await?)?;
+                write(state, c, id, uri, headers, Method::Put, Change::Put(doc)).await
+            }
+            axum::http::Method::PATCH => {
+                let change = patch_change(headers, &read_body(state, body).await?)?;
+                write(state, c, id, uri, headers, Method::Patch, Change::Patch(change)).await
+            }
+            axum::http::Method::DELETE => {
+                write(state, c, id, uri, headers, Method::Delete, Change::Delete).await
+            }
+            _ => Err(method_not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
+        }
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn list_inner(
-    state: &AppState,
-    name: Result<Path<String>, PathRejection>,
-    uri: &Uri,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> ApiResult<Response> {
-    let Path(name) = name.map_err(path_error)?;
-    let (res, c) = collection(state, &name)?;
-    let Query(params) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+fn method_not_allowed(allow: &'static str) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("allowed: {allow}"))
+        .with_header(header::ALLOW, HeaderValue::from_static(allow))
+}
+
+/// A HEAD answer: the GET answer's status and headers without its body.
+fn strip_head(method: &axum::http::Method, r: Response) -> Response {
+    if method != axum::http::Method::HEAD {
+        return r;
+    }
+    let (parts, _) = r.into_parts();
+    Response::from_parts(parts, Body::empty())
+}
+
+/// `GET /NAME`: a page of documents in id order, filtered by `?member=value`.
+async fn list(state: &AppState, c: &Collection, uri: &Uri) -> ApiResult<Response> {
+    let res = state.resources.as_ref().ok_or_else(|| ApiError::internal("no resources"))?;
+    let axum::extract::Query(params) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let mut limit = DEFAULT_LIMIT;
     let mut cursor = None;
     let mut filters: Vec<(&str, &str)> = Vec::new();
@@ -594,24 +637,14 @@ fn equals_param(member: &Value, param: &str) -> bool {
 }
 
 /// `POST /NAME`: a new document under the id in its key member, or a generated one.
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    create_inner(&state, name, &headers, body).await.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn create_inner(
+async fn create(
     state: &AppState,
-    name: Result<Path<String>, PathRejection>,
+    c: &Collection,
+    uri: &Uri,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: &[u8],
 ) -> ApiResult<Response> {
-    let Path(name) = name.map_err(path_error)?;
-    let (_, c) = collection(state, &name)?;
-    let mut doc = json_object(headers, &body.map_err(body_error)?)?;
+    let mut doc = json_object(headers, body)?;
     let id = match doc.get(&c.key) {
         Some(Value::String(s)) => s.clone(),
         Some(_) => {
@@ -641,34 +674,23 @@ async fn create_inner(
         ));
     }
     let mut r = document_response(StatusCode::CREATED, &rec, true);
-    if let Ok(v) = HeaderValue::from_str(&location(c, &id)) {
+    if let Ok(v) = HeaderValue::from_str(&location(uri.path(), &id)) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     Ok(r)
 }
 
 /// `GET` and `HEAD /NAME/{id}`: the document with its validators, or 304.
-pub(crate) async fn read(
-    State(state): State<AppState>,
-    method: axum::http::Method,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    read_inner(&state, &method, path, &headers).await.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn read_inner(
+async fn read(
     state: &AppState,
+    c: &Collection,
     method: &axum::http::Method,
-    path: Result<Path<(String, String)>, PathRejection>,
+    id: &str,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let Path((name, id)) = path.map_err(path_error)?;
-    let (_, c) = collection(state, &name)?;
-    check_id(&id)?;
     let conds = conditions(headers)?;
-    let Some(doc) = state.engine.store().document(&c.name, &id).await? else {
-        return Err(not_found(c, &id));
+    let Some(doc) = state.engine.store().document(&c.name, id).await? else {
+        return Err(not_found(c, id));
     };
     let tag = stored_tag(&doc);
     let current = Current { etag: &tag, last_modified: last_modified(&doc) };
@@ -705,67 +727,34 @@ enum Patch {
     Json(Vec<::resources::patch::Operation>),
 }
 
-/// `PUT /NAME/{id}`: replace the document, or create it (`If-None-Match: *`: only create).
-pub(crate) async fn put(
-    State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let run = async {
-        let Path((name, id)) = path.map_err(path_error)?;
-        collection(&state, &name)?;
-        let doc = json_object(&headers, &body.map_err(body_error)?)?;
-        write(&state, &name, &id, &headers, Method::Put, Change::Put(doc)).await
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `PATCH /NAME/{id}`: a JSON Merge Patch or a JSON Patch, by content type.
-pub(crate) async fn patch(
-    State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let run = async {
-        let Path((name, id)) = path.map_err(path_error)?;
-        collection(&state, &name)?;
-        let body = body.map_err(body_error)?;
-        let change = match media_type(&headers).as_deref() {
-            Some("application/merge-patch+json") => {
-                let v = serde_json::from_slice(&body).map_err(|e| {
-                    ApiError::bad_request("invalid_json", format!("the body is not JSON: {e}"))
-                })?;
-                Patch::Merge(v)
-            }
-            Some("application/json-patch+json") => {
-                let text = std::str::from_utf8(&body)
-                    .map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8"))?;
-                let ops = ::resources::patch::parse_json_patch_text(text).map_err(patch_error)?;
-                Patch::Json(ops)
-            }
-            other => {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    format!(
-                        "a patch is application/merge-patch+json or application/json-patch+json, \
-                         not {}",
-                        other.unwrap_or("untyped")
-                    ),
-                )
-                .with_header(
-                    HeaderName::from_static("accept-patch"),
-                    HeaderValue::from_static(
-                        "application/merge-patch+json, application/json-patch+json",
-                    ),
-                ));
-            }
-        };
-        write(&state, &name, &id, &headers, Method::Patch, Change::Patch(change)).await
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+/// The change a PATCH asks for: a JSON Merge Patch or a JSON Patch, by content type.
+fn patch_change(headers: &HeaderMap, body: &[u8]) -> ApiResult<Patch> {
+    match media_type(headers).as_deref() {
+        Some("application/merge-patch+json") => {
+            let v = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request("invalid_json", format!("the body is not JSON: {e}"))
+            })?;
+            Ok(Patch::Merge(v))
+        }
+        Some("application/json-patch+json") => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8"))?;
+            let ops = ::resources::patch::parse_json_patch_text(text).map_err(patch_error)?;
+            Ok(Patch::Json(ops))
+        }
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "a patch is application/merge-patch+json or application/json-patch+json, not {}",
+                other.unwrap_or("untyped")
+            ),
+        )
+        .with_header(
+            HeaderName::from_static("accept-patch"),
+            HeaderValue::from_static("application/merge-patch+json, application/json-patch+json"),
+        )),
+    }
 }
 
 fn patch_error(e: ::resources::patch::Error) -> ApiError {
@@ -783,31 +772,17 @@ fn patch_error(e: ::resources::patch::Error) -> ApiError {
     }
 }
 
-/// `DELETE /NAME/{id}`.
-pub(crate) async fn delete(
-    State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let run = async {
-        let Path((name, id)) = path.map_err(path_error)?;
-        write(&state, &name, &id, &headers, Method::Delete, Change::Delete).await
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
 /// The shared path of PUT, PATCH and DELETE: read, decide, compare-and-swap, start over if
 /// another writer came first.
 async fn write(
     state: &AppState,
-    name: &str,
+    c: &Collection,
     id: &str,
+    uri: &Uri,
     headers: &HeaderMap,
     method: Method,
     change: Change,
 ) -> ApiResult<Response> {
-    let (_, c) = collection(state, name)?;
-    check_id(id)?;
     let conds = conditions(headers)?;
     if precondition::precondition_required(method, &conds, c.require_conditional_writes) {
         return Err(ApiError::new(
@@ -866,7 +841,7 @@ async fn write(
                 let ev = c.events.then(|| event(c, "created", id, Some(&rec), now));
                 if store.create_document(&rec, ev.as_ref()).await? {
                     let mut r = document_response(StatusCode::CREATED, &rec, true);
-                    if let Ok(v) = HeaderValue::from_str(&location(c, id)) {
+                    if let Ok(v) = HeaderValue::from_str(uri.path()) {
                         r.headers_mut().insert(header::LOCATION, v);
                     }
                     return Ok(r);

@@ -248,8 +248,7 @@ impl Api<'_> {
     }
 
     fn machine_arn(&self, name: &str) -> String {
-        let c = &self.state.config;
-        format!("arn:aws:states:{}:{}:stateMachine:{name}", c.region, c.account)
+        self.state.machine_arn(name)
     }
 
     fn activity_arn(&self, name: &str) -> String {
@@ -279,21 +278,8 @@ impl Api<'_> {
 
     /// A state machine for starting executions: from the short-lived cache when there.
     async fn cached_machine(&self, arn: &str) -> Result<MachineRecord, ApiError> {
-        if let Ok(cache) = self.state.machines.lock() {
-            if let Some((at, m)) = cache.get(arn) {
-                if at.elapsed() < super::MACHINE_CACHE_TTL {
-                    return Ok(m.clone());
-                }
-            }
-        }
-        let m = self.machine(arn).await?;
-        if let Ok(mut cache) = self.state.machines.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(arn.to_owned(), (std::time::Instant::now(), m.clone()));
-        }
-        Ok(m)
+        Self::check_arn(arn, &["stateMachine"])?;
+        self.state.cached_machine(arn).await?.ok_or_else(|| does_not_exist(arn))
     }
 
     /// Forgets a cached state machine after this node changed it.
