@@ -41,6 +41,24 @@ pub(crate) struct Config {
     /// `[[routes]]`: the gateway's route table.
     #[serde(default)]
     pub(crate) routes: Vec<gateway::RouteSpec>,
+    /// `[workflows.NAME]`: state machines created (or updated) at start.
+    #[serde(default)]
+    pub(crate) workflows: std::collections::BTreeMap<String, WorkflowSpec>,
+}
+
+/// A state machine declared in the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkflowSpec {
+    /// The definition file (Amazon States Language, JSON).
+    pub(crate) definition: PathBuf,
+    /// `STANDARD` (the default) or `EXPRESS`.
+    #[serde(default = "standard", rename = "type")]
+    pub(crate) kind: String,
+}
+
+fn standard() -> String {
+    "STANDARD".to_owned()
 }
 
 /// A JSON rules file named in the configuration.
@@ -176,6 +194,7 @@ impl std::fmt::Debug for Config {
             .field("security", &self.security)
             .field("notifications", &self.notifications)
             .field("routes", &self.routes)
+            .field("workflows", &self.workflows)
             .finish()
     }
 }
@@ -220,7 +239,38 @@ impl Config {
                 config.database = Some(url);
             }
         }
+        if let Some(dir) = file.and_then(|f| f.parent()) {
+            config.resolve_paths(dir);
+        }
         Ok(config)
+    }
+
+    /// Makes the files a configuration file names relative to that file's directory, so an
+    /// application's `baton.toml` works from wherever Baton is started: schemas, rules,
+    /// workflow definitions, static directories and functions' working directories. (A
+    /// function's `command` is run in its working directory, so it can stay relative to
+    /// that.) The data directory stays relative to where Baton runs.
+    fn resolve_paths(&mut self, dir: &std::path::Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        let paths = self
+            .collections
+            .values_mut()
+            .filter_map(|c| c.schema.as_mut())
+            .chain(self.security.rules.as_mut())
+            .chain(self.notifications.rules.as_mut())
+            .chain(self.workflows.values_mut().map(|w| &mut w.definition))
+            .chain(self.routes.iter_mut().filter_map(|r| r.static_dir.as_mut()));
+        paths.for_each(fix);
+        for f in self.functions.values_mut() {
+            match &mut f.working_dir {
+                Some(w) => fix(w),
+                None => f.working_dir = Some(dir.to_owned()),
+            }
+        }
     }
 
     /// The declared functions, each named by its table key.

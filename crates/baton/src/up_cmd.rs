@@ -103,6 +103,7 @@ async fn serve(config: Config) -> Result<()> {
     let engine = workflows::Engine::start(engine_config, store)
         .await
         .context("cannot start the workflow executor")?;
+    let declared = declare_workflows(&config, &engine).await?;
     // Deliveries to functions and state machines wait for these.
     topics.set_targets(crate::topics_cmd::targets(
         functions.as_ref().map(|(_, w)| w.clone()),
@@ -133,6 +134,9 @@ async fn serve(config: Config) -> Result<()> {
     }
     if middleware.notifications.is_some() {
         println!("  notification rules: on");
+    }
+    if !declared.is_empty() {
+        println!("  workflows: {}", declared.join(", "));
     }
     for r in routes.routes() {
         let methods = r.methods.as_ref().map_or_else(
@@ -199,6 +203,62 @@ fn start_functions(
         },
     );
     Ok(Some((f, worker)))
+}
+
+/// Creates the state machines of `[workflows.NAME]`, or updates those whose definition
+/// changed (a new revision, as UpdateStateMachine makes). Every node does this at start;
+/// it is idempotent. Answers the names.
+async fn declare_workflows(config: &Config, engine: &workflows::Engine) -> Result<Vec<String>> {
+    let store = engine.store();
+    let mut names = Vec::new();
+    for (name, spec) in &config.workflows {
+        let path = spec.definition.display();
+        let kind = spec.kind.to_ascii_uppercase();
+        if kind != "STANDARD" && kind != "EXPRESS" {
+            bail!("workflow {name:?}: type is STANDARD or EXPRESS, not {:?}", spec.kind);
+        }
+        let definition = std::fs::read_to_string(&spec.definition)
+            .with_context(|| format!("workflow {name:?}: cannot read {path}"))?;
+        asl::StateMachine::compile_str(&definition, workflows::machine_type(&kind))
+            .map_err(|e| anyhow::anyhow!("workflow {name:?} ({path}): {}", e.cause))?;
+        let arn =
+            format!("arn:aws:states:{}:{}:stateMachine:{name}", config.region, config.account);
+        let now = workflows::now_ms();
+        let existing = store.machine(&arn).await?;
+        match existing {
+            None => {
+                let record = store::MachineRecord {
+                    arn: arn.clone(),
+                    name: name.clone(),
+                    kind: kind.clone(),
+                    revision_id: uuid::Uuid::new_v4().to_string(),
+                    definition,
+                    role_arn: format!("arn:aws:iam::{}:role/baton", config.account),
+                    description: format!("declared in the configuration ({path})"),
+                    logging: r#"{"level":"OFF","includeExecutionData":false}"#.into(),
+                    tracing: r#"{"enabled":false}"#.into(),
+                    created_ms: now,
+                    updated_ms: now,
+                    tags: "[]".into(),
+                };
+                // Another node may create it at the same moment: either row is the same.
+                store.create_machine(&record).await?;
+            }
+            Some(m) if m.kind != kind => bail!(
+                "workflow {name:?} exists as {} and is declared {kind}: delete it first",
+                m.kind
+            ),
+            Some(mut m) if m.definition != definition => {
+                m.definition = definition;
+                m.revision_id = uuid::Uuid::new_v4().to_string();
+                m.updated_ms = now;
+                store.update_machine(&m, true).await?;
+            }
+            Some(_) => {}
+        }
+        names.push(name.clone());
+    }
+    Ok(names)
 }
 
 /// The gateway's route table, its collections and functions checked against the
