@@ -38,6 +38,24 @@ pub(crate) struct Config {
     /// `[notifications] rules = "file.json"`: the notification interceptor's rules.
     #[serde(default)]
     pub(crate) notifications: RulesFile,
+    /// `[tls]`: serve HTTPS (see `tls.rs`).
+    #[serde(default)]
+    pub(crate) tls: TlsConfig,
+}
+
+/// `[tls]`: HTTPS with the given certificate and key, or with a self-signed certificate.
+/// Neither: plain HTTP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsConfig {
+    /// The certificate chain (PEM), the server's own certificate first.
+    pub(crate) cert: Option<PathBuf>,
+    /// The private key of that certificate (PEM: PKCS#8, or PKCS#1 RSA / SEC1 EC).
+    pub(crate) key: Option<PathBuf>,
+    /// A certificate for localhost made (or kept from an earlier start) under
+    /// `<data>/tls`, for development; `baton up --tls-self-signed` sets it.
+    #[serde(default)]
+    pub(crate) self_signed: bool,
 }
 
 /// A JSON rules file named in the configuration.
@@ -172,6 +190,7 @@ impl std::fmt::Debug for Config {
             .field("topics", &self.topics)
             .field("security", &self.security)
             .field("notifications", &self.notifications)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -255,6 +274,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("postgres"));
         assert_eq!(c.topics.retry_schedule.len(), 8);
         assert!(c.topics.declared.is_empty());
+        assert!(c.tls.cert.is_none() && c.tls.key.is_none() && !c.tls.self_signed);
     }
 
     #[test]
