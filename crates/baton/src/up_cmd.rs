@@ -124,7 +124,7 @@ async fn serve(config: Config) -> Result<()> {
     // The first line of standard output says where Baton is: tests and scripts read it.
     println!("baton listening on {base}");
     println!("  Step Functions API: POST {base}/ (aws --endpoint-url {base} stepfunctions ...)");
-    println!("  health: {base}/health   metrics: {base}/metrics");
+    println!("  health: {base}/health   metrics: {base}/metrics   OpenAPI: {base}/openapi.json");
     if let Some(tls) = &tls {
         println!("  {}", tls.describe());
     }
@@ -146,10 +146,13 @@ async fn serve(config: Config) -> Result<()> {
     if middleware.notifications.is_some() {
         println!("  notification rules: on");
     }
+    // The gateway's [[routes]] will be passed here, to appear in the document too.
+    let openapi = crate::server::openapi::document(&config, &resources, &[]);
     let app = middleware.apply(crate::server::router(
         crate::server::AppState::new(engine.clone(), config, functions.clone())
             .with_resources(resources)
-            .with_topics(topics.clone()),
+            .with_topics(topics.clone())
+            .with_openapi(&openapi),
     ));
     match tls {
         None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await,

@@ -1,8 +1,10 @@
 //! The HTTP surface of `baton up`: the Step Functions API at `/`, the Lambda API of the
-//! functions under `/2015-03-31/functions`, the topics API under `/topics`, `/health` and
-//! `/metrics`, and the resource collections at `/{collection}` and `/{collection}/{id}`.
+//! functions under `/2015-03-31/functions`, the topics API under `/topics`, `/health`,
+//! `/metrics`, the OpenAPI document of all of it at `/openapi.json`, and the resource
+//! collections at `/{collection}` and `/{collection}/{id}`.
 
 mod lambda;
+pub(crate) mod openapi;
 pub(crate) mod resources;
 mod sfn;
 mod topics;
@@ -35,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) resources: Option<resources::Resources>,
     /// Topics and webhook delivery.
     pub(crate) topics: Option<events::topics::Topics>,
+    /// `GET /openapi.json`: the document, serialized once at start.
+    pub(crate) openapi: axum::body::Bytes,
 }
 
 /// How long a cached state machine is used.
@@ -55,12 +59,18 @@ impl AppState {
             function_events,
             resources: None,
             topics: None,
+            openapi: axum::body::Bytes::from_static(b"{}"),
         }
     }
 
     /// Serves the resource collections too.
     pub(crate) fn with_resources(self, resources: resources::Resources) -> Self {
         Self { resources: Some(resources), ..self }
+    }
+
+    /// Serves this OpenAPI document (`openapi::document`) at `/openapi.json`.
+    pub(crate) fn with_openapi(self, document: &serde_json::Value) -> Self {
+        Self { openapi: axum::body::Bytes::from(document.to_string()), ..self }
     }
 
     /// Serves the topics API with this service.
@@ -98,6 +108,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/topics/{name}/dead-letters/{delivery}/replay", post(topics::replay))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
         // Resources: static routes above win over these parameters.
         .route("/{collection}", get(resources::list).post(resources::create))
         .route(
@@ -131,4 +142,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text.push_str(&f.metrics());
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+async fn openapi_json(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi.clone()).into_response()
 }
