@@ -141,10 +141,8 @@ mod tests {
         assert!(all.matches("/ordersx").is_none());
         assert!(PathPattern::parse("/**").unwrap().matches("/").is_some());
         assert!(PathPattern::parse("/").unwrap().matches("/").is_some());
-        let (params, rest) = PathPattern::parse("/shop/{id}/**")
-            .unwrap()
-            .captures("/shop/7/assets/app.js")
-            .unwrap();
+        let (params, rest) =
+            PathPattern::parse("/shop/{id}/**").unwrap().captures("/shop/7/assets/app.js").unwrap();
         assert_eq!((params["id"].as_str(), rest.as_str()), ("7", "assets/app.js"));
         assert_eq!(all.captures("/orders/").unwrap().1, "");
         for bad in ["orders", "/a/**/b", "/a//b", "/a{b}", "/x*"] {
