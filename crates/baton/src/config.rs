@@ -44,6 +44,9 @@ pub(crate) struct Config {
     /// `[workflows.NAME]`: state machines created (or updated) at start.
     #[serde(default)]
     pub(crate) workflows: std::collections::BTreeMap<String, WorkflowSpec>,
+    /// `[tls]`: serve HTTPS (see `tls.rs`).
+    #[serde(default)]
+    pub(crate) tls: TlsConfig,
 }
 
 /// A state machine declared in the configuration.
@@ -59,6 +62,21 @@ pub(crate) struct WorkflowSpec {
 
 fn standard() -> String {
     "STANDARD".to_owned()
+}
+
+/// `[tls]`: HTTPS with the given certificate and key, or with a self-signed certificate.
+/// Neither: plain HTTP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsConfig {
+    /// The certificate chain (PEM), the server's own certificate first.
+    pub(crate) cert: Option<PathBuf>,
+    /// The private key of that certificate (PEM: PKCS#8, or PKCS#1 RSA / SEC1 EC).
+    pub(crate) key: Option<PathBuf>,
+    /// A certificate for localhost made (or kept from an earlier start) under
+    /// `<data>/tls`, for development; `baton up --tls-self-signed` sets it.
+    #[serde(default)]
+    pub(crate) self_signed: bool,
 }
 
 /// A JSON rules file named in the configuration.
@@ -195,6 +213,7 @@ impl std::fmt::Debug for Config {
             .field("notifications", &self.notifications)
             .field("routes", &self.routes)
             .field("workflows", &self.workflows)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -247,7 +266,8 @@ impl Config {
 
     /// Makes the files a configuration file names relative to that file's directory, so an
     /// application's `baton.toml` works from wherever Baton is started: schemas, rules,
-    /// workflow definitions, static directories and functions' working directories. (A
+    /// workflow definitions, static directories, TLS files and functions' working
+    /// directories. (A
     /// function's `command` is run in its working directory, so it can stay relative to
     /// that.) The data directory stays relative to where Baton runs.
     fn resolve_paths(&mut self, dir: &std::path::Path) {
@@ -263,7 +283,9 @@ impl Config {
             .chain(self.security.rules.as_mut())
             .chain(self.notifications.rules.as_mut())
             .chain(self.workflows.values_mut().map(|w| &mut w.definition))
-            .chain(self.routes.iter_mut().filter_map(|r| r.static_dir.as_mut()));
+            .chain(self.routes.iter_mut().filter_map(|r| r.static_dir.as_mut()))
+            .chain(self.tls.cert.as_mut())
+            .chain(self.tls.key.as_mut());
         paths.for_each(fix);
         for f in self.functions.values_mut() {
             match &mut f.working_dir {
@@ -310,6 +332,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("postgres"));
         assert_eq!(c.topics.retry_schedule.len(), 8);
         assert!(c.topics.declared.is_empty());
+        assert!(c.tls.cert.is_none() && c.tls.key.is_none() && !c.tls.self_signed);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod input;
 mod jsonata_cmd;
 mod runner;
 mod server;
+mod tls;
 mod topics_cmd;
 mod up_cmd;
 mod validate_cmd;

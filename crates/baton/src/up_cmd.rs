@@ -23,6 +23,10 @@ pub(crate) struct UpArgs {
     /// The database URL: postgres://... to share the work between nodes.
     #[arg(long)]
     database: Option<String>,
+    /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1, kept in
+    /// DATA/tls/self-signed.crt (trust it: curl --cacert DATA/tls/self-signed.crt).
+    #[arg(long)]
+    tls_self_signed: bool,
 }
 
 pub(crate) fn run(args: UpArgs) -> Result<u8> {
@@ -35,6 +39,9 @@ pub(crate) fn run(args: UpArgs) -> Result<u8> {
     }
     if let Some(db) = args.database {
         config.database = Some(db);
+    }
+    if args.tls_self_signed {
+        config.tls.self_signed = true;
     }
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,6 +64,8 @@ fn init_tracing() {
 
 async fn serve(config: Config) -> Result<()> {
     let addr = config.listen_addr()?;
+    // First, so a mistake in [tls] stops Baton before it opens anything.
+    let tls = crate::tls::load(&config.tls, &config.data)?;
     let url = config.database_url()?;
     let store = store::Store::open(&url)
         .await
@@ -113,22 +122,26 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let base = format!("{}://{local}", if tls.is_some() { "https" } else { "http" });
     // The first line of standard output says where Baton is: tests and scripts read it.
-    println!("baton listening on http://{local}");
-    println!("  Step Functions API: POST http://{local}/ (aws --endpoint-url http://{local} stepfunctions ...)");
-    println!("  health: http://{local}/health   metrics: http://{local}/metrics");
+    println!("baton listening on {base}");
+    println!("  Step Functions API: POST {base}/ (aws --endpoint-url {base} stepfunctions ...)");
+    println!("  health: {base}/health   metrics: {base}/metrics   OpenAPI: {base}/openapi.json");
+    if let Some(tls) = &tls {
+        println!("  {}", tls.describe());
+    }
     if let Some((f, _)) = &functions {
         println!(
-            "  functions: {} (aws --endpoint-url http://{local} lambda invoke ...)",
+            "  functions: {} (aws --endpoint-url {base} lambda invoke ...)",
             f.names().join(", ")
         );
     }
     if !resources.names().is_empty() {
-        println!("  resources: {} (http://{local}/NAME)", resources.names().join(", "));
+        println!("  resources: {} ({base}/NAME)", resources.names().join(", "));
     }
     println!("  store: {} (node {node})", redact(&url));
-    tracing::info!(%local, node = %node, "baton is up");
-    println!("  topics: http://{local}/topics");
+    tracing::info!(%local, node = %node, tls = tls.is_some(), "baton is up");
+    println!("  topics: {base}/topics");
     if middleware.security.is_some() {
         println!("  security rules: on");
     }
@@ -145,17 +158,28 @@ async fn serve(config: Config) -> Result<()> {
         );
         println!("  route: {methods} {} -> {}", r.pattern.as_str(), r.target.describe());
     }
+    let extra: Vec<crate::server::openapi::ExtraOperation> = routes
+        .routes()
+        .iter()
+        .filter_map(crate::server::openapi::ExtraOperation::from_route)
+        .collect();
+    let openapi = crate::server::openapi::document(&config, &resources, &extra);
     let app = middleware.apply(crate::server::router(
         crate::server::AppState::new(engine.clone(), config, functions.clone())
             .with_resources(resources)
             .with_topics(topics.clone())
-            .with_routes(routes),
+            .with_routes(routes)
+            .with_scheme(if tls.is_some() { "https" } else { "http" })
+            .with_openapi(&openapi),
     ));
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server failed")?;
+    match tls {
+        None => {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+        }
+        Some(tls) => crate::tls::serve(listener, tls, app, shutdown_signal()).await,
+    }
+    .context("the server failed")?;
     tracing::info!("shutting down: handing executions back");
     topics.shutdown().await;
     // Stop taking Event invocations, hand the executions back (their tasks' results no

@@ -1,9 +1,11 @@
 //! The HTTP surface of `baton up`: the Step Functions API at `/`, the Lambda API of the
-//! functions under `/2015-03-31/functions`, the topics API under `/topics`, `/health` and
-//! `/metrics`, `/executions/{arn}` (where async workflow routes point), then the gateway's
-//! routes and the resource collections at `/{collection}` and `/{collection}/{id}`.
+//! functions under `/2015-03-31/functions`, the topics API under `/topics`, `/health`,
+//! `/metrics`, the OpenAPI document of all of it at `/openapi.json`, `/executions/{arn}`
+//! (where async workflow routes point), then the gateway's routes and the resource
+//! collections at `/{collection}` and `/{collection}/{id}`.
 
 mod lambda;
+pub(crate) mod openapi;
 pub(crate) mod resources;
 pub(crate) mod routes;
 mod sfn;
@@ -41,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) routes: Arc<gateway::RouteTable>,
     /// `http`, or `https` when Baton serves TLS: what upstreams are told.
     pub(crate) scheme: &'static str,
+    /// `GET /openapi.json`: the document, serialized once at start.
+    pub(crate) openapi: axum::body::Bytes,
 }
 
 /// How long a cached state machine is used.
@@ -63,7 +67,13 @@ impl AppState {
             topics: None,
             routes: Arc::default(),
             scheme: "http",
+            openapi: axum::body::Bytes::from_static(b"{}"),
         }
+    }
+
+    /// Says how clients reach Baton (`http` or `https`).
+    pub(crate) fn with_scheme(self, scheme: &'static str) -> Self {
+        Self { scheme, ..self }
     }
 
     /// Serves the gateway's routes.
@@ -104,6 +114,11 @@ impl AppState {
         Self { resources: Some(resources), ..self }
     }
 
+    /// Serves this OpenAPI document (`openapi::document`) at `/openapi.json`.
+    pub(crate) fn with_openapi(self, document: &serde_json::Value) -> Self {
+        Self { openapi: axum::body::Bytes::from(document.to_string()), ..self }
+    }
+
     /// Serves the topics API with this service.
     pub(crate) fn with_topics(mut self, topics: events::topics::Topics) -> Self {
         self.topics = Some(topics);
@@ -140,6 +155,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/executions/{arn}", get(routes::execution))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
         // The gateway's routes, then the collections at /NAME and /NAME/{id}.
         .fallback(routes::dispatch)
         .with_state(state)
@@ -166,4 +182,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text.push_str(&f.metrics());
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+async fn openapi_json(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi.clone()).into_response()
 }

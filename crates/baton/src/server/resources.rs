@@ -35,8 +35,8 @@ use super::AppState;
 use crate::config::Config;
 
 /// The page size when `limit` is absent, and the largest allowed.
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 1000;
+pub(super) const DEFAULT_LIMIT: usize = 50;
+pub(super) const MAX_LIMIT: usize = 1000;
 
 /// The longest id, in bytes.
 const MAX_ID_BYTES: usize = 1024;
@@ -48,9 +48,9 @@ const MAX_ATTEMPTS: usize = 64;
 const CURSOR_SECRET_SETTING: &str = "resources.cursor_secret";
 
 /// The request header of a condition expression, and of its names and values.
-const CONDITION_EXPRESSION: &str = "x-condition-expression";
-const CONDITION_NAMES: &str = "x-condition-names";
-const CONDITION_VALUES: &str = "x-condition-values";
+pub(super) const CONDITION_EXPRESSION: &str = "x-condition-expression";
+pub(super) const CONDITION_NAMES: &str = "x-condition-names";
+pub(super) const CONDITION_VALUES: &str = "x-condition-values";
 
 /// The most schema violations listed in a 422.
 const MAX_VIOLATIONS: usize = 100;
@@ -64,6 +64,19 @@ struct Collection {
     events: bool,
     /// Every document written must be valid under it.
     schema: Option<::resources::schema::Schema>,
+    /// The schema as written, for the OpenAPI document.
+    schema_json: Option<Value>,
+}
+
+/// A collection as the OpenAPI document describes it.
+#[derive(Debug)]
+pub(crate) struct CollectionInfo<'a> {
+    pub(crate) name: &'a str,
+    /// The member holding the id.
+    pub(crate) key: &'a str,
+    pub(crate) require_conditional_writes: bool,
+    /// The collection's JSON Schema, as its file holds it.
+    pub(crate) schema: Option<&'a Value>,
 }
 
 impl std::fmt::Debug for Collection {
@@ -96,11 +109,14 @@ impl Resources {
             if key.is_empty() {
                 bail!("collection {name:?}: `key` cannot be empty");
             }
-            let schema = match &spec.schema {
-                Some(path) => Some(load_schema(path).with_context(|| {
-                    format!("collection {name:?}: the schema {}", path.display())
-                })?),
-                None => None,
+            let (schema, schema_json) = match &spec.schema {
+                Some(path) => {
+                    let (compiled, json) = load_schema(path).with_context(|| {
+                        format!("collection {name:?}: the schema {}", path.display())
+                    })?;
+                    (Some(compiled), Some(json))
+                }
+                None => (None, None),
             };
             collections.insert(
                 name.clone(),
@@ -110,6 +126,7 @@ impl Resources {
                     require_conditional_writes: spec.require_conditional_writes,
                     events: spec.events,
                     schema,
+                    schema_json,
                 },
             );
         }
@@ -134,13 +151,23 @@ impl Resources {
     pub(crate) fn names(&self) -> Vec<&str> {
         self.collections.keys().map(String::as_str).collect()
     }
+
+    /// The collections, in order, as the OpenAPI document describes them.
+    pub(crate) fn describe(&self) -> impl Iterator<Item = CollectionInfo<'_>> {
+        self.collections.values().map(|c| CollectionInfo {
+            name: &c.name,
+            key: &c.key,
+            require_conditional_writes: c.require_conditional_writes,
+            schema: c.schema_json.as_ref(),
+        })
+    }
 }
 
-/// Reads and compiles a JSON Schema (see `resources::schema`).
-fn load_schema(path: &std::path::Path) -> anyhow::Result<::resources::schema::Schema> {
+/// Reads and compiles a JSON Schema (see `resources::schema`); the JSON too.
+fn load_schema(path: &std::path::Path) -> anyhow::Result<(::resources::schema::Schema, Value)> {
     let text = std::fs::read_to_string(path).context("cannot be read")?;
     let schema: Value = serde_json::from_str(&text).context("is not JSON")?;
-    Ok(::resources::schema::Schema::compile(&schema)?)
+    Ok((::resources::schema::Schema::compile(&schema)?, schema))
 }
 
 /// 422 listing the violations (up to [`MAX_VIOLATIONS`]) when the collection has a schema

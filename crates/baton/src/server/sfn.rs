@@ -16,7 +16,46 @@ use store::{ActivityRecord, MachineRecord};
 
 use super::AppState;
 
-const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+pub(super) const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// The actions `handle` dispatches, in its order (for the OpenAPI document; a test keeps
+/// the two lists equal).
+pub(super) const ACTIONS: &[&str] = &[
+    "CreateStateMachine",
+    "DescribeStateMachine",
+    "UpdateStateMachine",
+    "DeleteStateMachine",
+    "ListStateMachines",
+    "ValidateStateMachineDefinition",
+    "StartExecution",
+    "StartSyncExecution",
+    "StopExecution",
+    "DescribeExecution",
+    "DescribeStateMachineForExecution",
+    "ListExecutions",
+    "GetExecutionHistory",
+    "RedriveExecution",
+    "SendTaskSuccess",
+    "SendTaskFailure",
+    "SendTaskHeartbeat",
+    "CreateActivity",
+    "DescribeActivity",
+    "DeleteActivity",
+    "ListActivities",
+    "GetActivityTask",
+    "PublishStateMachineVersion",
+    "ListStateMachineVersions",
+    "DeleteStateMachineVersion",
+    "CreateStateMachineAlias",
+    "DescribeStateMachineAlias",
+    "UpdateStateMachineAlias",
+    "DeleteStateMachineAlias",
+    "ListStateMachineAliases",
+    "TestState",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+];
 
 /// An error as AWS's JSON protocol sends it: `{"__type", "message"}`.
 #[derive(Debug)]
@@ -1224,6 +1263,16 @@ fn page<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_action_list_is_what_handle_dispatches() {
+        let source = include_str!("sfn.rs");
+        let dispatched: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('"')?.split_once("\" => api.").map(|(a, _)| a))
+            .collect();
+        assert_eq!(dispatched, ACTIONS);
+    }
 
     #[test]
     fn names_follow_aws_rules() {

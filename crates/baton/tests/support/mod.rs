@@ -13,9 +13,27 @@ use serde_json::{json, Value};
 /// A running `baton up`, killed when dropped.
 pub struct Baton {
     child: Option<Child>,
+    /// `HOST:PORT`.
     pub addr: String,
+    /// `http://HOST:PORT` or `https://HOST:PORT`, as the first line printed says.
+    pub base: String,
     pub data: PathBuf,
     pub client: reqwest::Client,
+}
+
+/// How to start `baton up`, beyond its data directory; `Start::default()` is plain SQLite
+/// on a free loopback port.
+#[derive(Default)]
+pub struct Start<'a> {
+    pub database: Option<&'a str>,
+    pub env: &'a [(&'a str, &'a str)],
+    /// The configuration file.
+    pub config: Option<&'a Path>,
+    /// More arguments of `baton up` (`--tls-self-signed`, ...).
+    pub args: &'a [&'a str],
+    /// A PEM certificate `client` trusts as a root (for HTTPS), read once Baton has
+    /// printed its address, so it may be one Baton writes at start.
+    pub root_certificate: Option<&'a Path>,
 }
 
 /// A fresh data directory under the system's temporary directory.
@@ -52,29 +70,69 @@ impl Baton {
         env: &[(&str, &str)],
         config: Option<&Path>,
     ) -> Self {
+        Self::start_with(data, &Start { database, env, config, ..Start::default() })
+    }
+
+    /// The `baton up` command line for `data` and `start`.
+    pub fn command(data: &Path, start: &Start<'_>) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
         cmd.args(["up", "--listen", "127.0.0.1:0", "--data"]).arg(data);
-        if let Some(file) = config {
+        if let Some(file) = start.config {
             cmd.arg("--config").arg(file);
         }
-        if let Some(db) = database {
+        if let Some(db) = start.database {
             cmd.args(["--database", db]);
         }
-        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
-        for (k, v) in env {
+        cmd.args(start.args);
+        cmd.env("RUST_LOG", "warn");
+        for (k, v) in start.env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Starts `baton up` as `start` says and waits for the address it prints.
+    pub fn start_with(data: &Path, start: &Start<'_>) -> Self {
+        let mut cmd = Self::command(data, start);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("baton starts");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().expect("baton prints its address").unwrap();
-        let addr = first
-            .strip_prefix("baton listening on http://")
+        let base = first
+            .strip_prefix("baton listening on ")
+            .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
+        let addr = base.split_once("://").map(|(_, a)| a.to_owned()).unwrap();
         // Keep draining standard output so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child: Some(child), addr, data: data.to_owned(), client: reqwest::Client::new() }
+        let mut client = reqwest::Client::builder();
+        if let Some(path) = start.root_certificate {
+            let pem = std::fs::read(path).unwrap();
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        Self {
+            child: Some(child),
+            addr,
+            base,
+            data: data.to_owned(),
+            client: client.build().unwrap(),
+        }
+    }
+
+    /// Runs `baton up` as `start` says, expecting it to stop at once with an error; returns
+    /// what it wrote to standard error.
+    pub fn fail_to_start(data: &Path, start: &Start<'_>) -> String {
+        let out = Self::command(data, start).output().expect("baton runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "baton up started; stderr: {stderr}");
+        stderr
+    }
+
+    /// The URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     /// The process id.
@@ -101,7 +159,7 @@ impl Baton {
     pub async fn call(&self, action: &str, body: Value) -> (u16, Value) {
         let r = self
             .client
-            .post(format!("http://{}/", self.addr))
+            .post(self.url("/"))
             .header("content-type", "application/x-amz-json-1.0")
             .header("x-amz-target", format!("AWSStepFunctions.{action}"))
             .body(body.to_string())
