@@ -62,10 +62,19 @@ fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-async fn serve(config: Config) -> Result<()> {
+async fn serve(mut config: Config) -> Result<()> {
     let addr = config.listen_addr()?;
     // First, so a mistake in [tls] stops Baton before it opens anything.
     let tls = crate::tls::load(&config.tls, &config.data)?;
+    // Bound before anything starts, so functions can be told where Baton is.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let endpoint = self_endpoint(local, tls.is_some());
+    for f in config.functions.values_mut() {
+        f.env.entry("BATON_ENDPOINT".to_owned()).or_insert_with(|| endpoint.clone());
+    }
     let url = config.database_url()?;
     let store = store::Store::open(&url)
         .await
@@ -118,10 +127,6 @@ async fn serve(config: Config) -> Result<()> {
         functions.as_ref().map(|(_, w)| w.clone()),
         engine.clone(),
     ));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
     let base = format!("{}://{local}", if tls.is_some() { "https" } else { "http" });
     // The first line of standard output says where Baton is: tests and scripts read it.
     println!("baton listening on {base}");
@@ -227,6 +232,20 @@ fn start_functions(
         },
     );
     Ok(Some((f, worker)))
+}
+
+/// The URL Baton's own functions reach it at: the listen address, with an unspecified
+/// address (`0.0.0.0`, `::`) replaced by loopback.
+fn self_endpoint(local: std::net::SocketAddr, tls: bool) -> String {
+    let mut addr = local;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("{}://{addr}", if tls { "https" } else { "http" })
 }
 
 /// Creates the state machines of `[workflows.NAME]`, or updates those whose definition
