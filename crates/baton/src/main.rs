@@ -9,6 +9,7 @@ mod bench_cmd;
 mod config;
 mod exec_cmd;
 mod functions_cmd;
+mod graph_cmd;
 mod input;
 mod jsonata_cmd;
 mod runner;
@@ -32,6 +33,8 @@ enum Command {
     Exec(exec_cmd::ExecArgs),
     /// Validate a state machine definition as ValidateStateMachineDefinition does.
     Validate(validate_cmd::ValidateArgs),
+    /// Draw a state machine definition as an SVG diagram.
+    Graph(graph_cmd::GraphArgs),
     /// Evaluate a JSONata expression.
     Jsonata(jsonata_cmd::JsonataArgs),
     /// Start the server: the Step Functions API on SQLite (default) or PostgreSQL.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Exec(args) => exec_cmd::run(args),
         Command::Validate(args) => validate_cmd::run(args),
+        Command::Graph(args) => graph_cmd::run(args),
         Command::Jsonata(args) => jsonata_cmd::run(args),
         Command::Up(args) => up_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
