@@ -8,22 +8,27 @@
 # Four `baton up` processes, each on 127.0.0.1:0 with its own temporary data directory
 # (SQLite), are started once and stopped by their PIDs on exit:
 #
-#   upstream  a `[[routes]] static` route serving a 17-byte JSON file and the JWKS
+#   upstream  a `[[routes]] static` route serving an 18-byte JSON file and the JWKS
 #   open      collection `items` and `[[routes]] upstream` /up/** -> the upstream; no security
-#   secured   the same, with security rules: every path needs a valid RS256 JWT of group
+#   secured   the same, with security rules: /items/** and /up/** need an RS256 JWT of group
 #             `bench` (issuer keys fetched once from the upstream's JWKS, then cached)
 #   quiet     the open one with RUST_LOG=warn (no access-log line per request), for one row
 #
-# Every workload is probed once with curl (its expected status must come back), warmed up for
-# a second, then run twice: BENCH_CONNECTIONS connections on BENCH_THREADS wrk threads for the
-# throughput, and one connection on one thread for the latency without queueing (the p50
-# differences between rows are read at that level). wrk and Baton share the machine's cores.
+# Every workload is probed once with curl (its expected status must come back) and warmed up
+# for a second. Then BENCH_ROUNDS rounds each run every workload twice for a slice of
+# BENCH_SECONDS: BENCH_CONNECTIONS connections on BENCH_THREADS wrk threads for the
+# throughput, and one connection on one thread for the latency without queueing. Interleaving
+# spreads a change in the machine's load (other people's builds) over all rows, and the
+# differences between rows (the cost of a layer) are taken round by round. wrk and Baton share
+# the machine's cores.
 #
 # Usage: bench/gateway.sh
 # Environment:
 #   CARGO_TARGET_DIR    the cargo target directory (default target-bench)
 #   BATON               a baton binary to measure instead of building one
-#   BENCH_SECONDS       seconds of load per run (default 10)
+#   BENCH_SECONDS       seconds of load per workload and connection count, over all rounds
+#                       (default 10)
+#   BENCH_ROUNDS        rounds (default 5)
 #   BENCH_CONNECTIONS   connections for the throughput runs (default 64)
 #   BENCH_THREADS       wrk threads for the throughput runs (default 2)
 #   BENCH_MAX_LOAD      wait until the 1-minute load average is below this before measuring
@@ -39,6 +44,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target-bench}"
 seconds="${BENCH_SECONDS:-10}"
 connections="${BENCH_CONNECTIONS:-64}"
 threads="${BENCH_THREADS:-2}"
+rounds="${BENCH_ROUNDS:-5}"
 max_load="${BENCH_MAX_LOAD:-1.0}"
 wait_seconds="${BENCH_WAIT_SECONDS:-900}"
 doc="$root/docs/benchmarks.md"
@@ -291,26 +297,26 @@ probe() {
     fi
 }
 
-# run ID WHAT URL SCRIPT THREADS CONNECTIONS SECONDS PROCESSES: one wrk run; prints a JSON line.
+# run ROUND ID URL SCRIPT THREADS CONNECTIONS PROCESSES: one wrk run of $slice seconds;
+# prints a JSON line.
 run() {
-    local id="$1" what="$2" url="$3" script="$4" t="$5" c="$6" s="$7" procs="$8"
+    local round="$1" id="$2" url="$3" script="$4" t="$5" c="$6" procs="$7"
     local before after out line load
     load="$(cut -d' ' -f1 /proc/loadavg)"
     # shellcheck disable=SC2086 # PROCESSES is a list of names
     before="$(cpu_ticks $procs)"
-    out="$(WRK_THREADS="$t" wrk -t"$t" -c"$c" -d"${s}s" -s "$work/$script.lua" "$url")"
+    out="$(WRK_THREADS="$t" wrk -t"$t" -c"$c" -d"${slice}s" -s "$work/$script.lua" "$url" 2>&1)" || true
     # shellcheck disable=SC2086
     after="$(cpu_ticks $procs)"
     line="$(sed -n 's/^BENCH //p' <<<"$out" | tail -n 1)"
     if [ -z "$line" ]; then
-        jq -cn --arg id "$id" --arg w "$what" --arg e "$out" '{id: $id, what: $w, error: $e}'
+        jq -cn --arg id "$id" --arg e "wrk: $out" '{id: $id, error: $e}'
         return
     fi
-    jq -c --arg id "$id" --arg w "$what" --argjson t "$t" --argjson c "$c" --arg load "$load" \
-        --argjson cpu "$(((after - before) * 1000000 / hz))" --arg procs "$procs" '
-        . + {id: $id, what: $w, threads: $t, connections: $c, load1: $load, processes: $procs,
-             rps: (.requests / (.duration_us / 1e6)),
-             cpu_us_per_request: (if .requests > 0 then $cpu / .requests else null end)}' <<<"$line"
+    jq -c --arg id "$id" --argjson r "$round" --argjson t "$t" --argjson c "$c" \
+        --arg load "$load" --argjson cpu "$(((after - before) * 1000000 / hz))" '
+        . + {id: $id, round: $r, threads: $t, connections: $c, load1: ($load | tonumber),
+             cpu_us: $cpu}' <<<"$line"
 }
 
 # --- Waiting for a quiet machine, then measuring -------------------------------------------
@@ -328,43 +334,70 @@ if [ "$wait_seconds" -gt 0 ]; then
     done
 fi
 
+# The runs are interleaved: every round runs every workload for a slice of BENCH_SECONDS, so a
+# change in the machine's load (other people's builds) falls on all rows alike, and the
+# differences between rows are taken round by round.
+slice=$(((seconds + rounds - 1) / rounds))
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results.jsonl"
 : >"$results"
+measured=()
 for w in "${workloads[@]}"; do
     IFS='|' read -r id what url script expected procs runs <<<"$w"
-    echo "== $what"
-    if ! probe "$url" "$script" "$expected"; then
-        jq -cn --arg id "$id" --arg w "$what" --arg e "the probe did not answer $expected" \
-            '{id: $id, what: $w, error: $e}' | tee -a "$results"
-        continue
+    echo "== Probing and warming up: $what"
+    if probe "$url" "$script" "$expected"; then
+        WRK_THREADS=1 wrk -t1 -c4 -d1s -s "$work/$script.lua" "$url" >/dev/null
+        measured+=("$w")
+    else
+        jq -cn --arg id "$id" --arg e "the probe did not answer $expected" '{id: $id, error: $e}' |
+            tee -a "$results"
     fi
-    WRK_THREADS=1 wrk -t1 -c4 -d1s -s "$work/$script.lua" "$url" >/dev/null
-    run "$id" "$what" "$url" "$script" "$threads" "$connections" "$seconds" "$procs" | tee -a "$results"
-    if [ "$runs" = both ]; then
-        run "$id" "$what" "$url" "$script" 1 1 "$seconds" "$procs" | tee -a "$results"
-    fi
+done
+for round in $(seq 1 "$rounds"); do
+    echo "== Round $round of $rounds (${slice} s per run)"
+    for w in "${measured[@]}"; do
+        IFS='|' read -r id what url script expected procs runs <<<"$w"
+        run "$round" "$id" "$url" "$script" "$threads" "$connections" "$procs" | tee -a "$results"
+        if [ "$runs" = both ]; then
+            run "$round" "$id" "$url" "$script" 1 1 "$procs" | tee -a "$results"
+        fi
+    done
 done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-# What the servers logged at WARN or ERROR.
+# What the servers answered, from their access logs (warm-up and probes included), and what
+# they logged at WARN or ERROR.
+statuses=""
+for name in upstream open secured; do
+    counts="$(sed 's/\x1b\[[0-9;]*m//g' "$work/$name/stderr" |
+        sed -n 's/.*baton::access: request method=\([A-Z]*\) .* status=\([0-9]*\) .*/\1 \2/p' |
+        sort | uniq -c | awk '{ printf "%s%s %s × %s", (NR > 1 ? ", " : ""), $2, $3, $1 }')"
+    statuses="$statuses $name: $counts;"
+done
 warnings=""
 for name in upstream open secured quiet; do
     n="$(grep -c -E ' (WARN|ERROR) ' "$work/$name/stderr" || true)"
     if [ "$n" -gt 0 ]; then
-        warnings="$warnings $name: $n WARN/ERROR lines (first: $(grep -m 1 -E ' (WARN|ERROR) ' "$work/$name/stderr" | cut -c 1-200));"
+        warnings="$warnings $name: $n (first: $(grep -m 1 -E ' (WARN|ERROR) ' "$work/$name/stderr" |
+            sed 's/\x1b\[[0-9;]*m//g' | cut -c 1-200));"
     fi
 done
 
 # --- docs/benchmarks.md --------------------------------------------------------------------
 
+# The workloads' descriptions, by id, for the tables.
+names="$(for w in "${workloads[@]}"; do
+    IFS='|' read -r id what _ <<<"$w"
+    jq -cn --arg id "$id" --arg w "$what" '{($id): $w}'
+done | jq -cs add)"
+
 echo "== Writing docs/benchmarks.md"
 section="$work/section.md"
 {
     echo "<!-- bench:gateway:begin (written by bench/gateway.sh) -->"
-    echo "Last run: $(date -u '+%Y-%m-%d %H:%M UTC'), by \`bench/gateway.sh\` ($build): wrk $(wrk --version 2>&1 | sed -n 's/^wrk \([^ ]*\).*/\1/p'),"
-    echo "${seconds} s per run after 1 s of warm-up; throughput with ${connections} connections on ${threads} wrk threads,"
-    echo "latency with 1 connection on 1 thread."
+    echo "Last run: $(date -u '+%Y-%m-%d %H:%M UTC'), by \`bench/gateway.sh\` ($build), wrk $(wrk --version 2>&1 | sed -n 's/^wrk \([^ ]*\).*/\1/p'):"
+    echo "$rounds rounds; in each, every workload for ${slice} s with ${connections} connections on ${threads} wrk threads"
+    echo "(throughput) and for ${slice} s with 1 connection on 1 thread (latency), after 1 s of warm-up."
     echo
     echo "Machine: $(nproc) cores (\`nproc\`), $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*: *//'),"
     echo "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) memory, $(uname -sr);"
@@ -372,38 +405,57 @@ section="$work/section.md"
     echo
     echo "| workload | req/s ($connections conn.) | p50 µs | p99 µs | req/s (1 conn.) | p50 µs | p99 µs | Baton CPU µs/req | errors | load |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    jq -rs '
+    jq -rs --argjson names "$names" '
         def commas: if length <= 3 then . else (.[:-3] | commas) + "," + .[-3:] end;
         def int: if . == null then "—" else (round | tostring | commas) end;
-        def us: if . == null then "—" else (. * 10 | round / 10 | tostring) end;
+        def us: if . == null then "—" else (round | tostring | commas) end;
+        def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+            else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+        def agg: if length == 0 then null else {
+            rps: ((map(.requests) | add) / (map(.duration_us) | add) * 1e6),
+            p50: (map(.p50_us) | median), p99: (map(.p99_us) | median),
+            cpu: ((map(.cpu_us) | add) / ([(map(.requests) | add), 1] | max)),
+            errors: (map(.status_errors + .socket_errors) | add),
+            load: "\(map(.load1) | min)–\(map(.load1) | max)" } end;
         . as $all
         | reduce .[].id as $id ([]; if index([$id]) then . else . + [$id] end)
         | .[] as $id
         | [$all[] | select(.id == $id)] as $g
-        | ([$g[] | select(.connections != 1)] | .[0]) as $l
-        | ([$g[] | select(.connections == 1)] | .[0]) as $one
-        | if $g[0].error then
-            "| \($g[0].what) | **failed**: \($g[0].error | gsub("\\|"; "/") | gsub("\n"; " ") | .[:200]) | | | | | | | | |"
+        | ([$g[] | select(.error)] | .[0]) as $failed
+        | ([$g[] | select(.error | not) | select(.connections != 1)] | agg) as $l
+        | ([$g[] | select(.error | not) | select(.connections == 1)] | agg) as $one
+        | if $failed and ($l == null) then
+            "| \($names[$id]) | **failed**: \($failed.error | gsub("\\|"; "/") | gsub("\n"; " ") | .[:200]) | | | | | | | | |"
           else
-            "| \($l.what) | \($l.rps | int) | \($l.p50_us | us) | \($l.p99_us | us) | \($one.rps | int) | \($one.p50_us | us) | \($one.p99_us | us) | \($l.cpu_us_per_request | us) | \([$g[] | .status_errors + .socket_errors] | add | int) | \($l.load1)\(if $one then " / " + $one.load1 else "" end) |"
+            "| \($names[$id]) | \($l.rps | int) | \($l.p50 | us) | \($l.p99 | us) | \($one.rps | int) | \($one.p50 | us) | \($one.p99 | us) | \($l.cpu | us) | \(($l.errors // 0) + ($one.errors // 0) | int)\(if $failed then " (and a failed run)" else "" end) | \($l.load) |"
           end' "$results"
     echo
-    echo "\"Baton CPU µs/req\" is the user and system CPU time of the Baton processes a request"
-    echo "goes through (the gateway, and the upstream for proxied rows) over the ${connections}-connection run,"
-    echo "per request. \"errors\" counts wrk's status errors (4xx and 5xx) and socket errors over both runs."
-    echo "\"load\" is the 1-minute load average before each run.${warnings:+ The servers logged:$warnings}"
+    echo "req/s is over all rounds; p50 and p99 are the medians of the rounds' (wrk's percentiles"
+    echo "of each run). \"Baton CPU µs/req\" is the user and system CPU time of the Baton processes a"
+    echo "request goes through (the gateway, and the upstream for proxied rows) over the"
+    echo "${connections}-connection runs, per request. \"errors\" counts wrk's status errors (4xx, 5xx)"
+    echo "and socket errors over all runs; \"load\" is the range of the 1-minute load average before"
+    echo "the ${connections}-connection runs. Statuses in the servers' access logs:$statuses"
+    echo "${warnings:+WARN/ERROR lines logged:$warnings}"
     echo
     jq -rs '
-        def us: if . == null then "—" else (. * 10 | round / 10 | tostring) end;
-        # run(ID; ONE): the run of workload ID at 1 connection (ONE true) or at many.
-        def run($id; $one): [.[] | select(.id == $id and (.connections == 1) == $one and (.error | not))] | .[0];
-        def p50($a; $b): if $a == null or $b == null then null else $a.p50_us - $b.p50_us end;
-        def cpu($a; $b): if $a == null or $b == null then null else $a.cpu_us_per_request - $b.cpu_us_per_request end;
-        def row($what; $a; $b): "| \($what) | \(p50(run($a; true); run($b; true)) | us) | \(cpu(run($a; false); run($b; false)) | us) |";
-        "What the layers cost: differences of the p50 at 1 connection, and of the CPU time per",
-        "request over the throughput run.",
+        def us: if . == null then "—" else (round | tostring) end;
+        def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+            else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+        map(select(.error | not)) as $ok
+        # The p50 difference, round by round at 1 connection, and its median.
+        | def p50($a; $b): [$ok[] | select(.id == $a and .connections == 1)] as $x
+            | [$ok[] | select(.id == $b and .connections == 1)] as $y
+            | [$x[] as $r | $y[] | select(.round == $r.round) | $r.p50_us - .p50_us]
+            | "\(median | us) (\(if length > 0 then "\(min | us) to \(max | us)" else "—" end))";
+        def cpu($id): [$ok[] | select(.id == $id and .connections != 1)]
+            | if length == 0 then null else (map(.cpu_us) | add) / (map(.requests) | add) end;
+        def row($what; $a; $b): "| \($what) | \(p50($a; $b)) | \(if cpu($a) and cpu($b) then cpu($a) - cpu($b) else null end | us) |";
+        "What the layers cost: the difference of the p50 at 1 connection, round by round (the",
+        "median of the rounds, and their range), and of the CPU time per request over the",
+        "throughput runs.",
         "",
-        "| difference | p50 µs | Baton CPU µs/req |",
+        "| difference | p50 µs, median (range) | Baton CPU µs/req |",
         "| --- | ---: | ---: |",
         row("security on (JWT) minus off, resource GET"; "get200_jwt"; "get200"),
         row("security on (JWT) minus off, proxy route"; "proxy_jwt"; "proxy"),
@@ -412,7 +464,7 @@ section="$work/section.md"
         row("proxy route with security minus the upstream directly"; "proxy_jwt"; "direct")
         ' "$results"
     echo
-    echo "Raw results (one line per wrk run; latencies in µs):"
+    echo "Raw results (one line per wrk run; latencies in µs, \`cpu_us\` the Baton CPU time of the run):"
     echo
     echo '```json'
     cat "$results"
