@@ -279,6 +279,17 @@ cpu_ticks() {
 }
 hz="$(getconf CLK_TCK)"
 
+# The machine's busy CPU ticks (user, nice, system, irq, softirq), and those of this script's
+# finished children (wrk, curl, jq), for the share of the machine other processes took.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+children_ticks() {
+    awk -v hz="$hz" 'NR == 2 {
+        t = 0
+        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+        printf "%d\n", t * hz
+    }' "$1"
+}
+
 # probe URL SCRIPT EXPECTED: one request as the workload sends it; fails unless the status
 # is the expected one.
 probe() {
@@ -353,6 +364,10 @@ for w in "${workloads[@]}"; do
             tee -a "$results"
     fi
 done
+busy_before="$(busy_ticks)"
+ours_before="$(cpu_ticks upstream open secured quiet)"
+times >"$work/times_before"
+started="$(date +%s%N)"
 for round in $(seq 1 "$rounds"); do
     echo "== Round $round of $rounds (${slice} s per run)"
     for w in "${measured[@]}"; do
@@ -364,6 +379,14 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+elapsed_ticks=$((($(date +%s%N) - started) * hz / 1000000000))
+times >"$work/times_after"
+busy=$(($(busy_ticks) - busy_before))
+ours=$(($(cpu_ticks upstream open secured quiet) - ours_before))
+clients=$(($(children_ticks "$work/times_after") - $(children_ticks "$work/times_before")))
+others=$((busy - ours - clients))
+share() { awk -v t="$1" -v all="$((elapsed_ticks * $(nproc)))" 'BEGIN { printf "%d%%", 100 * t / all }'; }
+echo "== CPU over the rounds: Baton $(share "$ours"), wrk and the script $(share "$clients"), the rest $(share "$others")"
 
 # What the servers answered, from their access logs (warm-up and probes included), and what
 # they logged at WARN or ERROR.
@@ -402,6 +425,9 @@ section="$work/section.md"
     echo "Machine: $(nproc) cores (\`nproc\`), $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*: *//'),"
     echo "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) memory, $(uname -sr);"
     echo "load average $load_start at the start, $load_end at the end. $(rustc --version)."
+    echo "Of the machine's CPU time over the rounds, the Baton servers used $(share "$ours"), wrk (and"
+    echo "the script's other tools) $(share "$clients"), and everything else $(share "$others") (other"
+    echo "people's processes, and kernel work not charged to a process: \`/proc/stat\` minus the rest)."
     echo
     echo "| workload | req/s ($connections conn.) | p50 µs | p99 µs | req/s (1 conn.) | p50 µs | p99 µs | Baton CPU µs/req | errors | load |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
