@@ -20,7 +20,9 @@
 # throughput, and one connection on one thread for the latency without queueing. Interleaving
 # spreads a change in the machine's load (other people's builds) over all rows, and the
 # differences between rows (the cost of a layer) are taken round by round. wrk and Baton share
-# the machine's cores.
+# the machine's cores. Requests carry an X-Request-Id naming their workload, so the latency
+# each server measured itself (the access log's `latency_us`) is reported beside wrk's, and
+# the servers' CPU time is read from /proc/PID/stat.
 #
 # Usage: bench/gateway.sh
 # Environment:
@@ -198,8 +200,11 @@ echo "}" >>"$put_docs"
 
 # --- wrk scripts ---------------------------------------------------------------------------
 
-# The summary line wrk prints at the end: latencies in microseconds.
+# Every script tags its requests with an X-Request-Id that names the workload and the number
+# of connections, which the servers' access logs record with the latency they measured; and
+# prints a summary line at the end (latencies in microseconds).
 cat >"$work/done.lua" <<'EOF'
+wrk.headers["X-Request-Id"] = os.getenv("BENCH_TAG")
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -234,12 +239,13 @@ end
 function init(args)
   i = first + 1
   step = tonumber(os.getenv("WRK_THREADS") or "1")
+  tag = os.getenv("BENCH_TAG")
 end
 function request()
   local d = docs[i]
   i = i + step
   if i > #docs then i = first + 1 end
-  return wrk.format("PUT", d[1], {["If-Match"] = d[2], ["Content-Type"] = "application/json"}, d[3])
+  return wrk.format("PUT", d[1], {["If-Match"] = d[2], ["Content-Type"] = "application/json", ["X-Request-Id"] = tag}, d[3])
 end
 EOF
     cat "$work/done.lua"
@@ -282,6 +288,8 @@ hz="$(getconf CLK_TCK)"
 # The machine's busy CPU ticks (user, nice, system, irq, softirq), and those of this script's
 # finished children (wrk, curl, jq), for the share of the machine other processes took.
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+# The ticks the hypervisor gave to other machines while this one wanted to run (steal).
+steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
 children_ticks() {
     awk -v hz="$hz" 'NR == 2 {
         t = 0
@@ -316,7 +324,7 @@ run() {
     load="$(cut -d' ' -f1 /proc/loadavg)"
     # shellcheck disable=SC2086 # PROCESSES is a list of names
     before="$(cpu_ticks $procs)"
-    out="$(WRK_THREADS="$t" wrk -t"$t" -c"$c" -d"${slice}s" -s "$work/$script.lua" "$url" 2>&1)" || true
+    out="$(BENCH_TAG="bench-$id-c$c" WRK_THREADS="$t" wrk -t"$t" -c"$c" -d"${slice}s" -s "$work/$script.lua" "$url" 2>&1)" || true
     # shellcheck disable=SC2086
     after="$(cpu_ticks $procs)"
     line="$(sed -n 's/^BENCH //p' <<<"$out" | tail -n 1)"
@@ -357,7 +365,7 @@ for w in "${workloads[@]}"; do
     IFS='|' read -r id what url script expected procs runs <<<"$w"
     echo "== Probing and warming up: $what"
     if probe "$url" "$script" "$expected"; then
-        WRK_THREADS=1 wrk -t1 -c4 -d1s -s "$work/$script.lua" "$url" >/dev/null
+        BENCH_TAG=bench-warm-up WRK_THREADS=1 wrk -t1 -c4 -d1s -s "$work/$script.lua" "$url" >/dev/null
         measured+=("$w")
     else
         jq -cn --arg id "$id" --arg e "the probe did not answer $expected" '{id: $id, error: $e}' |
@@ -365,6 +373,7 @@ for w in "${workloads[@]}"; do
     fi
 done
 busy_before="$(busy_ticks)"
+steal_before="$(steal_ticks)"
 ours_before="$(cpu_ticks upstream open secured quiet)"
 times >"$work/times_before"
 started="$(date +%s%N)"
@@ -382,11 +391,12 @@ load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 elapsed_ticks=$((($(date +%s%N) - started) * hz / 1000000000))
 times >"$work/times_after"
 busy=$(($(busy_ticks) - busy_before))
+steal=$(($(steal_ticks) - steal_before))
 ours=$(($(cpu_ticks upstream open secured quiet) - ours_before))
 clients=$(($(children_ticks "$work/times_after") - $(children_ticks "$work/times_before")))
 others=$((busy - ours - clients))
 share() { awk -v t="$1" -v all="$((elapsed_ticks * $(nproc)))" 'BEGIN { printf "%d%%", 100 * t / all }'; }
-echo "== CPU over the rounds: Baton $(share "$ours"), wrk and the script $(share "$clients"), the rest $(share "$others")"
+echo "== CPU over the rounds: Baton $(share "$ours"), wrk and the script $(share "$clients"), the rest $(share "$others"), stolen $(share "$steal")"
 
 # What the servers answered, from their access logs (warm-up and probes included), and what
 # they logged at WARN or ERROR.
@@ -397,6 +407,23 @@ for name in upstream open secured; do
         sort | uniq -c | awk '{ printf "%s%s %s × %s", (NR > 1 ? ", " : ""), $2, $3, $1 }')"
     statuses="$statuses $name: $counts;"
 done
+# The latency the servers measured (the access log's latency_us: from the outermost layer
+# taking the request to the handler's answer, without reading and writing the bytes), by
+# workload and connection count, as JSON lines.
+server_latency="$work/server_latency.jsonl"
+for name in upstream open secured; do
+    sed 's/\x1b\[[0-9;]*m//g' "$work/$name/stderr" |
+        sed -n 's/.* latency_us=\([0-9]*\) request_id=bench-\([a-z0-9_]*\)-c\([0-9]*\) .*/\2 \3 \1/p' |
+        sort -k1,1 -k2,2n -k3,3n |
+        awk -v server="$name" '
+            function flush() {
+                if (n > 0) printf "{\"id\":\"%s\",\"connections\":%d,\"server\":\"%s\",\"requests\":%d,\"p50_us\":%d,\"p99_us\":%d}\n",
+                    id, c, server, n, v[int((n - 1) * 0.5) + 1], v[int((n - 1) * 0.99) + 1]
+            }
+            { key = $1 " " $2; if (key != last) { flush(); n = 0; last = key; id = $1; c = $2 }; v[++n] = $3 }
+            END { flush() }'
+done >"$server_latency"
+
 warnings=""
 for name in upstream open secured quiet; do
     n="$(grep -c -E ' (WARN|ERROR) ' "$work/$name/stderr" || true)"
@@ -408,10 +435,14 @@ done
 
 # --- docs/benchmarks.md --------------------------------------------------------------------
 
-# The workloads' descriptions, by id, for the tables.
+# The workloads' descriptions, and the servers their requests reach first, by id.
 names="$(for w in "${workloads[@]}"; do
     IFS='|' read -r id what _ <<<"$w"
     jq -cn --arg id "$id" --arg w "$what" '{($id): $w}'
+done | jq -cs add)"
+servers="$(for w in "${workloads[@]}"; do
+    IFS='|' read -r id _ _ _ _ procs _ <<<"$w"
+    jq -cn --arg id "$id" --arg s "${procs%% *}" '{($id): $s}'
 done | jq -cs add)"
 
 echo "== Writing docs/benchmarks.md"
@@ -427,11 +458,12 @@ section="$work/section.md"
     echo "load average $load_start at the start, $load_end at the end. $(rustc --version)."
     echo "Of the machine's CPU time over the rounds, the Baton servers used $(share "$ours"), wrk (and"
     echo "the script's other tools) $(share "$clients"), and everything else $(share "$others") (other"
-    echo "people's processes, and kernel work not charged to a process: \`/proc/stat\` minus the rest)."
+    echo "people's processes, and kernel work not charged to a process: \`/proc/stat\` minus the rest);"
+    echo "the hypervisor kept $(share "$steal") from this machine while it wanted to run (steal)."
     echo
-    echo "| workload | req/s ($connections conn.) | p50 µs | p99 µs | req/s (1 conn.) | p50 µs | p99 µs | Baton CPU µs/req | errors | load |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    jq -rs --argjson names "$names" '
+    echo "| workload | req/s ($connections conn.) | p50 µs | p99 µs | req/s (1 conn.) | p50 µs | p99 µs | server p50 µs (1 conn.) | Baton CPU µs/req | errors | load |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    jq -rs --argjson names "$names" --argjson servers "$servers" --slurpfile srv "$server_latency" '
         def commas: if length <= 3 then . else (.[:-3] | commas) + "," + .[-3:] end;
         def int: if . == null then "—" else (round | tostring | commas) end;
         def us: if . == null then "—" else (round | tostring | commas) end;
@@ -451,20 +483,24 @@ section="$work/section.md"
         | ([$g[] | select(.error | not) | select(.connections != 1)] | agg) as $l
         | ([$g[] | select(.error | not) | select(.connections == 1)] | agg) as $one
         | if $failed and ($l == null) then
-            "| \($names[$id]) | **failed**: \($failed.error | gsub("\\|"; "/") | gsub("\n"; " ") | .[:200]) | | | | | | | | |"
+            "| \($names[$id]) | **failed**: \($failed.error | gsub("\\|"; "/") | gsub("\n"; " ") | .[:200]) | | | | | | | | | |"
           else
-            "| \($names[$id]) | \($l.rps | int) | \($l.p50 | us) | \($l.p99 | us) | \($one.rps | int) | \($one.p50 | us) | \($one.p99 | us) | \($l.cpu | us) | \(($l.errors // 0) + ($one.errors // 0) | int)\(if $failed then " (and a failed run)" else "" end) | \($l.load) |"
+            ([$srv[] | select(.id == $id and .connections == 1 and .server == $servers[$id])] | .[0].p50_us) as $server
+            | "| \($names[$id]) | \($l.rps | int) | \($l.p50 | us) | \($l.p99 | us) | \($one.rps | int) | \($one.p50 | us) | \($one.p99 | us) | \($server | us) | \($l.cpu | us) | \(($l.errors // 0) + ($one.errors // 0) | int)\(if $failed then " (and a failed run)" else "" end) | \($l.load) |"
           end' "$results"
     echo
     echo "req/s is over all rounds; p50 and p99 are the medians of the rounds' (wrk's percentiles"
-    echo "of each run). \"Baton CPU µs/req\" is the user and system CPU time of the Baton processes a"
+    echo "of each run). \"server p50\" is the median of the latency the first server logged for the"
+    echo "1-connection requests (\`latency_us\` of the access log, from the outermost layer taking"
+    echo "the request to the answer's head, so without the network and hyper; the quiet server logs"
+    echo "nothing). \"Baton CPU µs/req\" is the user and system CPU time of the Baton processes a"
     echo "request goes through (the gateway, and the upstream for proxied rows) over the"
     echo "${connections}-connection runs, per request. \"errors\" counts wrk's status errors (4xx, 5xx)"
     echo "and socket errors over all runs; \"load\" is the range of the 1-minute load average before"
     echo "the ${connections}-connection runs. Statuses in the servers' access logs:$statuses"
     echo "${warnings:+WARN/ERROR lines logged:$warnings}"
     echo
-    jq -rs '
+    jq -rs --argjson servers "$servers" --slurpfile srv "$server_latency" '
         def us: if . == null then "—" else (round | tostring) end;
         def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
             else (.[length / 2 - 1] + .[length / 2]) / 2 end;
@@ -476,13 +512,14 @@ section="$work/section.md"
             | "\(median | us) (\(if length > 0 then "\(min | us) to \(max | us)" else "—" end))";
         def cpu($id): [$ok[] | select(.id == $id and .connections != 1)]
             | if length == 0 then null else (map(.cpu_us) | add) / (map(.requests) | add) end;
-        def row($what; $a; $b): "| \($what) | \(p50($a; $b)) | \(if cpu($a) and cpu($b) then cpu($a) - cpu($b) else null end | us) |";
-        "What the layers cost: the difference of the p50 at 1 connection, round by round (the",
-        "median of the rounds, and their range), and of the CPU time per request over the",
-        "throughput runs.",
+        def server($id): [$srv[] | select(.id == $id and .connections == 1 and .server == $servers[$id])] | .[0].p50_us;
+        def row($what; $a; $b): "| \($what) | \(p50($a; $b)) | \(if server($a) and server($b) then server($a) - server($b) else null end | us) | \(if cpu($a) and cpu($b) then cpu($a) - cpu($b) else null end | us) |";
+        "What the layers cost: the difference of the p50 at 1 connection as wrk saw it, round by",
+        "round (the median of the rounds, and their range); of the server p50 at 1 connection; and",
+        "of the CPU time per request over the throughput runs.",
         "",
-        "| difference | p50 µs, median (range) | Baton CPU µs/req |",
-        "| --- | ---: | ---: |",
+        "| difference | p50 µs, median (range) | server p50 µs | Baton CPU µs/req |",
+        "| --- | ---: | ---: | ---: |",
         row("security on (JWT) minus off, resource GET"; "get200_jwt"; "get200"),
         row("security on (JWT) minus off, proxy route"; "proxy_jwt"; "proxy"),
         row("access log on (the default) minus off, resource GET"; "get200"; "get200_quiet"),
@@ -490,10 +527,11 @@ section="$work/section.md"
         row("proxy route with security minus the upstream directly"; "proxy_jwt"; "direct")
         ' "$results"
     echo
-    echo "Raw results (one line per wrk run; latencies in µs, \`cpu_us\` the Baton CPU time of the run):"
+    echo "Raw results (one line per wrk run; latencies in µs, \`cpu_us\` the Baton CPU time of the run;"
+    echo "then the servers' own latencies, from their access logs):"
     echo
     echo '```json'
-    cat "$results"
+    cat "$results" "$server_latency"
     echo '```'
     echo "<!-- bench:gateway:end -->"
 } >"$section"
