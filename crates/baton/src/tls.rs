@@ -308,6 +308,8 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // As over plain HTTP: streamed bodies must not wait for a delayed ACK.
+        let _ = tcp.set_nodelay(true);
         let acceptor = tls.acceptor.clone();
         // Handlers see the client's address as they do over plain HTTP.
         let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));

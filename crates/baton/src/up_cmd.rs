@@ -180,6 +180,14 @@ async fn serve(mut config: Config) -> Result<()> {
     match tls {
         None => {
             let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            // Answers whose body is streamed (static files, proxied upstreams) go out as two
+            // writes, the head and then the body; with Nagle's algorithm on, the second waits
+            // for the client's delayed ACK of the first, about 40 ms on Linux.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+                }
+            });
             axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
         }
         Some(tls) => crate::tls::serve(listener, tls, app, shutdown_signal()).await,
