@@ -54,7 +54,6 @@ async fn call(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "work in progress: the address service answers a function error under this test (issue 8 notes)"]
 async fn the_example_application_works_end_to_end() {
     let data = temp_dir("example");
     let binary = functions_binary();

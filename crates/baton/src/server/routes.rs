@@ -49,9 +49,16 @@ const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorizatio
 pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     match state.routes.find(req.method(), &path) {
+        // A collection's own paths beat routes whose first segment is not a literal (a
+        // static `/**`, say): only a route that names the path takes it from a collection.
+        Found::Route { route, .. }
+            if route.pattern.first_literal().is_none() && is_collection_path(&state, &path) => {}
         Found::Route { route, params, rest } => {
             return serve(&state, &route.target, &params, &rest, req).await;
         }
+        // A collection's own path is still its own when a broad route (a static `/**`
+        // for GET, say) matches it but not for this method.
+        Found::MethodNotAllowed(_) if is_collection_path(&state, &path) => {}
         Found::MethodNotAllowed(allowed) => {
             let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
             let mut r = gateway::error(
@@ -82,6 +89,14 @@ pub(crate) async fn dispatch(State(state): State<AppState>, req: Request) -> Res
             format!("nothing is served at {path}"),
         ),
     }
+}
+
+/// Whether `path` is `/NAME` or `/NAME/{id}` of a declared collection.
+fn is_collection_path(state: &AppState, path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let name = segments.next().and_then(decode).unwrap_or_default();
+    segments.count() <= 1
+        && state.resources.as_ref().is_some_and(|r| r.names().contains(&name.as_str()))
 }
 
 /// A percent-encoded path segment, decoded; `None` when it is not UTF-8.
