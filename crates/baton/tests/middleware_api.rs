@@ -6,9 +6,12 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use sha2::Digest as _;
@@ -25,22 +28,59 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// The identity provider: serves its JWKS on a loopback port; answers its URL.
-async fn identity_provider() -> String {
-    let signing = EncodingKey::from_rsa_pem(&key("issuer.pem")).unwrap();
-    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&signing, Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some("k1".into());
-    let jwks = json!({"keys": [jwk]});
-    let app = axum::Router::new()
-        .route("/jwks", axum::routing::get(move || async move { axum::Json(jwks) }));
+/// The identity provider: serves its JWKS on a loopback port and counts the fetches.
+struct Provider {
+    url: String,
+    keys: Arc<Mutex<Vec<Jwk>>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl Provider {
+    /// Publishes another key (a rotation).
+    fn publish(&self, jwk: Jwk) {
+        self.keys.lock().unwrap().push(jwk);
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+/// The public key of `pem` as a JWK named `kid`.
+fn jwk(pem: &str, alg: Algorithm, kid: &str) -> Jwk {
+    let signing = match alg {
+        Algorithm::ES256 => EncodingKey::from_ec_pem(&key(pem)).unwrap(),
+        _ => EncodingKey::from_rsa_pem(&key(pem)).unwrap(),
+    };
+    let mut jwk = Jwk::from_encoding_key(&signing, alg).unwrap();
+    jwk.common.key_id = Some(kid.into());
+    jwk
+}
+
+/// An identity provider whose JWKS holds the RSA key `k1` of `issuer.pem`.
+async fn identity_provider() -> Provider {
+    let keys = Arc::new(Mutex::new(vec![jwk("issuer.pem", Algorithm::RS256, "k1")]));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (k, f) = (keys.clone(), fetches.clone());
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || async move {
+            f.fetch_add(1, Ordering::SeqCst);
+            axum::Json(json!({"keys": *k.lock().unwrap()}))
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/jwks")
+    Provider { url: format!("http://{addr}/jwks"), keys, fetches }
 }
 
 /// A token signed by `pem` with `claims` over the defaults (a valid one for `alice`).
 fn token(pem: &str, claims: Value) -> String {
+    token_with(pem, Algorithm::RS256, "k1", claims)
+}
+
+fn token_with(pem: &str, alg: Algorithm, kid: &str, claims: Value) -> String {
     let mut all = json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "email": "alice@example.com",
         "groups": ["sales"], "exp": now() + 600, "iat": now(),
@@ -48,9 +88,13 @@ fn token(pem: &str, claims: Value) -> String {
     for (k, v) in claims.as_object().unwrap() {
         all[k] = v.clone();
     }
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("k1".into());
-    jsonwebtoken::encode(&header, &all, &EncodingKey::from_rsa_pem(&key(pem)).unwrap()).unwrap()
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    let signing = match alg {
+        Algorithm::ES256 => EncodingKey::from_ec_pem(&key(pem)).unwrap(),
+        _ => EncodingKey::from_rsa_pem(&key(pem)).unwrap(),
+    };
+    jsonwebtoken::encode(&header, &all, &signing).unwrap()
 }
 
 fn b64(v: &Value) -> String {
@@ -59,9 +103,11 @@ fn b64(v: &Value) -> String {
 
 const API_KEY: &str = "svc-billing-3f1c0d";
 
-/// `baton up` with a collection `orders`, security rules and notification rules.
-async fn start(tag: &str) -> Baton {
-    let jwks = identity_provider().await;
+/// `baton up` with collections `orders` and `profiles`, security rules and notification
+/// rules, and its identity provider.
+async fn start(tag: &str) -> (Baton, Provider) {
+    let provider = identity_provider().await;
+    let jwks = provider.url.clone();
     let data = temp_dir(tag);
     let key_hash: String =
         sha2::Sha256::digest(API_KEY).iter().map(|b| format!("{b:02x}")).collect();
@@ -74,7 +120,9 @@ async fn start(tag: &str) -> Baton {
         "rules": [
             {"path": "/orders/**", "methods": ["GET", "POST", "PUT"], "groups": ["sales"]},
             {"path": "/orders/{id}", "methods": ["DELETE"], "roles": ["admin"]},
-            {"path": "/orders", "methods": ["GET"], "api_keys": ["billing"], "groups": ["sales"]}
+            {"path": "/orders", "methods": ["GET"], "api_keys": ["billing"], "groups": ["sales"]},
+            {"path": "/profiles/{id}", "methods": ["GET", "PUT"], "subjects": ["{id}"],
+             "roles": ["admin"]}
         ]
     });
     let notifications = json!({"rules": [
@@ -86,11 +134,11 @@ async fn start(tag: &str) -> Baton {
     std::fs::write(data.join("security.json"), security.to_string()).unwrap();
     std::fs::write(data.join("notifications.json"), notifications.to_string()).unwrap();
     let toml = format!(
-        "[collections.orders]\nkey = \"sku\"\n\n[security]\nrules = {:?}\n\n[notifications]\nrules = {:?}\n",
+        "[collections.orders]\nkey = \"sku\"\n\n[collections.profiles]\n\n[security]\nrules = {:?}\n\n[notifications]\nrules = {:?}\n",
         data.join("security.json").display().to_string(),
         data.join("notifications.json").display().to_string(),
     );
-    Baton::start_with_config(&data, &toml)
+    (Baton::start_with_config(&data, &toml), provider)
 }
 
 async fn send(b: &Baton, method: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -123,7 +171,7 @@ async fn every_response_carries_a_request_id_and_a_sane_one_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_tokens_are_checked_against_the_issuers_jwks() {
-    let b = start("mw-security").await;
+    let (b, _provider) = start("mw-security").await;
 
     // No token: 401 with a challenge (no error code: RFC 6750 section 3).
     let none = send(&b, "GET", "/orders", &[]).await;
@@ -193,8 +241,57 @@ async fn bearer_tokens_are_checked_against_the_issuers_jwks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_reach_their_own_records_and_rotated_keys_are_fetched() {
+    let (b, provider) = start("mw-owners").await;
+    let bearer = |t: String| format!("Bearer {t}");
+
+    // `subjects: ["{id}"]`: alice may read /profiles/alice (absent: 404), not bob's.
+    let alice = bearer(token("issuer.pem", json!({})));
+    let own = send(&b, "GET", "/profiles/alice", &[("authorization", &alice)]).await;
+    assert_eq!(own.status(), 404, "past security, no such document");
+    let other = send(&b, "GET", "/profiles/bob", &[("authorization", &alice)]).await;
+    assert_eq!(other.status(), 403);
+    assert_eq!(
+        other.headers()["www-authenticate"],
+        "Bearer realm=\"baton\", error=\"insufficient_scope\""
+    );
+    // Percent-encoded ids are compared decoded, as the collection decodes them.
+    let mail = bearer(token("issuer.pem", json!({"sub": "a b"})));
+    let encoded = send(&b, "GET", "/profiles/a%20b", &[("authorization", &mail)]).await;
+    assert_eq!(encoded.status(), 404);
+    // The same rule names admins.
+    let admin = bearer(token("issuer.pem", json!({"sub": "root", "roles": ["admin"]})));
+    assert_eq!(send(&b, "GET", "/profiles/bob", &[("authorization", &admin)]).await.status(), 404);
+    // An API key is never an owner, whatever its name.
+    let svc = [("x-api-key", API_KEY)];
+    assert_eq!(send(&b, "GET", "/profiles/billing", &svc).await.status(), 403);
+    assert_eq!(provider.fetches(), 1, "one fetch served every RS256 token");
+
+    // The issuer rotates in an ES256 key `k2`. A token under it before it is published is
+    // refused; made-up key ids do not make Baton hammer the issuer.
+    let es = bearer(token_with("issuer-ec.pem", Algorithm::ES256, "k2", json!({})));
+    let early = send(&b, "GET", "/profiles/alice", &[("authorization", &es)]).await;
+    assert_eq!(early.status(), 401);
+    provider.publish(jwk("issuer-ec.pem", Algorithm::ES256, "k2"));
+    for i in 0..20 {
+        let made_up =
+            bearer(token_with("issuer-ec.pem", Algorithm::ES256, &format!("x{i}"), json!({})));
+        let r = send(&b, "GET", "/profiles/alice", &[("authorization", &made_up)]).await;
+        assert_eq!(r.status(), 401);
+    }
+    let before = provider.fetches();
+    assert!(before <= 3, "unknown kids refetch at most once per 5 s: {before} fetches");
+    // Once the refetch pause has passed, the unknown kid makes Baton fetch the keys again,
+    // and the ES256 token is accepted.
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    let r = send(&b, "GET", "/profiles/alice", &[("authorization", &es)]).await;
+    assert_eq!(r.status(), 404, "accepted after the refetch");
+    assert_eq!(provider.fetches(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_events_are_recorded_for_exactly_the_configured_operations() {
-    let b = start("mw-notify").await;
+    let (b, _provider) = start("mw-notify").await;
     let auth = format!("Bearer {}", token("issuer.pem", json!({})));
     let auth = [("authorization", auth.as_str())];
     assert_eq!(send(&b, "POST", "/orders", &auth).await.status(), 201);

@@ -8,6 +8,9 @@
 //!   [`PathPattern::specificity_cmp`]); between rules of the same shape, one that names its
 //!   methods beats one with `*`, and then the earlier rule in the file wins. The caller
 //!   passes if it is any of the identities the rule names; no matching rule is a 403.
+//!   A subject or email written as a route parameter, `"{id}"`, names the owner: the
+//!   caller whose `sub` (or `email`) equals what `{id}` matched in the path, so
+//!   `{"path": "/students/{id}", "subjects": ["{id}"]}` lets a student at their own record.
 //! - `jwt`: the issuer, audiences, JWKS URL, algorithm allowlist and leeway for bearer
 //!   tokens; `api_keys`: services' keys, kept as SHA-256 hashes, sent in `api_key_header`.
 //!
@@ -16,7 +19,7 @@
 
 mod jwt;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -87,10 +90,10 @@ pub struct RuleSpec {
     /// Method names; `["*"]` (the default) for all.
     #[serde(default)]
     pub methods: Vec<String>,
-    /// Token subjects (`sub`).
+    /// Token subjects (`sub`); `"{param}"` is the value of a route parameter.
     #[serde(default)]
     pub subjects: Vec<String>,
-    /// Token emails (`email`), compared without regard to case.
+    /// Token emails (`email`), compared without regard to case; `"{param}"` as above.
     #[serde(default)]
     pub emails: Vec<String>,
     /// Groups (from the token's groups claim, or an API key's groups).
@@ -184,7 +187,16 @@ impl Security {
                         .collect::<Result<_, _>>()?,
                 )
             };
-            rules.push(Rule { pattern: PathPattern::parse(&r.path)?, methods, spec: r });
+            let pattern = PathPattern::parse(&r.path)?;
+            for name in r.subjects.iter().chain(&r.emails).filter_map(|s| param_name(s)) {
+                if !pattern.params().contains(&name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "rule {}: {{{name}}} is not a parameter of its path",
+                        r.path
+                    )));
+                }
+            }
+            rules.push(Rule { pattern, methods, spec: r });
         }
         // Stable: equal rules keep their order in the file.
         rules.sort_by(|a, b| {
@@ -228,11 +240,13 @@ impl Security {
             .any(|(p, m)| m.as_ref().is_none_or(|m| m == method) && p.matches(path).is_some())
     }
 
-    /// The rule that decides for this request.
-    fn rule(&self, method: &Method, path: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| {
-            r.methods.as_ref().is_none_or(|ms| ms.contains(method))
-                && r.pattern.matches(path).is_some()
+    /// The rule that decides for this request, with the route parameters it matched.
+    fn rule(&self, method: &Method, path: &str) -> Option<(&Rule, BTreeMap<String, String>)> {
+        self.rules.iter().find_map(|r| {
+            if !r.methods.as_ref().is_none_or(|ms| ms.contains(method)) {
+                return None;
+            }
+            r.pattern.matches(path).map(|params| (r, params))
         })
     }
 
@@ -282,23 +296,25 @@ impl Security {
             Ok(None) => return Err(self.refuse(headers, Denied::Missing)),
             Err(d) => return Err(self.refuse(headers, d)),
         };
-        match self.rule(method, path) {
-            Some(r) if r.admits(&identity) => Ok(Some(identity)),
-            Some(r) => Err(error(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                format!(
-                    "{} may not {method} {path} (rule {})",
-                    identity.subject,
-                    r.pattern.as_str()
-                ),
-            )),
-            None => Err(error(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                format!("no rule allows {method} {path}"),
-            )),
+        let message = match self.rule(method, path) {
+            Some((r, params)) if r.admits(&identity, &params) => return Ok(Some(identity)),
+            Some((r, _)) => format!(
+                "{} may not {method} {path} (rule {})",
+                identity.subject,
+                r.pattern.as_str()
+            ),
+            None => format!("no rule allows {method} {path}"),
+        };
+        let mut resp = error(StatusCode::FORBIDDEN, "Forbidden", message);
+        if identity.kind == "jwt" {
+            // RFC 6750 section 3.1: the token is good, its bearer may not do this.
+            let challenge =
+                format!("Bearer realm=\"{}\", error=\"insufficient_scope\"", self.realm);
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
         }
+        Err(resp)
     }
 
     fn refuse(&self, headers: &HeaderMap, denied: Denied) -> Response {
@@ -343,14 +359,32 @@ impl Security {
     }
 }
 
+/// `id` of `"{id}"`.
+fn param_name(s: &str) -> Option<&str> {
+    s.strip_prefix('{')?.strip_suffix('}').filter(|n| !n.is_empty())
+}
+
 impl Rule {
-    fn admits(&self, id: &Identity) -> bool {
+    fn admits(&self, id: &Identity, params: &BTreeMap<String, String>) -> bool {
         let s = &self.spec;
+        // A name, or the value of the route parameter it names, percent-decoded as the
+        // collection decodes an id (never matched when absent or not UTF-8).
+        let resolve = |name: &str| -> Option<String> {
+            match param_name(name) {
+                Some(p) => params.get(p).and_then(|v| {
+                    percent_encoding::percent_decode_str(v).decode_utf8().ok().map(Into::into)
+                }),
+                None => Some(name.to_owned()),
+            }
+        };
         let any = |names: &[String], have: &[String]| names.iter().any(|n| have.contains(n));
         s.authenticated
-            || (id.kind == "jwt" && s.subjects.contains(&id.subject))
+            || (id.kind == "jwt"
+                && s.subjects.iter().any(|n| resolve(n).is_some_and(|n| n == id.subject)))
             || (id.kind == "api_key" && s.api_keys.contains(&id.subject))
-            || id.email.as_ref().is_some_and(|e| s.emails.iter().any(|x| x.eq_ignore_ascii_case(e)))
+            || id.email.as_ref().is_some_and(|e| {
+                s.emails.iter().any(|n| resolve(n).is_some_and(|n| n.eq_ignore_ascii_case(e)))
+            })
             || any(&s.groups, &id.groups)
             || any(&s.roles, &id.roles)
     }
