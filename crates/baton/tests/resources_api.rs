@@ -243,6 +243,42 @@ async fn entity_tags_and_preconditions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_have_validators_and_nothing_is_cached_without_revalidation() {
+    let b = start("res-list-tags");
+    let put = send(&b, "PUT", "/counters/a", &[], Some(r#"{"n":1}"#)).await;
+    // Caches must ask again before reusing a document (no heuristic freshness).
+    assert_eq!(put.header("cache-control"), Some("no-cache"));
+    let doc = send(&b, "GET", "/counters/a", &[], None).await;
+    assert_eq!(doc.header("cache-control"), Some("no-cache"));
+
+    let page = send(&b, "GET", "/counters?limit=10", &[], None).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    let tag = page.etag();
+    let same = send(&b, "GET", "/counters?limit=10", &[("if-none-match", &tag)], None).await;
+    assert_eq!((same.status, same.text.as_str()), (304, ""));
+    assert_eq!(same.etag(), tag);
+    let head = send(&b, "HEAD", "/counters?limit=10", &[("if-none-match", &tag)], None).await;
+    assert_eq!(head.status, 304);
+    // Dates do not apply to a listing, which has no modification date.
+    let old = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let dated = send(&b, "GET", "/counters", &[("if-unmodified-since", old)], None).await;
+    assert_eq!(dated.status, 200);
+    let wrong = send(&b, "GET", "/counters?limit=10", &[("if-match", "\"x\"")], None).await;
+    assert_eq!(wrong.status, 412);
+
+    // A change on the page changes its tag.
+    send(&b, "PUT", "/counters/b", &[], Some(r#"{"n":2}"#)).await;
+    let changed = send(&b, "GET", "/counters?limit=10", &[("if-none-match", &tag)], None).await;
+    assert_eq!(changed.status, 200);
+    assert_ne!(changed.etag(), tag);
+    assert_eq!(changed.body["items"].as_array().unwrap().len(), 2);
+
+    let health = send(&b, "GET", "/health", &[], None).await;
+    assert_eq!(health.header("cache-control"), Some("no-store"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditional_writes_are_required_where_configured() {
     let b = start("res-428");
     let created = send(&b, "POST", "/orders", &[], Some(r#"{"sku":"o1","qty":1}"#)).await;

@@ -164,11 +164,18 @@ pub(crate) fn router(state: AppState) -> Router {
 /// Ready only when the store answers.
 async fn health(State(state): State<AppState>) -> Response {
     match state.engine.store().ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
+        // A health answer is about now: no cache may keep it.
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CACHE_CONTROL, "no-store")],
                 axum::Json(serde_json::json!({"status": "unavailable", "reason": "store"})),
             )
                 .into_response()

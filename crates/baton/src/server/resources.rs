@@ -421,6 +421,11 @@ fn settle_key(c: &Collection, id: &str, doc: &mut Map<String, Value>) -> ApiResu
     }
 }
 
+/// `Cache-Control` of documents and listings: a cache may keep them but must ask again
+/// before each use (cheap with the validators), never guess a freshness lifetime from
+/// `Last-Modified` (RFC 9111 section 4.2.2), which would serve a changed document.
+const REVALIDATE: &str = "no-cache";
+
 /// The quoted entity tag of a stored document.
 fn etag_header(doc: &DocumentRecord) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{}\"", doc.etag)).unwrap_or(HeaderValue::from_static("\"\""))
@@ -458,6 +463,7 @@ fn document_response(status: StatusCode, doc: &DocumentRecord, with_body: bool) 
     };
     let h = r.headers_mut();
     h.insert(header::ETAG, etag_header(doc));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
     if let Ok(v) = HeaderValue::from_str(&precondition::format_http_date(last_modified(doc))) {
         h.insert(header::LAST_MODIFIED, v);
     }
@@ -525,7 +531,7 @@ pub(crate) async fn serve(
         let Some(id) = id else {
             return match *method {
                 axum::http::Method::GET | axum::http::Method::HEAD => {
-                    list(state, c, uri).await.map(|r| strip_head(method, r))
+                    list(state, c, uri, headers).await.map(|r| strip_head(method, r))
                 }
                 axum::http::Method::POST => {
                     create(state, c, uri, headers, &read_body(state, body).await?).await
@@ -569,8 +575,21 @@ fn strip_head(method: &axum::http::Method, r: Response) -> Response {
     Response::from_parts(parts, Body::empty())
 }
 
-/// `GET /NAME`: a page of documents in id order, filtered by `?member=value`.
-async fn list(state: &AppState, c: &Collection, uri: &Uri) -> ApiResult<Response> {
+/// `GET /NAME`: a page of documents in id order, filtered by `?member=value`. The page has
+/// a strong ETag of its bytes, so a client polling a listing gets 304 while nothing on the
+/// page changed; it has no modification date, so only entity-tag preconditions count.
+async fn list(
+    state: &AppState,
+    c: &Collection,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let conds = conditions(headers)?;
+    let conds = Conditions {
+        if_match: conds.if_match,
+        if_none_match: conds.if_none_match,
+        ..Conditions::default()
+    };
     let res = state.resources.as_ref().ok_or_else(|| ApiError::internal("no resources"))?;
     let axum::extract::Query(params) =
         axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
@@ -637,8 +656,19 @@ async fn list(state: &AppState, c: &Collection, uri: &Uri) -> ApiResult<Response
     body.push_str("],\"next_cursor\":");
     body.push_str(&json!(next).to_string());
     body.push('}');
-    let mut r =
-        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let tag = EntityTag::of_bytes(body.as_bytes());
+    let current = Current { etag: &tag, last_modified: 0 };
+    let mut r = match precondition::evaluate(Method::Get, &conds, Some(current)) {
+        Outcome::Proceed => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Outcome::NotModified => StatusCode::NOT_MODIFIED.into_response(),
+        Outcome::PreconditionFailed => return Err(precondition_failed()),
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", tag.opaque())) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
     if let Some(cursor) = &next {
         let pairs: Vec<(&str, &str)> =
             params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
