@@ -38,6 +38,9 @@ const SCAN_BATCH: i64 = 256;
 impl Store {
     /// The document `id` of `collection`.
     pub async fn document(&self, collection: &str, id: &str) -> Result<Option<DocumentRecord>> {
+        if let Some(inline) = &self.inline {
+            return Ok(inline.document(collection, id)?);
+        }
         let row = sqlx::query(&format!(
             "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection = $1 AND id = $2"
         ))
