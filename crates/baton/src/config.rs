@@ -152,6 +152,9 @@ pub(crate) struct TopicsConfig {
     /// Networks deliveries may not reach (CIDR). Cloud metadata is refused regardless.
     #[serde(default)]
     pub(crate) deny_networks: Vec<String>,
+    /// Attempts in flight at once on this node (64 when unset).
+    #[serde(default)]
+    pub(crate) max_in_flight: Option<usize>,
     /// `[topics.NAME]`: topics created at start if missing, with their subscriptions.
     #[serde(flatten)]
     pub(crate) declared: std::collections::BTreeMap<String, TopicSpec>,

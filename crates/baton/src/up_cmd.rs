@@ -392,6 +392,10 @@ async fn start_topics(
             .context("invalid [topics] allow_networks or deny_networks")?,
         timeout: Duration::from_secs(t.timeout_seconds.unwrap_or(15).clamp(1, 3600)),
         single_node,
+        max_in_flight: t
+            .max_in_flight
+            .unwrap_or(events::topics::Options::default().max_in_flight)
+            .clamp(1, 4096),
         ..events::topics::Options::default()
     };
     let topics = events::topics::Topics::start(store.clone(), options)

@@ -137,10 +137,11 @@ pub enum AttemptEnd {
     Dead,
 }
 
-const SUBSCRIPTION_COLUMNS: &str = "id, topic, endpoint, filter_policy, filter_scope, raw, \
+pub(crate) const SUBSCRIPTION_COLUMNS: &str =
+    "id, topic, endpoint, filter_policy, filter_scope, raw, \
      secrets, retry_schedule, status, created_ms, updated_ms";
 
-const MESSAGE_COLUMNS: &str =
+pub(crate) const MESSAGE_COLUMNS: &str =
     "message_id, seq, topic, body, attributes, subject, ordering_key, created_ms";
 
 const DELIVERY_COLUMNS: &str = "id, seq, message_id, subscription_id, topic, ordering_key, \
@@ -222,6 +223,9 @@ impl Store {
     }
 
     pub async fn subscription(&self, id: &str) -> Result<Option<SubscriptionRecord>> {
+        if let Some(inline) = &self.inline {
+            return Ok(inline.subscription(id)?);
+        }
         let row =
             sqlx::query(&format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"))
                 .bind(id)
@@ -592,6 +596,9 @@ impl Store {
 
     /// A message that was fanned out.
     pub async fn topic_message(&self, message_id: &str) -> Result<Option<MessageRecord>> {
+        if let Some(inline) = &self.inline {
+            return Ok(inline.topic_message(message_id)?);
+        }
         let row = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE message_id = $1"
         ))
