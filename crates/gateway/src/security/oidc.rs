@@ -128,6 +128,7 @@ struct Discovery {
 
 /// What discovery taught about the provider.
 struct Provider {
+    issuer: String,
     authorization_endpoint: reqwest::Url,
     token_endpoint: String,
     auth_method: AuthMethod,
@@ -270,6 +271,7 @@ impl Oidc {
         let id_tokens = JwtVerifier::new(Self::jwt_spec(&self.spec, &doc.issuer, &doc.jwks_uri))?;
         tracing::debug!(issuer = %doc.issuer, ?auth_method, "discovered the OpenID provider");
         Ok(Provider {
+            issuer: doc.issuer,
             authorization_endpoint,
             token_endpoint: doc.token_endpoint,
             auth_method,
@@ -376,6 +378,13 @@ impl Oidc {
             Ok(p) => p,
             Err(why) => return unavailable(&why),
         };
+        // RFC 9207: a provider that names itself in the response must be this one.
+        if param(&params, "iss").is_some_and(|iss| iss != provider.issuer) {
+            return failed(
+                StatusCode::BAD_REQUEST,
+                "the response comes from another identity provider (iss)".into(),
+            );
+        }
         let id_token = match self.exchange(provider, code, &pending).await {
             Ok(t) => t,
             Err((status, why)) => return failed(status, why),
