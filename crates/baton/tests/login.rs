@@ -299,12 +299,10 @@ fn security(issuer: &str, client_id: &str, extra: Value) -> Value {
     })
 }
 
-/// The provider, then Baton (with collections `students` and `courses` and browser login
-/// for `client_id`), then the provider told Baton's callback.
-async fn start(tag: &str, client_id: &str, secret: &str, oidc: Value) -> (Provider, Baton) {
-    let mut provider = Provider::start();
-    let data = temp_dir(tag);
-    let rules = security(&provider.issuer, client_id, oidc);
+/// Starts `baton up` on `data` with collections `students` and `courses` and the rules
+/// of [`security`], with `env` beside the client secret.
+fn node(data: &Path, issuer: &str, client_id: &str, oidc: Value, env: &[(&str, &str)]) -> Baton {
+    let rules = security(issuer, client_id, oidc);
     std::fs::write(data.join("security.json"), rules.to_string()).unwrap();
     let toml = format!(
         "[collections.students]\n[collections.courses]\n[security]\nrules = {:?}\n",
@@ -312,9 +310,17 @@ async fn start(tag: &str, client_id: &str, secret: &str, oidc: Value) -> (Provid
     );
     let config = data.join("baton.toml");
     std::fs::write(&config, toml).unwrap();
-    let env = [("TEST_OIDC_CLIENT_SECRET", secret)];
-    let baton =
-        Baton::start_with(&data, &Start { config: Some(&config), env: &env, ..Start::default() });
+    let secret = if client_id == "baton" { "baton-secret" } else { "baton-post-secret" };
+    let mut all = vec![("TEST_OIDC_CLIENT_SECRET", secret)];
+    all.extend_from_slice(env);
+    Baton::start_with(data, &Start { config: Some(&config), env: &all, ..Start::default() })
+}
+
+/// The provider, then Baton with browser login for `client_id`, then the provider told
+/// Baton's callback.
+async fn start(tag: &str, client_id: &str, oidc: Value, env: &[(&str, &str)]) -> (Provider, Baton) {
+    let mut provider = Provider::start();
+    let baton = node(&temp_dir(tag), &provider.issuer, client_id, oidc, env);
     provider.configure(&baton.url("/auth/callback"));
     provider.wait_ready(&baton.client).await;
     (provider, baton)
@@ -405,7 +411,7 @@ async fn log_in(
 
 #[tokio::test]
 async fn a_browser_logs_in_with_the_provider_and_the_rules_apply_to_its_session() {
-    let (provider, baton) = start("login", "baton", "baton-secret", json!({})).await;
+    let (provider, baton) = start("login", "baton", json!({}), &[]).await;
     let mut browser = Browser::new();
     let session = log_in(&mut browser, &provider, &baton, "baton", 8 * 3600).await;
 
@@ -478,6 +484,19 @@ async fn a_browser_logs_in_with_the_provider_and_the_rules_apply_to_its_session(
         assert!(r.headers.get(LOCATION).is_none());
     }
 
+    // Behind a TLS proxy (X-Forwarded-Proto: https) the cookies are Secure and the default
+    // redirect URI is https.
+    let proxied = browser
+        .send(Method::GET, &baton.url("/auth/login"), |r| {
+            r.header(ACCEPT, HTML).header("x-forwarded-proto", "https")
+        })
+        .await;
+    assert_eq!(proxied.status, 302);
+    assert!(proxied.cookie("baton_login").has("secure"));
+    let to = reqwest::Url::parse(proxied.location()).unwrap();
+    let redirect_uri = to.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1;
+    assert_eq!(redirect_uri, format!("https://{}/auth/callback", baton.addr));
+
     // Logout clears the cookie; the protected page is 401 (API) and 302 (browser) again.
     let out = browser.send(Method::POST, &baton.url("/auth/logout"), |r| r).await;
     assert_eq!(out.status, 204);
@@ -500,7 +519,7 @@ fn challenge(verifier: &str) -> String {
 
 #[tokio::test]
 async fn an_id_token_from_the_same_provider_as_a_bearer_meets_the_same_rules() {
-    let (provider, baton) = start("login-bearer", "baton", "baton-secret", json!({})).await;
+    let (provider, baton) = start("login-bearer", "baton", json!({}), &[]).await;
     let mut browser = Browser::new();
     // The test is the client here: its own code flow for `baton`, stopped at the redirect
     // to Baton's callback, and its own token request.
@@ -604,8 +623,8 @@ async fn client_secret_post_and_a_denied_consent() {
     let (provider, baton) = start(
         "login-post",
         "baton-post",
-        "baton-post-secret",
         json!({"token_endpoint_auth_method": "client_secret_post", "session_seconds": 60}),
+        &[],
     )
     .await;
     let mut browser = Browser::new();
@@ -638,4 +657,79 @@ async fn client_secret_post_and_a_denied_consent() {
     let exp = me.json()["expires_at"].as_u64().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(exp > now && exp <= now + 60, "{exp} vs {now}");
+}
+
+/// `GET /auth/me` with the session cookie `value`: the status and the subject.
+async fn me_by_cookie(baton: &Baton, value: &str) -> (u16, Value) {
+    let r = baton
+        .client
+        .get(baton.url("/auth/me"))
+        .header(COOKIE, format!("baton_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json::<Value>().await.unwrap()["subject"].clone())
+}
+
+#[tokio::test]
+async fn sessions_outlive_a_restart_and_every_node_with_the_key_accepts_them() {
+    // The key generated at the first start is kept in the store.
+    let (provider, mut baton) = start("login-restart", "baton", json!({}), &[]).await;
+    let mut browser = Browser::new();
+    let session = log_in(&mut browser, &provider, &baton, "baton", 8 * 3600).await;
+    assert_eq!(me_by_cookie(&baton, &session.value).await, (200, json!("alice")));
+    let data = baton.data.clone();
+    assert!(baton.terminate().success());
+    let again = node(&data, &provider.issuer, "baton", json!({}), &[]);
+    assert_eq!(me_by_cookie(&again, &session.value).await, (200, json!("alice")));
+    drop(again);
+
+    // BATON_COOKIE_KEY: a node that has never seen the login accepts its cookie when it
+    // has the same key, and one with another key does not.
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let (provider, first) =
+        start("login-key-a", "baton", json!({}), &[("BATON_COOKIE_KEY", &key)]).await;
+    let mut browser = Browser::new();
+    let session = log_in(&mut browser, &provider, &first, "baton", 8 * 3600).await;
+    let second = node(
+        &temp_dir("login-key-b"),
+        &provider.issuer,
+        "baton",
+        json!({}),
+        &[("BATON_COOKIE_KEY", &key)],
+    );
+    assert_eq!(me_by_cookie(&second, &session.value).await, (200, json!("alice")));
+    let other = base64::engine::general_purpose::STANDARD.encode([8u8; 32]);
+    let third = node(
+        &temp_dir("login-key-c"),
+        &provider.issuer,
+        "baton",
+        json!({}),
+        &[("BATON_COOKIE_KEY", &other)],
+    );
+    assert_eq!(me_by_cookie(&third, &session.value).await.0, 401);
+    let own = node(&temp_dir("login-key-d"), &provider.issuer, "baton", json!({}), &[]);
+    assert_eq!(me_by_cookie(&own, &session.value).await.0, 401);
+
+    // A key that is not 32 bytes of base64 stops Baton with a clear message.
+    let data = temp_dir("login-key-bad");
+    let rules = security(&provider.issuer, "baton", json!({"client_secret": "s"}));
+    let rules = {
+        let mut r = rules;
+        r["oidc"].as_object_mut().unwrap().remove("client_secret_env");
+        r.to_string()
+    };
+    let short = base64::engine::general_purpose::STANDARD.encode([1u8; 16]);
+    let stderr = Baton::fail_to_start(
+        &data,
+        &Start {
+            env: &[("BATON_SECURITY_RULES", &rules), ("BATON_COOKIE_KEY", &short)],
+            ..Start::default()
+        },
+    );
+    assert!(
+        stderr.contains("cookie_key (BATON_COOKIE_KEY)") && stderr.contains("16 bytes"),
+        "{stderr}"
+    );
 }

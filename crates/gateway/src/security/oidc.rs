@@ -34,6 +34,10 @@ use crate::error;
 /// How long a login may take between `/auth/login` and `/auth/callback`.
 const LOGIN_SECONDS: u64 = 600;
 
+/// The largest sealed session: browsers keep cookies of up to 4096 bytes, name and
+/// attributes included.
+const MAX_COOKIE_BYTES: usize = 3900;
+
 /// `oidc` in the security rules.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -406,6 +410,18 @@ impl Oidc {
         tracing::info!(subject = %identity.subject, "browser login");
         let session = Session::new(&identity, now() + self.session_seconds);
         let sealed = key.seal(SESSION_COOKIE, &session);
+        if sealed.len() > MAX_COOKIE_BYTES {
+            // A browser drops larger cookies without a word: say so here instead.
+            tracing::warn!(subject = %identity.subject, bytes = sealed.len(), "session too large");
+            return failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "the identity is too large for a cookie ({} groups, {} roles)",
+                    identity.groups.len(),
+                    identity.roles.len()
+                ),
+            );
+        }
         redirect(
             &pending.return_to,
             &[clear, set_cookie(SESSION_COOKIE, &sealed, "/", self.session_seconds, secure)],
