@@ -47,6 +47,10 @@ pub(crate) struct Config {
     /// `[tls]`: serve HTTPS (see `tls.rs`).
     #[serde(default)]
     pub(crate) tls: TlsConfig,
+    /// The key (base64 of 32 bytes) that seals browser login's session cookies
+    /// (`BATON_COOKIE_KEY`). Unset: one is generated and kept in the store.
+    #[serde(default)]
+    pub(crate) cookie_key: Option<String>,
 }
 
 /// A state machine declared in the configuration.
@@ -217,6 +221,7 @@ impl std::fmt::Debug for Config {
             .field("routes", &self.routes)
             .field("workflows", &self.workflows)
             .field("tls", &self.tls)
+            .field("cookie_key", &self.cookie_key.as_ref().map(|_| "<set>"))
             .finish()
     }
 }

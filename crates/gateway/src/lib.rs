@@ -3,7 +3,8 @@
 //! 1. [`request_id`]: every request gets an `X-Request-Id` (the client's if it is sane,
 //!    else a new one), echoed on the response, and one structured access-log line.
 //! 2. [`security`]: JSON rules of which identities (bearer JWTs verified against the
-//!    issuer's JWKS, or API keys) may call which methods on which paths.
+//!    issuer's JWKS, API keys, or the session cookie of a browser login with OpenID
+//!    Connect) may call which methods on which paths.
 //! 3. [`notification`]: JSON rules of which operations put a `before` and/or `after`
 //!    event in the store's outbox, for a topic to deliver.
 //!
@@ -35,7 +36,7 @@ pub use static_files::StaticFiles;
 /// Who called: put in the request's (and the response's) extensions by the security layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
-    /// `jwt` or `api_key`.
+    /// `jwt` (a bearer token), `session` (a browser login's cookie) or `api_key`.
     pub kind: &'static str,
     /// The token's `sub`, or the API key's name.
     pub subject: String,

@@ -13,23 +13,36 @@
 //!   `{"path": "/students/{id}", "subjects": ["{id}"]}` lets a student at their own record.
 //! - `jwt`: the issuer, audiences, JWKS URL, algorithm allowlist and leeway for bearer
 //!   tokens; `api_keys`: services' keys, kept as SHA-256 hashes, sent in `api_key_header`.
+//! - `oidc`: browser login with OpenID Connect ([`oidc`]): `/auth/login` and
+//!   `/auth/callback` end in a session cookie sealed with the key all nodes share
+//!   ([`session`]); the session names the same identity a bearer token from the same
+//!   provider would, and the same rules decide.
 //!
+//! Credentials, in this order: an API key, `Authorization: Bearer`, the session cookie.
 //! No or bad credentials: 401 with `WWW-Authenticate: Bearer ...` (RFC 6750 section 3),
-//! or a 302 to `login_url` for a browser (`Accept: text/html`). Valid but not allowed: 403.
+//! or, for a browser's `GET` (its `Accept` prefers `text/html`), a 302 to `login_url`, or
+//! to `/auth/login?return_to=...` when `oidc` is set. Valid but not allowed: 403.
+//!
+//! `/auth/*` is answered here, before the rules: `login`, `callback`, `logout` (which clears
+//! the session cookie) and `me` (the caller's identity, by any credential).
 
 mod jwt;
+mod oidc;
+mod session;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 pub use jwt::{JwtSpec, JwtVerifier};
+pub use oidc::{OidcSpec, Scopes};
+pub use session::CookieKey;
 
 use crate::pattern::PathPattern;
 use crate::{error, Identity};
@@ -60,7 +73,11 @@ pub struct SecuritySpec {
     pub api_key_header: Option<String>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeySpec>,
-    /// Where a browser without a valid login is sent (302) instead of a 401.
+    /// Browser login with OpenID Connect (`/auth/login`, `/auth/callback`).
+    #[serde(default)]
+    pub oidc: Option<OidcSpec>,
+    /// Where a browser without a valid login is sent (302) instead of a 401; with `oidc`
+    /// and no `login_url`, `/auth/login`.
     #[serde(default)]
     pub login_url: Option<String>,
     /// The `realm` of `WWW-Authenticate` (`baton` when unset).
@@ -140,6 +157,11 @@ pub struct Security {
     api_keys: HashMap<String, ApiKeySpec>,
     login_url: Option<HeaderValue>,
     realm: String,
+    oidc: Option<oidc::Oidc>,
+    /// Seals the session cookies; set by [`Security::with_cookie_key`], else random.
+    cookie_key: CookieKey,
+    /// Baton itself serves HTTPS: cookies are `Secure` and default redirect URIs `https`.
+    https: bool,
 }
 
 impl std::fmt::Debug for Security {
@@ -149,6 +171,7 @@ impl std::fmt::Debug for Security {
             .field("rules", &self.rules.len())
             .field("jwt", &self.jwt.is_some())
             .field("api_keys", &self.api_keys.len())
+            .field("oidc", &self.oidc.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -231,7 +254,46 @@ impl Security {
             return Err(ConfigError::Invalid("realm: plain ASCII without quotes".into()));
         }
         let jwt = spec.jwt.map(JwtVerifier::new).transpose().map_err(ConfigError::Invalid)?;
-        Ok(Self { allow, rules, jwt, api_key_header, api_keys, login_url, realm })
+        let oidc = spec.oidc.map(oidc::Oidc::new).transpose().map_err(ConfigError::Invalid)?;
+        Ok(Self {
+            allow,
+            rules,
+            jwt,
+            api_key_header,
+            api_keys,
+            login_url,
+            realm,
+            oidc,
+            cookie_key: CookieKey::generate(),
+            https: false,
+        })
+    }
+
+    /// Whether browser login is configured, so sessions need a cookie key that every
+    /// node shares and that outlives a restart.
+    pub fn uses_sessions(&self) -> bool {
+        self.oidc.is_some()
+    }
+
+    /// Seals session cookies with `key` (the one every node shares).
+    pub fn with_cookie_key(self, key: CookieKey) -> Self {
+        Self { cookie_key: key, ..self }
+    }
+
+    /// Says that Baton serves HTTPS: cookies get `Secure`, and the default redirect URI is
+    /// `https`. (A request with `X-Forwarded-Proto: https` counts as HTTPS too.)
+    pub fn with_https(self, https: bool) -> Self {
+        Self { https, ..self }
+    }
+
+    /// Whether the request came over HTTPS.
+    fn secure(&self, headers: &HeaderMap) -> bool {
+        self.https
+            || headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
     }
 
     fn allowed_anonymously(&self, method: &Method, path: &str) -> bool {
@@ -267,7 +329,7 @@ impl Security {
             }));
         }
         let Some(auth) = headers.get(header::AUTHORIZATION) else {
-            return Ok(None);
+            return Ok(self.session(headers));
         };
         let auth = auth.to_str().map_err(|_| Denied::Invalid("malformed Authorization".into()))?;
         let token = match auth.split_once(' ') {
@@ -280,6 +342,15 @@ impl Security {
         jwt.verify(token).await.map(Some)
     }
 
+    /// Who the session cookie names, when browser login is on and the cookie opens with
+    /// the key and is not over; a changed or expired cookie is no login at all.
+    fn session(&self, headers: &HeaderMap) -> Option<Identity> {
+        self.oidc.as_ref()?;
+        let sealed = session::cookie(headers, session::SESSION_COOKIE)?;
+        let s: session::Session = self.cookie_key.open(session::SESSION_COOKIE, sealed)?;
+        s.identity(oidc::now())
+    }
+
     /// Decides: `Ok(Some(identity))` to pass with it, `Ok(None)` to pass anonymously (the
     /// allowlist), `Err` with the refusal.
     pub async fn check(
@@ -288,13 +359,29 @@ impl Security {
         path: &str,
         headers: &HeaderMap,
     ) -> Result<Option<Identity>, Response> {
+        self.decide(method, path, None, headers).await
+    }
+
+    /// [`Security::check`] for a request whose query is `query`: a browser sent to log in
+    /// comes back to the path and query.
+    async fn decide(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Option<Identity>, Response> {
         if self.allowed_anonymously(method, path) {
             return Ok(None);
         }
+        let target = || match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
         let identity = match self.identify(headers).await {
             Ok(Some(i)) => i,
-            Ok(None) => return Err(self.refuse(headers, Denied::Missing)),
-            Err(d) => return Err(self.refuse(headers, d)),
+            Ok(None) => return Err(self.refuse(method, &target(), headers, Denied::Missing)),
+            Err(d) => return Err(self.refuse(method, &target(), headers, d)),
         };
         let message = match self.rule(method, path) {
             Some((r, params)) if r.admits(&identity, &params) => return Ok(Some(identity)),
@@ -317,15 +404,34 @@ impl Security {
         Err(resp)
     }
 
-    fn refuse(&self, headers: &HeaderMap, denied: Denied) -> Response {
-        let browser = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
-        if let (true, Some(url), false) =
-            (browser, &self.login_url, matches!(denied, Denied::Unavailable(_)))
-        {
-            return (StatusCode::FOUND, [(header::LOCATION, url.clone())]).into_response();
+    /// The refusal of a caller without usable credentials: a browser's `GET` (or `HEAD`)
+    /// is sent to log in, to `login_url` or, with `oidc`, to `/auth/login` with the
+    /// request's path and query to come back to; anything else gets a 401.
+    fn refuse(
+        &self,
+        method: &Method,
+        target: &str,
+        headers: &HeaderMap,
+        denied: Denied,
+    ) -> Response {
+        let browser = (method == Method::GET || method == Method::HEAD)
+            && headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(prefers_html)
+            && !matches!(denied, Denied::Unavailable(_));
+        if browser {
+            if let Some(url) = &self.login_url {
+                return (StatusCode::FOUND, [(header::LOCATION, url.clone())]).into_response();
+            }
+            if self.oidc.is_some() {
+                let back = percent_encoding::utf8_percent_encode(
+                    target,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                return oidc::redirect(
+                    &format!("/auth/login?return_to={back}"),
+                    &[],
+                    StatusCode::FOUND,
+                );
+            }
         }
         let realm = &self.realm;
         let (challenge, code, message) = match denied {
@@ -379,7 +485,7 @@ impl Rule {
         };
         let any = |names: &[String], have: &[String]| names.iter().any(|n| have.contains(n));
         s.authenticated
-            || (id.kind == "jwt"
+            || (matches!(id.kind, "jwt" | "session")
                 && s.subjects.iter().any(|n| resolve(n).is_some_and(|n| n == id.subject)))
             || (id.kind == "api_key" && s.api_keys.contains(&id.subject))
             || id.email.as_ref().is_some_and(|e| {
@@ -405,6 +511,101 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether an `Accept` value prefers HTML to JSON, as a browser's navigation does
+/// (`text/html,application/xhtml+xml,...,*/*;q=0.8`) and `fetch` or an API client (`*/*`,
+/// `application/json`) does not.
+fn prefers_html(accept: &str) -> bool {
+    let (mut html, mut json) = (0.0f32, 0.0f32);
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/html" | "application/xhtml+xml" => html = html.max(q),
+            "application/json" => json = json.max(q),
+            _ => {}
+        }
+    }
+    html > 0.0 && html > json
+}
+
+impl Security {
+    /// Answers `/auth/*`: `login` and `callback` (browser login, when `oidc` is set),
+    /// `logout`, and `me`.
+    async fn auth_endpoint(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
+        let secure = self.secure(headers);
+        let query = uri.query();
+        let get = method == Method::GET || method == Method::HEAD;
+        match (uri.path(), &self.oidc) {
+            ("/auth/login", Some(oidc)) if get => {
+                oidc.login(&self.cookie_key, query, headers, secure).await
+            }
+            ("/auth/callback", Some(oidc)) if get => {
+                oidc.callback(&self.cookie_key, query, headers, secure).await
+            }
+            ("/auth/login" | "/auth/callback", None) => error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "browser login is not configured (oidc in the security rules)",
+            ),
+            ("/auth/logout", _) if get || method == Method::POST => {
+                let params = oidc::query_params(query);
+                let clear = session::set_cookie(session::SESSION_COOKIE, "", "/", 0, secure);
+                match oidc::param(&params, "return_to") {
+                    None => oidc::with_cookies(StatusCode::NO_CONTENT.into_response(), &[clear]),
+                    Some(to) => match session::safe_return_to(to) {
+                        Some(to) => oidc::redirect(to, &[clear], StatusCode::SEE_OTHER),
+                        None => error(
+                            StatusCode::BAD_REQUEST,
+                            "InvalidReturnTo",
+                            "return_to must be a path on this site, such as /",
+                        ),
+                    },
+                }
+            }
+            ("/auth/me", _) if get => match self.identify(headers).await {
+                Ok(Some(identity)) => {
+                    let mut body = serde_json::json!(identity);
+                    if identity.kind == "session" {
+                        let sealed = session::cookie(headers, session::SESSION_COOKIE);
+                        let s: Option<session::Session> =
+                            sealed.and_then(|c| self.cookie_key.open(session::SESSION_COOKIE, c));
+                        if let Some(s) = s {
+                            body["expires_at"] = s.exp.into();
+                        }
+                    }
+                    let mut resp = axum::Json(body).into_response();
+                    resp.headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    resp
+                }
+                // An API, not a page: no redirect to log in.
+                Ok(None) => self.refuse(&Method::POST, "/", headers, Denied::Missing),
+                Err(d) => self.refuse(&Method::POST, "/", headers, d),
+            },
+            ("/auth/login" | "/auth/callback" | "/auth/logout" | "/auth/me", _) => {
+                let mut r = error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    format!("{method} {} is not served", uri.path()),
+                );
+                let allow =
+                    if uri.path() == "/auth/logout" { "GET, HEAD, POST" } else { "GET, HEAD" };
+                r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+                r
+            }
+            (path, _) => error(StatusCode::NOT_FOUND, "NotFound", format!("{path}: no such page")),
+        }
+    }
+}
+
+/// Whether `path` is under `/auth`, which the security layer answers itself.
+fn is_auth_path(path: &str) -> bool {
+    path == "/auth" || path.starts_with("/auth/")
+}
+
 /// The layer.
 pub async fn layer(
     State(security): State<Arc<Security>>,
@@ -412,7 +613,11 @@ pub async fn layer(
     next: Next,
 ) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    match security.check(&method, &path, req.headers()).await {
+    if is_auth_path(&path) {
+        return security.auth_endpoint(&method, req.uri(), req.headers()).await;
+    }
+    let query = req.uri().query().map(str::to_owned);
+    match security.decide(&method, &path, query.as_deref(), req.headers()).await {
         Ok(Some(identity)) => {
             req.extensions_mut().insert(identity.clone());
             let mut resp = next.run(req).await;
@@ -473,6 +678,144 @@ mod tests {
         assert_eq!(missing.headers()["www-authenticate"], "Bearer realm=\"baton\"");
         let bad = check(&s, "GET", "/x", &[("x-api-key", "nope")]).await.unwrap_err();
         assert_eq!(bad.status(), 401);
+    }
+
+    /// Rules with browser login whose provider is never reached (sessions are sealed here).
+    fn with_login() -> Security {
+        Security::from_json(
+            r#"{
+              "oidc": {"issuer": "http://127.0.0.1:9", "client_id": "baton", "client_secret": "s"},
+              "rules": [
+                {"path": "/students/{id}", "subjects": ["{id}"]},
+                {"path": "/reports/**", "groups": ["staff"]}
+              ]
+            }"#,
+        )
+        .unwrap()
+    }
+
+    fn session_cookie(s: &Security, sub: &str, exp: u64) -> String {
+        let id = Identity {
+            kind: "session",
+            subject: sub.into(),
+            email: Some(format!("{sub}@example.com")),
+            groups: vec!["students".into()],
+            roles: vec![],
+            issuer: Some("http://127.0.0.1:9".into()),
+        };
+        let sealed = s.cookie_key.seal(session::SESSION_COOKIE, &session::Session::new(&id, exp));
+        format!("{}={sealed}", session::SESSION_COOKIE)
+    }
+
+    async fn auth(s: &Security, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        s.auth_endpoint(
+            &Method::from_bytes(method.as_bytes()).unwrap(),
+            &uri.parse().unwrap(),
+            &map,
+        )
+        .await
+    }
+
+    async fn json_of(r: Response) -> serde_json::Value {
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_cookie_is_an_identity_for_the_rules_and_for_auth_me() {
+        let s = with_login();
+        let later = oidc::now() + 600;
+        let cookie = session_cookie(&s, "alice", later);
+        let c = [("cookie", cookie.as_str())];
+        let me = check(&s, "GET", "/students/alice", &c).await.unwrap().unwrap();
+        assert_eq!((me.kind, me.subject.as_str()), ("session", "alice"));
+        assert_eq!(check(&s, "GET", "/students/bob", &c).await.unwrap_err().status(), 403);
+        assert_eq!(check(&s, "GET", "/reports/x", &c).await.unwrap_err().status(), 403);
+
+        let r = auth(&s, "GET", "/auth/me", &c).await;
+        assert_eq!(r.status(), 200);
+        let body = json_of(r).await;
+        assert_eq!(body["subject"], "alice");
+        assert_eq!(body["kind"], "session");
+        assert_eq!(body["email"], "alice@example.com");
+        assert_eq!(body["expires_at"], later);
+
+        // Expired, sealed with another key, or changed: not logged in.
+        let expired = session_cookie(&s, "alice", oidc::now() - 1);
+        let other = session_cookie(&with_login(), "alice", later);
+        let mut changed = cookie.clone();
+        let last = changed.pop().unwrap();
+        changed.push(if last == 'A' { 'B' } else { 'A' });
+        for bad in [expired, other, changed] {
+            let h = [("cookie", bad.as_str())];
+            let r = check(&s, "GET", "/students/alice", &h).await.unwrap_err();
+            assert_eq!(r.status(), 401);
+            assert_eq!(auth(&s, "GET", "/auth/me", &h).await.status(), 401);
+        }
+        let none = auth(&s, "GET", "/auth/me", &[("accept", "text/html")]).await;
+        assert_eq!(none.status(), 401, "/auth/me never redirects");
+        assert!(none.headers().contains_key("www-authenticate"));
+
+        // Without oidc, the cookie means nothing.
+        let plain = Security::from_json(r#"{"rules": [{"path": "/**", "authenticated": true}]}"#)
+            .unwrap()
+            .with_cookie_key(s.cookie_key.clone());
+        assert_eq!(check(&plain, "GET", "/x", &c).await.unwrap_err().status(), 401);
+    }
+
+    #[tokio::test]
+    async fn browsers_are_sent_to_log_in_and_api_clients_get_401() {
+        let s = with_login();
+        let html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        let mut map = HeaderMap::new();
+        map.insert(header::ACCEPT, html.parse().unwrap());
+        let r = s
+            .decide(&Method::GET, "/students/alice", Some("tab=grades&x=1"), &map)
+            .await
+            .unwrap_err();
+        assert_eq!(r.status(), 302);
+        assert_eq!(
+            r.headers()["location"],
+            "/auth/login?return_to=%2Fstudents%2Falice%3Ftab%3Dgrades%26x%3D1"
+        );
+        let post = s.decide(&Method::POST, "/students/alice", None, &map).await.unwrap_err();
+        assert_eq!(post.status(), 401, "only a GET is redirected");
+        for accept in ["*/*", "application/json", "application/json, text/html;q=0.5"] {
+            let r = check(&s, "GET", "/students/alice", &[("accept", accept)]).await.unwrap_err();
+            assert_eq!(r.status(), 401, "{accept}");
+            assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"baton\"");
+        }
+        assert!(prefers_html("text/html"));
+        assert!(!prefers_html("text/html;q=0"));
+        assert!(!prefers_html(""));
+    }
+
+    #[tokio::test]
+    async fn logout_clears_the_cookie_and_refuses_open_redirects() {
+        let s = with_login().with_https(true);
+        let r = auth(&s, "POST", "/auth/logout", &[]).await;
+        assert_eq!(r.status(), 204);
+        let set = r.headers()["set-cookie"].to_str().unwrap();
+        assert_eq!(set, "baton_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure");
+        let r = auth(&s, "GET", "/auth/logout?return_to=%2Fbye", &[]).await;
+        assert_eq!(
+            (r.status().as_u16(), &r.headers()["location"]),
+            (303, &"/bye".parse().unwrap())
+        );
+        for bad in ["//evil.example", "https://evil.example", "/%5Cevil.example"] {
+            let uri = format!("/auth/logout?return_to={bad}");
+            assert_eq!(auth(&s, "GET", &uri, &[]).await.status(), 400, "{bad}");
+            let uri = format!("/auth/login?return_to={bad}");
+            assert_eq!(auth(&s, "GET", &uri, &[]).await.status(), 400, "{bad}");
+        }
+        assert_eq!(auth(&s, "DELETE", "/auth/me", &[]).await.status(), 405);
+        assert_eq!(auth(&s, "GET", "/auth/other", &[]).await.status(), 404);
+        let plain = Security::from_json("{}").unwrap();
+        assert_eq!(auth(&plain, "GET", "/auth/login", &[]).await.status(), 404);
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub(crate) const RESERVED: &[&str] = &[
     "topics",
     "executions",
     "console",
+    "auth",
     "openapi.json",
     "2015-03-31",
 ];

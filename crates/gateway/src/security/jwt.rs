@@ -120,20 +120,57 @@ impl JwtVerifier {
 
     /// Verifies a token and says who it names.
     pub(crate) async fn verify(&self, token: &str) -> Result<Identity, Denied> {
-        let invalid = |m: &str| Denied::Invalid(m.to_owned());
-        // An unknown `alg` (such as `none`) does not parse.
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| invalid("the token is malformed or its algorithm is not supported"))?;
-        let alg = header.alg;
-        if !self.algorithms.contains(&alg) {
-            return Err(invalid("the token's algorithm is not allowed"));
-        }
-        let jwk = self.key(header.kid.as_deref(), alg).await?;
+        let (alg, jwk) = self.header_key(token).await?;
         if let Some(identity) = self.remembered(token, &jwk) {
             return Ok(identity);
         }
+        let claims = self.decode(token, alg, &jwk)?;
+        let identity = self.identity("jwt", &claims);
+        self.remember(token, jwk, &identity, &claims);
+        Ok(identity)
+    }
+
+    /// Verifies an OpenID Connect ID token (OpenID Connect Core 1.0, section 3.1.3.7): the
+    /// checks of a bearer token (signature by the issuer's key, `iss`, `aud` holding the
+    /// client id, `exp`), then its `nonce`, which must be the one the login sent, and its
+    /// `azp`, which when present must be the client id. Never remembered: each ID token is
+    /// seen once.
+    pub(crate) async fn verify_id_token(
+        &self,
+        token: &str,
+        nonce: &str,
+        client_id: &str,
+    ) -> Result<Identity, Denied> {
+        let (alg, jwk) = self.header_key(token).await?;
+        let claims = self.decode(token, alg, &jwk)?;
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(Denied::Invalid("the ID token's nonce is not this login's".into()));
+        }
+        if claims.get("azp").is_some_and(|azp| azp.as_str() != Some(client_id)) {
+            return Err(Denied::Invalid("the ID token was issued to another client".into()));
+        }
+        Ok(self.identity("session", &claims))
+    }
+
+    /// The token's algorithm, checked against the allowlist, and the issuer's key for it.
+    async fn header_key(&self, token: &str) -> Result<(Algorithm, Jwk), Denied> {
+        // An unknown `alg` (such as `none`) does not parse.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            Denied::Invalid("the token is malformed or its algorithm is not supported".into())
+        })?;
+        let alg = header.alg;
+        if !self.algorithms.contains(&alg) {
+            return Err(Denied::Invalid("the token's algorithm is not allowed".into()));
+        }
+        let jwk = self.key(header.kid.as_deref(), alg).await?;
+        Ok((alg, jwk))
+    }
+
+    /// The token's claims once its signature, `iss`, `aud`, `exp` and `nbf` check out.
+    fn decode(&self, token: &str, alg: Algorithm, jwk: &Jwk) -> Result<Value, Denied> {
+        let invalid = |m: &str| Denied::Invalid(m.to_owned());
         let key =
-            DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the issuer's key is unusable"))?;
+            DecodingKey::from_jwk(jwk).map_err(|_| invalid("the issuer's key is unusable"))?;
         let mut v = Validation::new(alg);
         v.set_issuer(&[&self.spec.issuer]);
         v.set_audience(&self.spec.audience);
@@ -154,9 +191,13 @@ impl JwtVerifier {
             };
             invalid(why)
         })?;
-        let claims = data.claims;
+        Ok(data.claims)
+    }
+
+    /// Who verified claims name: `sub`, `email`, and the groups and roles claims.
+    fn identity(&self, kind: &'static str, claims: &Value) -> Identity {
         let strings = |path: &str| -> Vec<String> {
-            let mut v = &claims;
+            let mut v = claims;
             for part in path.split('.') {
                 match v.get(part) {
                     Some(x) => v = x,
@@ -171,16 +212,14 @@ impl JwtVerifier {
                 _ => Vec::new(),
             }
         };
-        let identity = Identity {
-            kind: "jwt",
+        Identity {
+            kind,
             subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
             email: claims["email"].as_str().map(str::to_owned),
             groups: strings(self.spec.groups_claim.as_deref().unwrap_or("groups")),
             roles: strings(self.spec.roles_claim.as_deref().unwrap_or("roles")),
             issuer: claims["iss"].as_str().map(str::to_owned),
-        };
-        self.remember(token, jwk, &identity, &claims);
-        Ok(identity)
+        }
     }
 
     /// Who a token that verified before names, if `key` is still the one that verified it
