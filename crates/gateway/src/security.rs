@@ -234,6 +234,12 @@ impl Security {
         Ok(Self { allow, rules, jwt, api_key_header, api_keys, login_url, realm })
     }
 
+    /// The header API keys are sent in (`x-api-key` unless `api_key_header` says otherwise):
+    /// the web console sends the key the user enters in it.
+    pub fn api_key_header(&self) -> &HeaderName {
+        &self.api_key_header
+    }
+
     fn allowed_anonymously(&self, method: &Method, path: &str) -> bool {
         self.allow
             .iter()

@@ -1,0 +1,1 @@
+// The Baton console (AWSStepFunctions.ListStateMachines).
