@@ -229,6 +229,16 @@ async fn a_caught_failure_and_a_stopped_execution_are_told_apart() {
         (v["status"].as_str(), status(&v, "Recover").as_str()),
         (Some("ABORTED"), "aborted")
     );
+
+    // A redrive takes up the Wait again.
+    b.ok("RedriveExecution", json!({"executionArn": execution})).await;
+    let v = get_json(&b, &states_path).await.1;
+    assert_eq!(
+        (v["status"].as_str(), status(&v, "Recover").as_str()),
+        (Some("RUNNING"), "running")
+    );
+    assert_eq!(status(&v, "Fan"), "caught", "{v}");
+    b.ok("StopExecution", json!({"executionArn": execution})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

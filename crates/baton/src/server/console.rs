@@ -340,6 +340,8 @@ struct StateRun {
     exited_ms: Option<i64>,
     /// Whether the latest visit saw a failure (then leaving the state means it was caught).
     failed_in_visit: bool,
+    /// Whether the latest visit has not left the state.
+    open: bool,
 }
 
 impl StateRun {
@@ -373,7 +375,8 @@ fn opens_block(kind: &str) -> bool {
 /// the branches' own events are skipped for a Parallel's or Map's failure, and a Parallel or
 /// Map block that ended is skipped on the way to a failure after it. A failed state that
 /// is later left was caught. A Fail state fails when entered. States still running when the
-/// execution is stopped or times out are aborted.
+/// execution is stopped or times out are aborted; a redrive sets the failed or aborted
+/// states it left off in (other than Fail states) running again.
 fn state_runs(events: &[Value]) -> Vec<StateRun> {
     let kind_of = |e: &Value| e.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
     let by_id: HashMap<u64, &Value> =
@@ -402,6 +405,7 @@ fn state_runs(events: &[Value]) -> Vec<StateRun> {
                     entered_ms: ms,
                     exited_ms: None,
                     failed_in_visit: false,
+                    open: true,
                 });
                 runs.len() - 1
             });
@@ -415,6 +419,7 @@ fn state_runs(events: &[Value]) -> Vec<StateRun> {
             run.entered_ms = ms;
             run.exited_ms = None;
             run.failed_in_visit = false;
+            run.open = true;
             if state_type == "Fail" {
                 run.status = RunStatus::Failed;
                 run.failed_in_visit = true;
@@ -430,6 +435,20 @@ fn state_runs(events: &[Value]) -> Vec<StateRun> {
             run.status = if run.failed_in_visit { RunStatus::Caught } else { RunStatus::Succeeded };
             run.output = d.and_then(|d| d.get("output")).map(payload);
             run.exited_ms = Some(ms);
+            run.open = false;
+        } else if kind == "ExecutionRedriven" {
+            // The execution goes on where it ended: what ended it runs again.
+            for run in runs.iter_mut().filter(|r| {
+                r.open
+                    && r.kind != "Fail"
+                    && matches!(r.status, RunStatus::Failed | RunStatus::Aborted)
+            }) {
+                run.status = RunStatus::Running;
+                run.exited_ms = None;
+                run.error = None;
+                run.cause = None;
+                run.failed_in_visit = false;
+            }
         } else if kind == "ExecutionAborted" || kind == "ExecutionTimedOut" {
             for run in runs.iter_mut().filter(|r| r.status == RunStatus::Running) {
                 run.status = RunStatus::Aborted;
@@ -608,6 +627,28 @@ mod tests {
         ]));
         assert_eq!(statuses(&runs), [("Count", "succeeded"), ("Nap", "aborted")]);
         assert_eq!((runs[0].entries, runs[0].output.clone()), (2, Some(json!({"n": 2}))));
+    }
+
+    #[test]
+    fn a_redrive_runs_again_what_ended_the_execution() {
+        let mut rows = vec![
+            (1, 0, "ExecutionStarted", Value::Null),
+            (2, 0, "PassStateEntered", entered("First", "{}")),
+            (3, 2, "PassStateExited", exited("First", "{}")),
+            (4, 3, "TaskStateEntered", entered("Call", "{}")),
+            (5, 4, "TaskFailed", json!({"error": "Boom"})),
+            (6, 5, "ExecutionFailed", json!({"error": "Boom"})),
+        ];
+        let runs = state_runs(&history(&rows));
+        assert_eq!(statuses(&runs), [("First", "succeeded"), ("Call", "failed")]);
+        rows.push((7, 6, "ExecutionRedriven", Value::Null));
+        let runs = state_runs(&history(&rows));
+        assert_eq!(statuses(&runs), [("First", "succeeded"), ("Call", "running")]);
+        assert_eq!(runs[1].error, None);
+        rows.push((8, 7, "TaskSucceeded", Value::Null));
+        rows.push((9, 8, "TaskStateExited", exited("Call", "{}")));
+        let runs = state_runs(&history(&rows));
+        assert_eq!(statuses(&runs), [("First", "succeeded"), ("Call", "succeeded")]);
     }
 
     #[test]
