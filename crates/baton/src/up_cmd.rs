@@ -132,6 +132,7 @@ async fn serve(mut config: Config) -> Result<()> {
     println!("baton listening on {base}");
     println!("  Step Functions API: POST {base}/ (aws --endpoint-url {base} stepfunctions ...)");
     println!("  health: {base}/health   metrics: {base}/metrics   OpenAPI: {base}/openapi.json");
+    println!("  web console: {base}/console");
     if let Some(tls) = &tls {
         println!("  {}", tls.describe());
     }
@@ -178,7 +179,10 @@ async fn serve(mut config: Config) -> Result<()> {
             .with_topics(topics.clone())
             .with_routes(routes)
             .with_scheme(if tls.is_some() { "https" } else { "http" })
-            .with_openapi(&openapi),
+            .with_openapi(&openapi)
+            .with_api_key_header(
+                middleware.security.as_ref().map_or("x-api-key", |s| s.api_key_header().as_str()),
+            ),
     ));
     match tls {
         None => {

@@ -5,33 +5,12 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{temp_dir, Baton};
+use support::{start_example, temp_dir, Baton};
 
 const ADMIN: (&str, &str) = ("x-api-key", "admin-demo-key");
-
-fn example() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/student-full-info/baton.toml")
-}
-
-/// The example's function binary, beside the `baton` under test (the workspace builds it).
-fn functions_binary() -> String {
-    let baton = PathBuf::from(env!("CARGO_BIN_EXE_baton"));
-    let path = baton.with_file_name("student-functions");
-    if !path.exists() {
-        let release = baton.parent().is_some_and(|d| d.ends_with("release"));
-        let mut cmd = std::process::Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "student-functions"]);
-        if release {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "cannot build the example's functions");
-    }
-    path.display().to_string()
-}
 
 async fn call(
     b: &Baton,
@@ -56,12 +35,7 @@ async fn call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_application_works_end_to_end() {
     let data = temp_dir("example");
-    let binary = functions_binary();
-    let env = [
-        ("BATON_FUNCTIONS__ADDRESS-SERVICE__COMMAND", binary.as_str()),
-        ("BATON_FUNCTIONS__CHAT-BOT__COMMAND", binary.as_str()),
-    ];
-    let b = Baton::spawn(&data, None, &env, Some(&example()));
+    let b = start_example(&data);
 
     // Courses: admins write, anyone reads.
     let course = json!({"id": "COMS4153", "title": "Cloud Computing", "credits": 3});

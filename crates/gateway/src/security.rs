@@ -296,6 +296,12 @@ impl Security {
                 .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
     }
 
+    /// The header API keys are sent in (`x-api-key` unless `api_key_header` says otherwise):
+    /// the web console sends the key the user enters in it.
+    pub fn api_key_header(&self) -> &HeaderName {
+        &self.api_key_header
+    }
+
     fn allowed_anonymously(&self, method: &Method, path: &str) -> bool {
         self.allow
             .iter()

@@ -4,8 +4,8 @@
 //! renders the same in a browser, an `<img>` or a converter. Each state is a
 //! `<g class="state TYPE" data-state="NAME">` group (a Parallel's or Map's nested states
 //! inside its group), each edge a `<g class="edge KIND" data-from="NAME" data-to="NAME">`, so
-//! a page can restyle them; a [`Highlight`] adds `succeeded`, `failed` or `running` to the
-//! states an execution visited. All text is escaped.
+//! a page can restyle them; a [`Highlight`] adds `succeeded`, `failed`, `caught`, `running`
+//! or `aborted` to the states an execution visited. All text is escaped.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,7 +21,11 @@ use crate::text::{escape, width};
 pub enum Status {
     Succeeded,
     Failed,
+    /// Failed, and a `Catch` took the execution on to its handler.
+    Caught,
     Running,
+    /// Still running when the execution was stopped or timed out.
+    Aborted,
 }
 
 impl Status {
@@ -30,7 +34,9 @@ impl Status {
         match self {
             Status::Succeeded => "succeeded",
             Status::Failed => "failed",
+            Status::Caught => "caught",
             Status::Running => "running",
+            Status::Aborted => "aborted",
         }
     }
 }
@@ -98,8 +104,10 @@ const STYLE: &str = r#"
 .baton-graph .edge.catch .label rect { stroke: #f0b8b4; }
 .baton-graph .state.succeeded > .shape { fill: #d9f2e0; stroke: #1e8e3e; stroke-width: 3; }
 .baton-graph .state.failed > .shape { fill: #fcdcd9; stroke: #d93025; stroke-width: 3; }
+.baton-graph .state.caught > .shape { fill: #feefd9; stroke: #e37400; stroke-width: 3; }
 .baton-graph .state.running > .shape { fill: #dde9fc; stroke: #1a73e8; stroke-width: 3; }
-.baton-graph.highlighted .state:not(.succeeded):not(.failed):not(.running) > .shape { opacity: 0.5; }
+.baton-graph .state.aborted > .shape { fill: #e8eaed; stroke: #5f6368; stroke-width: 3; stroke-dasharray: 6 3; }
+.baton-graph.highlighted .state:not(.succeeded):not(.failed):not(.caught):not(.running):not(.aborted) > .shape { opacity: 0.5; }
 "#;
 
 /// Draws `layout` as an SVG document, with the states `highlight` names marked.

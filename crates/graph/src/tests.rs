@@ -329,6 +329,10 @@ fn highlight_marks_states_and_dims_the_rest() {
     assert!(marked.contains("class=\"state pass\" data-state=\"S2\""));
     let running: Highlight = [("S2", Status::Running)].into_iter().collect();
     assert!(render_svg(&layout, &running).contains("class=\"state pass running\""));
+    let ends: Highlight = [("S0", Status::Caught), ("S1", Status::Aborted)].into_iter().collect();
+    let ends = render_svg(&layout, &ends);
+    assert!(ends.contains("class=\"state pass caught\" data-state=\"S0\""));
+    assert!(ends.contains("class=\"state pass aborted\" data-state=\"S1\""));
 }
 
 #[test]

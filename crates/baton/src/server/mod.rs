@@ -1,9 +1,10 @@
 //! The HTTP surface of `baton up`: the Step Functions API at `/`, the Lambda API of the
 //! functions under `/2015-03-31/functions`, the topics API under `/topics`, `/health`,
 //! `/metrics`, the OpenAPI document of all of it at `/openapi.json`, `/executions/{arn}`
-//! (where async workflow routes point), then the gateway's routes and the resource
-//! collections at `/{collection}` and `/{collection}/{id}`.
+//! (where async workflow routes point), the web console at `/console`, then the gateway's
+//! routes and the resource collections at `/{collection}` and `/{collection}/{id}`.
 
+mod console;
 mod lambda;
 pub(crate) mod openapi;
 pub(crate) mod resources;
@@ -45,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) scheme: &'static str,
     /// `GET /openapi.json`: the document, serialized once at start.
     pub(crate) openapi: axum::body::Bytes,
+    /// The header the security rules read API keys from, for the web console to send.
+    pub(crate) api_key_header: String,
 }
 
 /// How long a cached state machine is used.
@@ -68,6 +71,7 @@ impl AppState {
             routes: Arc::default(),
             scheme: "http",
             openapi: axum::body::Bytes::from_static(b"{}"),
+            api_key_header: "x-api-key".to_owned(),
         }
     }
 
@@ -119,6 +123,11 @@ impl AppState {
         Self { openapi: axum::body::Bytes::from(document.to_string()), ..self }
     }
 
+    /// Tells the web console which header carries API keys.
+    pub(crate) fn with_api_key_header(self, name: &str) -> Self {
+        Self { api_key_header: name.to_owned(), ..self }
+    }
+
     /// Serves the topics API with this service.
     pub(crate) fn with_topics(mut self, topics: events::topics::Topics) -> Self {
         self.topics = Some(topics);
@@ -156,6 +165,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
+        .merge(console::routes())
         // The gateway's routes, then the collections at /NAME and /NAME/{id}.
         .fallback(routes::dispatch)
         .with_state(state)

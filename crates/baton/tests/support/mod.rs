@@ -239,6 +239,41 @@ pub fn test_function() -> PathBuf {
     path
 }
 
+/// The configuration file of the example application (`examples/student-full-info`).
+pub fn example_config() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/student-full-info/baton.toml")
+}
+
+/// `baton up` with the example application, its functions the workspace's build of them.
+pub fn start_example(data: &Path) -> Baton {
+    let binary = example_functions().display().to_string();
+    let env = [
+        ("BATON_FUNCTIONS__ADDRESS-SERVICE__COMMAND", binary.as_str()),
+        ("BATON_FUNCTIONS__CHAT-BOT__COMMAND", binary.as_str()),
+    ];
+    Baton::spawn(data, None, &env, Some(&example_config()))
+}
+
+/// The example's function binary, beside the `baton` under test; built first if this run
+/// has not built it.
+pub fn example_functions() -> PathBuf {
+    let baton = PathBuf::from(env!("CARGO_BIN_EXE_baton"));
+    let path = baton.with_file_name("student-functions");
+    if !path.exists() {
+        let release = baton.parent().is_some_and(|d| d.ends_with("release"));
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-p", "student-functions"]);
+        if release {
+            cmd.arg("--release");
+        }
+        assert!(
+            cmd.status().expect("cargo runs").success(),
+            "cannot build the example's functions"
+        );
+    }
+    path
+}
+
 impl Drop for Baton {
     fn drop(&mut self) {
         self.kill9();
