@@ -733,3 +733,98 @@ async fn sessions_outlive_a_restart_and_every_node_with_the_key_accepts_them() {
         "{stderr}"
     );
 }
+
+/// The example application (`examples/student-full-info`) with its own security rules and
+/// the provider in place of the one its README starts: a student who logs in reaches her
+/// own record (the owner rule `"subjects": ["{id}"]`) and no one else's, and the
+/// registrar's group reaches every record.
+#[tokio::test]
+async fn the_example_applications_students_log_in_to_their_own_records() {
+    let mut provider = Provider::start();
+    let rules = support::example_config().with_file_name("security.json");
+    let mut rules: Value = serde_json::from_str(&std::fs::read_to_string(rules).unwrap()).unwrap();
+    assert_eq!(rules["oidc"]["issuer"], "http://127.0.0.1:9090", "the README's provider");
+    rules["oidc"]["issuer"] = json!(provider.issuer);
+    let rules = rules.to_string();
+    let functions = support::example_functions().display().to_string();
+    let env = [
+        ("BATON_SECURITY_RULES", rules.as_str()),
+        ("BATON_FUNCTIONS__ADDRESS-SERVICE__COMMAND", functions.as_str()),
+        ("BATON_FUNCTIONS__CHAT-BOT__COMMAND", functions.as_str()),
+    ];
+    let baton =
+        Baton::spawn(&temp_dir("example-login"), None, &env, Some(&support::example_config()));
+    provider.configure(&baton.url("/auth/callback"));
+    provider.wait_ready(&baton.client).await;
+
+    for (id, first) in [("ab1234", "Ada"), ("cd5678", "Charles")] {
+        let created = baton
+            .client
+            .post(baton.url("/api/students"))
+            .header("x-api-key", "admin-demo-key")
+            .json(&json!({"id": id, "first_name": first, "last_name": "L",
+                          "email": format!("{id}@example.edu")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    }
+
+    // Ada opens her record in the browser: sent to log in, and back once she has.
+    let log_in = |user: &'static str, password: &'static str, page: &'static str| {
+        let (provider, baton) = (&provider, &baton);
+        async move {
+            let mut browser = Browser::new();
+            let first = browser.get(&baton.url(page), HTML).await;
+            assert_eq!(first.status, 302, "{}", first.body);
+            let login = browser.get(&baton.url(first.location()), HTML).await;
+            assert_eq!(login.status, 302, "{}", login.body);
+            let callback = browser
+                .through_provider(
+                    &provider.issuer,
+                    login.location().to_owned(),
+                    &baton.url("/auth/callback"),
+                    user,
+                    password,
+                )
+                .await;
+            let back = browser.get(&callback, HTML).await;
+            assert_eq!(back.status, 302, "{}", back.body);
+            assert_eq!(back.location(), page);
+            browser
+        }
+    };
+    let json = "application/json";
+    let mut ada = log_in("ab1234", "ada-password", "/api/students/ab1234").await;
+    let own = ada.get(&baton.url("/api/students/ab1234"), json).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.json()["first_name"], "Ada");
+    let patched = ada
+        .send(Method::PATCH, &baton.url("/api/students/ab1234"), |r| {
+            r.header("content-type", "application/merge-patch+json")
+                .body(r#"{"last_name":"Lovelace"}"#)
+        })
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.json()["last_name"], "Lovelace");
+    for (method, path) in [
+        (Method::GET, "/api/students/cd5678"),
+        (Method::GET, "/api/students"),
+        (Method::DELETE, "/api/students/ab1234"),
+        (Method::GET, "/console/api/overview"),
+    ] {
+        let refused = ada.send(method.clone(), &baton.url(path), |r| r.header(ACCEPT, json)).await;
+        assert_eq!(refused.status, 403, "{method} {path}: {}", refused.body);
+    }
+    let public = ada.get(&baton.url("/api/courses"), json).await;
+    assert_eq!(public.status, 200);
+    let me = ada.get(&baton.url("/auth/me"), json).await.json();
+    assert_eq!((me["kind"].as_str(), me["subject"].as_str()), (Some("session"), Some("ab1234")));
+
+    // The registrar (group admins) reaches every student.
+    let mut admin = log_in("admin", "admin-password", "/api/students/cd5678").await;
+    let other = admin.get(&baton.url("/api/students/cd5678"), json).await;
+    assert_eq!(other.status, 200, "{}", other.body);
+    let all = admin.get(&baton.url("/api/students"), json).await;
+    assert_eq!(all.json()["items"].as_array().map(Vec::len), Some(2));
+}

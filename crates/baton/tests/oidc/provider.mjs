@@ -5,6 +5,10 @@
 // line on standard input, `{"redirect_uris": [...]}` (Baton's callback, known only once
 // Baton runs, and Baton needs this issuer first), and serves from then on. The signing key
 // and cookie keys are made fresh at each start.
+//
+// It doubles as the example application's login for people trying it out:
+// `node provider.mjs --port 9090 --redirect-uri http://127.0.0.1:8080/auth/callback`
+// listens on that port and serves at once (see examples/student-full-info/README.md).
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -23,7 +27,32 @@ const ACCOUNTS = {
       groups: ['students'],
     },
   },
+  // The example application's student (examples/student-full-info) and its admin.
+  ab1234: {
+    password: 'ada-password',
+    claims: {
+      email: 'ada@example.edu',
+      email_verified: true,
+      name: 'Ada Lovelace',
+      groups: ['students'],
+    },
+  },
+  admin: {
+    password: 'admin-password',
+    claims: {
+      email: 'admin@example.edu',
+      email_verified: true,
+      name: 'The Registrar',
+      groups: ['admins'],
+    },
+  },
 };
+
+// `--port N --redirect-uri URI`: the standalone mode above.
+function option(name) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -109,65 +138,71 @@ let handler = (_req, res) => {
   res.end('not configured yet');
 };
 const server = http.createServer((req, res) => handler(req, res));
-server.listen(0, '127.0.0.1', () => {
+const standalone = option('--redirect-uri');
+server.listen(Number(option('--port') ?? 0), '127.0.0.1', () => {
   const { port } = server.address();
   process.stdout.write(`listening ${port}\n`);
+  if (standalone) {
+    configure(port, [standalone]);
+    return;
+  }
   const lines = readline.createInterface({ input: process.stdin });
-  lines.once('line', (line) => {
-    const { redirect_uris: redirectUris } = JSON.parse(line);
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const provider = new Provider(`http://127.0.0.1:${port}`, {
-      clients: [
-        {
-          // Baton as `client_secret_basic` (its default when the provider allows it).
-          client_id: 'baton',
-          client_secret: 'baton-secret',
-          redirect_uris: redirectUris,
-          grant_types: ['authorization_code'],
-          response_types: ['code'],
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
-        {
-          // Baton configured with `token_endpoint_auth_method = client_secret_post`.
-          client_id: 'baton-post',
-          client_secret: 'baton-post-secret',
-          redirect_uris: redirectUris,
-          grant_types: ['authorization_code'],
-          response_types: ['code'],
-          token_endpoint_auth_method: 'client_secret_post',
-        },
-      ],
-      async findAccount(_ctx, id) {
-        const account = ACCOUNTS[id];
-        if (!account) return undefined;
-        return { accountId: id, claims: async () => ({ sub: id, ...account.claims }) };
-      },
-      claims: {
-        openid: ['sub'],
-        email: ['email', 'email_verified'],
-        profile: ['name'],
-        groups: ['groups'],
-      },
-      // The scopes' claims in the ID token too, as Google does with email.
-      conformIdTokenClaims: false,
-      features: { devInteractions: { enabled: false } },
-      interactions: { url: (_ctx, i) => `/interaction/${i.uid}` },
-      // Every client must use PKCE: this checks that Baton does.
-      pkce: { required: () => true },
-      cookies: { keys: [randomBytes(32).toString('base64url')] },
-      jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: 'test-1', use: 'sig', alg: 'RS256' }] },
-    });
-    const callback = provider.callback();
-    handler = (req, res) => {
-      const path = new URL(req.url, 'http://x').pathname;
-      if (path.startsWith('/interaction/')) {
-        interaction(provider, req, res, path).catch((e) => {
-          send(res, 500, page('Error', `<p>${escape(e.message)}</p>`));
-        });
-        return;
-      }
-      callback(req, res);
-    };
-    process.stdout.write('ready\n');
-  });
+  lines.once('line', (line) => configure(port, JSON.parse(line).redirect_uris));
 });
+
+function configure(port, redirectUris) {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const provider = new Provider(`http://127.0.0.1:${port}`, {
+    clients: [
+      {
+        // Baton as `client_secret_basic` (its default when the provider allows it).
+        client_id: 'baton',
+        client_secret: 'baton-secret',
+        redirect_uris: redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        // Baton configured with `token_endpoint_auth_method = client_secret_post`.
+        client_id: 'baton-post',
+        client_secret: 'baton-post-secret',
+        redirect_uris: redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
+    async findAccount(_ctx, id) {
+      const account = ACCOUNTS[id];
+      if (!account) return undefined;
+      return { accountId: id, claims: async () => ({ sub: id, ...account.claims }) };
+    },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+      groups: ['groups'],
+    },
+    // The scopes' claims in the ID token too, as Google does with email.
+    conformIdTokenClaims: false,
+    features: { devInteractions: { enabled: false } },
+    interactions: { url: (_ctx, i) => `/interaction/${i.uid}` },
+    // Every client must use PKCE: this checks that Baton does.
+    pkce: { required: () => true },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: 'test-1', use: 'sig', alg: 'RS256' }] },
+  });
+  const callback = provider.callback();
+  handler = (req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    if (path.startsWith('/interaction/')) {
+      interaction(provider, req, res, path).catch((e) => {
+        send(res, 500, page('Error', `<p>${escape(e.message)}</p>`));
+      });
+      return;
+    }
+    callback(req, res);
+  };
+  process.stdout.write('ready\n');
+}
