@@ -507,54 +507,73 @@ impl Store {
         node: &str,
         attempts: &[(AttemptRecord, AttemptEnd)],
     ) -> Result<Vec<bool>> {
+        // One multi-row statement per chunk for the deliveries, one for their attempts: on
+        // SQLite every statement is a round trip to sqlx's connection thread, so a group of
+        // attempts costs a few of them, not two per attempt.
         let mut tx = self.writer.begin().await?;
-        let mut kept = Vec::with_capacity(attempts.len());
-        for (attempt, end) in attempts {
-            let (status, next) = match *end {
-                AttemptEnd::Delivered => ("delivered", None),
-                AttemptEnd::RetryAt(at) => ("pending", Some(at)),
-                AttemptEnd::Dead => ("dead", None),
-            };
-            let error = match (&attempt.error, attempt.status_code) {
-                (Some(e), _) => Some(e.clone()),
-                (None, Some(code)) if *end != AttemptEnd::Delivered => Some(format!("HTTP {code}")),
-                _ => None,
-            };
-            let done = sqlx::query(
-                "UPDATE deliveries SET attempts = attempts + 1, status = $3, last_error = $4, \
-                 next_attempt_ms = CASE WHEN $5 = 1 THEN $6 ELSE next_attempt_ms END, \
-                 lease_owner = NULL, lease_until_ms = 0, updated_ms = $7 \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
-            )
-            .bind(attempt.delivery_id)
-            .bind(node)
-            .bind(status)
-            .bind(error)
-            .bind(i64::from(next.is_some()))
-            .bind(next.unwrap_or(0))
-            .bind(attempt.at_ms)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                kept.push(false);
-                continue;
+        let mut held = std::collections::HashSet::new();
+        for chunk in crate::pow2_chunks(attempts, 64) {
+            let sql = format!(
+                "UPDATE deliveries SET attempts = attempts + 1, status = v.column2, \
+                 last_error = v.column3, \
+                 next_attempt_ms = CASE WHEN v.column4 = 1 THEN v.column5 ELSE next_attempt_ms END, \
+                 lease_owner = NULL, lease_until_ms = 0, updated_ms = v.column6 \
+                 FROM (VALUES {}) AS v \
+                 WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ${} \
+                 AND deliveries.status = 'pending' RETURNING deliveries.id",
+                crate::placeholders(chunk.len(), 6),
+                chunk.len() * 6 + 1
+            );
+            let mut q = sqlx::query(&sql);
+            for (attempt, end) in chunk {
+                let (status, next) = match *end {
+                    AttemptEnd::Delivered => ("delivered", None),
+                    AttemptEnd::RetryAt(at) => ("pending", Some(at)),
+                    AttemptEnd::Dead => ("dead", None),
+                };
+                let error = match (&attempt.error, attempt.status_code) {
+                    (Some(e), _) => Some(e.clone()),
+                    (None, Some(code)) if *end != AttemptEnd::Delivered => {
+                        Some(format!("HTTP {code}"))
+                    }
+                    _ => None,
+                };
+                q = q
+                    .bind(attempt.delivery_id)
+                    .bind(status)
+                    .bind(error)
+                    .bind(i64::from(next.is_some()))
+                    .bind(next.unwrap_or(0))
+                    .bind(attempt.at_ms);
             }
-            sqlx::query(&format!(
-                "INSERT INTO delivery_attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &ATTEMPT_COLUMNS[4..]
-            ))
-            .bind(attempt.delivery_id)
-            .bind(&attempt.subscription_id)
-            .bind(&attempt.message_id)
-            .bind(attempt.attempt)
-            .bind(attempt.at_ms)
-            .bind(attempt.status_code)
-            .bind(&attempt.error)
-            .bind(attempt.latency_ms)
-            .bind(&attempt.response)
-            .execute(&mut *tx)
-            .await?;
-            kept.push(true);
+            for row in q.bind(node).fetch_all(&mut *tx).await? {
+                held.insert(row.try_get::<i64, _>(0)?);
+            }
+        }
+        // An attempt is kept when its node still held the delivery (once per delivery).
+        let kept: Vec<bool> = attempts.iter().map(|(a, _)| held.remove(&a.delivery_id)).collect();
+        let records: Vec<&AttemptRecord> =
+            attempts.iter().zip(&kept).filter(|(_, k)| **k).map(|((a, _), _)| a).collect();
+        for chunk in crate::pow2_chunks(&records, 64) {
+            let sql = format!(
+                "INSERT INTO delivery_attempts ({}) VALUES {}",
+                &ATTEMPT_COLUMNS[4..],
+                crate::placeholders(chunk.len(), 9)
+            );
+            let mut q = sqlx::query(&sql);
+            for attempt in chunk {
+                q = q
+                    .bind(attempt.delivery_id)
+                    .bind(&attempt.subscription_id)
+                    .bind(&attempt.message_id)
+                    .bind(attempt.attempt)
+                    .bind(attempt.at_ms)
+                    .bind(attempt.status_code)
+                    .bind(&attempt.error)
+                    .bind(attempt.latency_ms)
+                    .bind(&attempt.response);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(kept)
@@ -564,12 +583,32 @@ impl Store {
     /// was new, as [`Store::publish`].
     pub async fn publish_batch(&self, records: &[OutboxRecord]) -> Result<Vec<bool>> {
         let mut tx = self.writer.begin().await?;
-        let mut inserted = Vec::with_capacity(records.len());
-        for r in records {
-            inserted.push(crate::outbox::insert_outbox(&mut tx, r).await?);
+        let mut new = std::collections::HashSet::new();
+        for chunk in crate::pow2_chunks(records, 64) {
+            let sql = format!(
+                "INSERT INTO outbox (message_id, topic, body, attributes, subject, \
+                 ordering_key, created_ms) VALUES {} \
+                 ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+                crate::placeholders(chunk.len(), 7)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&r.message_id)
+                    .bind(&r.topic)
+                    .bind(&r.body)
+                    .bind(&r.attributes)
+                    .bind(&r.subject)
+                    .bind(&r.ordering_key)
+                    .bind(r.created_ms);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                new.insert(row.try_get::<String, _>(0)?);
+            }
         }
         tx.commit().await?;
-        Ok(inserted)
+        // The same id twice in one group: the first is the one published.
+        Ok(records.iter().map(|r| new.remove(&r.message_id)).collect())
     }
 
     /// Gives back `node`'s leases without counting attempts (it is stopping), or every
