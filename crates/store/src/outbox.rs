@@ -35,20 +35,39 @@ pub(crate) async fn insert_outbox(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     r: &OutboxRecord,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO outbox (message_id, topic, body, attributes, subject, ordering_key, \
-         created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_id) DO NOTHING",
-    )
-    .bind(&r.message_id)
-    .bind(&r.topic)
-    .bind(&r.body)
-    .bind(&r.attributes)
-    .bind(&r.subject)
-    .bind(&r.ordering_key)
-    .bind(r.created_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    Ok(insert_outbox_many(tx, std::slice::from_ref(r)).await?.first().copied().unwrap_or(false))
+}
+
+/// Inserts events into the outbox, a multi-row statement per chunk (on SQLite every statement
+/// is a round trip to sqlx's connection thread); for each, whether it was new. The same id
+/// twice: the first is the one inserted.
+pub(crate) async fn insert_outbox_many(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    records: &[OutboxRecord],
+) -> Result<Vec<bool>> {
+    let mut new = std::collections::HashSet::new();
+    for chunk in crate::pow2_chunks(records, 64) {
+        let sql = format!(
+            "INSERT INTO outbox (message_id, topic, body, attributes, subject, ordering_key, \
+             created_ms) VALUES {} ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            crate::placeholders(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.message_id)
+                .bind(&r.topic)
+                .bind(&r.body)
+                .bind(&r.attributes)
+                .bind(&r.subject)
+                .bind(&r.ordering_key)
+                .bind(r.created_ms);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            new.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(records.iter().map(|r| new.remove(&r.message_id)).collect())
 }
 
 impl Store {

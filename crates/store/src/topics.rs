@@ -583,32 +583,9 @@ impl Store {
     /// was new, as [`Store::publish`].
     pub async fn publish_batch(&self, records: &[OutboxRecord]) -> Result<Vec<bool>> {
         let mut tx = self.writer.begin().await?;
-        let mut new = std::collections::HashSet::new();
-        for chunk in crate::pow2_chunks(records, 64) {
-            let sql = format!(
-                "INSERT INTO outbox (message_id, topic, body, attributes, subject, \
-                 ordering_key, created_ms) VALUES {} \
-                 ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-                crate::placeholders(chunk.len(), 7)
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(&r.message_id)
-                    .bind(&r.topic)
-                    .bind(&r.body)
-                    .bind(&r.attributes)
-                    .bind(&r.subject)
-                    .bind(&r.ordering_key)
-                    .bind(r.created_ms);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                new.insert(row.try_get::<String, _>(0)?);
-            }
-        }
+        let inserted = crate::outbox::insert_outbox_many(&mut tx, records).await?;
         tx.commit().await?;
-        // The same id twice in one group: the first is the one published.
-        Ok(records.iter().map(|r| new.remove(&r.message_id)).collect())
+        Ok(inserted)
     }
 
     /// Gives back `node`'s leases without counting attempts (it is stopping), or every
