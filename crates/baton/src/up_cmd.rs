@@ -504,6 +504,15 @@ async fn shutdown_signal() {
     }
 }
 
+/// A `[topics]` period given in hours (fractions allowed), or its default.
+fn hours(value: Option<f64>, default: f64, name: &str) -> Result<Duration> {
+    let h = value.unwrap_or(default);
+    if !(h.is_finite() && h > 0.0 && h <= 24.0 * 3650.0) {
+        bail!("[topics] {name} must be a positive number of hours (at most ten years)");
+    }
+    Ok(Duration::from_secs_f64(h * 3600.0))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -512,13 +521,4 @@ mod tests {
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("sqlite://x"), "sqlite://x");
     }
-}
-
-/// A `[topics]` period given in hours (fractions allowed), or its default.
-fn hours(value: Option<f64>, default: f64, name: &str) -> Result<Duration> {
-    let h = value.unwrap_or(default);
-    if !(h.is_finite() && h > 0.0 && h <= 24.0 * 3650.0) {
-        bail!("[topics] {name} must be a positive number of hours (at most ten years)");
-    }
-    Ok(Duration::from_secs_f64(h * 3600.0))
 }

@@ -103,10 +103,10 @@ pub(super) async fn recorder(topics: Weak<super::Inner>, mut queue: mpsc::Receiv
                     let t = Topics { inner };
                     tokio::spawn(async move {
                         for f in over {
-                            let hours = (f.last_failure_ms - f.since_ms) as f64 / 3_600_000.0;
                             let reason = format!(
-                                "every attempt failed for {hours:.2} h (the limit is {:.2} h)",
-                                disable_after as f64 / 3_600_000.0
+                                "every attempt failed for {} (the limit is {})",
+                                span(f.last_failure_ms - f.since_ms),
+                                span(disable_after)
                             );
                             if let Err(e) = t.disable(&f.subscription_id, &reason, f.since_ms).await
                             {
@@ -442,6 +442,15 @@ fn hash128(bytes: &[u8]) -> u128 {
     let mut bits = [0u8; 16];
     bits.copy_from_slice(&digest[..16]);
     u128::from_be_bytes(bits)
+}
+
+/// A duration for people: `2.5 s`, `5.0 h`.
+fn span(ms: i64) -> String {
+    if ms >= 3_600_000 {
+        format!("{:.1} h", ms as f64 / 3_600_000.0)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 fn failure(why: &str) -> Attempt {
