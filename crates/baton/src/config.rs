@@ -159,6 +159,15 @@ pub(crate) struct TopicsConfig {
     /// Attempts in flight at once on this node (64 when unset).
     #[serde(default)]
     pub(crate) max_in_flight: Option<usize>,
+    /// A subscription whose every attempt failed for this many hours (no success in
+    /// between) is disabled, with an event on `baton-operations` (120 when unset; a
+    /// fraction of an hour is allowed).
+    #[serde(default)]
+    pub(crate) disable_after_hours: Option<f64>,
+    /// Hours finished deliveries (delivered and dead), their attempts, and their messages
+    /// are kept (72 when unset).
+    #[serde(default)]
+    pub(crate) retention_hours: Option<f64>,
     /// `[topics.NAME]`: topics created at start if missing, with their subscriptions.
     #[serde(flatten)]
     pub(crate) declared: std::collections::BTreeMap<String, TopicSpec>,

@@ -430,6 +430,8 @@ async fn start_topics(
             .max_in_flight
             .unwrap_or(events::topics::Options::default().max_in_flight)
             .clamp(1, 4096),
+        disable_after: hours(t.disable_after_hours, 120.0, "disable_after_hours")?,
+        retention: hours(t.retention_hours, 72.0, "retention_hours")?,
         ..events::topics::Options::default()
     };
     let topics = events::topics::Topics::start(store.clone(), options)
@@ -500,6 +502,15 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// A `[topics]` period given in hours (fractions allowed), or its default.
+fn hours(value: Option<f64>, default: f64, name: &str) -> Result<Duration> {
+    let h = value.unwrap_or(default);
+    if !(h.is_finite() && h > 0.0 && h <= 24.0 * 3650.0) {
+        bail!("[topics] {name} must be a positive number of hours (at most ten years)");
+    }
+    Ok(Duration::from_secs_f64(h * 3600.0))
 }
 
 #[cfg(test)]

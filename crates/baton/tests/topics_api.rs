@@ -442,6 +442,117 @@ async fn gone_disables_the_subscription() {
     assert_eq!(gone.hits()[1].status, 200);
 }
 
+/// Polls a subscription until its status is `status`, or fails after `within`.
+async fn wait_status(b: &Baton, path: &str, status: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let sub = ok(b, "GET", path, None).await;
+        if sub["status"] == status {
+            return sub;
+        }
+        assert!(Instant::now() < deadline, "{path} is not {status} after {within:?}: {sub}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_failing_too_long_are_disabled_with_an_operational_event() {
+    // Disabled after 1.2 s of failures (the hours may be a fraction), retries every 300 ms.
+    let dir = temp_dir("topics-failing");
+    let cfg = dir.join("baton.toml");
+    let retry = format!("[\"0s\"{}]", ", \"300ms\"".repeat(12));
+    let hours = 1.2 / 3600.0;
+    std::fs::write(
+        &cfg,
+        format!("[topics]\nretry_schedule = {retry}\ndisable_after_hours = {hours}\n"),
+    )
+    .unwrap();
+    let b = Baton::spawn(&dir.join("data"), None, &[], Some(&cfg));
+
+    // An operator subscribes to the operational events (raw, filtered on their type).
+    let ops = Receiver::ok().await;
+    let filter = json!({"type": ["subscription.disabled"]});
+    topic_with(&b, "baton-operations", &ops.url, json!({"raw": true, "filter_policy": filter}))
+        .await;
+
+    // A receiver that fails twice per message and then recovers, for three messages one
+    // after the other: each streak of failures is short, though failures span more than
+    // the limit in all.
+    let flaky = Receiver::start(Arc::new(|_, seen| {
+        (if seen < 2 { 500 } else { 200 }, None, Duration::ZERO)
+    }))
+    .await;
+    let fs = topic_with(&b, "flaky", &flaky.url, json!({})).await;
+    let flaky_path = format!("/topics/flaky/subscriptions/{}", fs["id"].as_str().unwrap());
+    let started = Instant::now();
+    for n in 1..=3 {
+        publish(&b, "flaky", json!({"message": format!("m{n}")})).await;
+        flaky.wait_for(Duration::from_secs(10), "the recovery", |h| h.len() == 3 * n).await;
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1200), "failures spanned the limit");
+    assert_eq!(flaky.delivered().len(), 3);
+
+    // A receiver that keeps failing is disabled once its failures span the limit.
+    let down = Receiver::start(Arc::new(|_, _| (500, None, Duration::ZERO))).await;
+    let ds = topic_with(&b, "orders", &down.url, json!({})).await;
+    let id = ds["id"].as_str().unwrap();
+    let path = format!("/topics/orders/subscriptions/{id}");
+    let message = publish(&b, "orders", json!({"message": "one"})).await;
+    wait_status(&b, &path, "disabled", Duration::from_secs(10)).await;
+    let hits = down.hits();
+    let span = hits.last().unwrap().start_ms - hits[0].start_ms;
+    assert!(span >= 1100, "disabled only after failing for the limit: {span} ms, {hits:?}");
+    assert!(hits.len() < 13, "disabled before its retries ran out: {} attempts", hits.len());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(down.hits().len(), hits.len(), "a disabled subscription gets nothing more");
+    let dead = ok(&b, "GET", "/topics/orders/dead-letters", None).await;
+    let dead = dead["dead_letters"].as_array().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["message_id"], json!(message));
+    assert!(
+        dead[0]["last_error"].as_str().unwrap().starts_with("every attempt failed"),
+        "{dead:?}"
+    );
+
+    // The operator hears of it, once.
+    ops.wait_for(Duration::from_secs(10), "the operational event", |h| !h.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = ops.hits();
+    assert_eq!(events.len(), 1, "one event: {events:?}");
+    let event: Value = serde_json::from_str(&events[0].body).unwrap();
+    assert_eq!(event["type"], "subscription.disabled");
+    assert_eq!(event["topic"], "orders");
+    assert_eq!(event["subscription"], json!(id));
+    assert_eq!(event["endpoint"], json!(down.url));
+    assert!(event["reason"].as_str().unwrap().starts_with("every attempt failed"), "{event}");
+    let since = chrono::DateTime::parse_from_rfc3339(event["failing_since"].as_str().unwrap())
+        .expect("failing_since is an RFC 3339 time");
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let age_ms = now_ms as i64 - since.timestamp_millis();
+    assert!((1200..30_000).contains(&age_ms), "failing since {since}, {age_ms} ms ago");
+
+    // The flaky one, which recovered each time, is still active.
+    assert_eq!(ok(&b, "GET", &flaky_path, None).await["status"], "active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_endpoint_is_reported_on_the_operations_topic() {
+    let b = start("topics-gone-ops", FAST);
+    let ops = Receiver::ok().await;
+    topic_with(&b, "baton-operations", &ops.url, json!({"raw": true})).await;
+    let gone = Receiver::start(Arc::new(|_, _| (410, None, Duration::ZERO))).await;
+    let s = topic_with(&b, "news", &gone.url, json!({})).await;
+    publish(&b, "news", json!({"message": "one"})).await;
+    let path = format!("/topics/news/subscriptions/{}", s["id"].as_str().unwrap());
+    wait_status(&b, &path, "disabled", Duration::from_secs(10)).await;
+    ops.wait_for(Duration::from_secs(10), "the operational event", |h| !h.is_empty()).await;
+    let event: Value = serde_json::from_str(&ops.hits()[0].body).unwrap();
+    assert_eq!(event["type"], "subscription.disabled");
+    assert_eq!(event["subscription"], s["id"]);
+    assert_eq!(event["reason"], "the endpoint answered 410 Gone");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_stays_down_leaves_a_dead_letter_that_replays() {
     let b = start("topics-dead", r#"["0s", "100ms", "100ms"]"#);

@@ -243,6 +243,15 @@ CREATE TABLE delivery_attempts (
 CREATE INDEX delivery_attempts_by_subscription ON delivery_attempts (subscription_id, id);
 "#,
     ),
+    (
+        7,
+        r#"
+ALTER TABLE subscriptions ADD COLUMN failing_since_ms BIGINT;
+CREATE INDEX deliveries_finished ON deliveries (updated_ms) WHERE status <> 'pending';
+CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id);
+CREATE INDEX topic_messages_by_time ON topic_messages (created_ms);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend, split into statements.

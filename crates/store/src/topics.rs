@@ -126,6 +126,37 @@ pub struct AttemptRecord {
     pub response: Option<String>,
 }
 
+/// What [`Store::finish_attempts`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FinishedAttempts {
+    /// For each attempt, whether its node still held the delivery and it was kept.
+    pub kept: Vec<bool>,
+    /// The active subscriptions with a failed attempt in the group and no success since
+    /// their streak of failures began.
+    pub failing: Vec<FailingStreak>,
+}
+
+/// A subscription's streak of failed attempts (no success in between).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailingStreak {
+    pub subscription_id: String,
+    /// The time of the first failed attempt after the last success.
+    pub since_ms: i64,
+    /// The time of the latest failed attempt.
+    pub last_failure_ms: i64,
+}
+
+/// What one retention sweep batch removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Finished (delivered or dead) deliveries.
+    pub deliveries: u64,
+    /// Their attempts.
+    pub attempts: u64,
+    /// Messages none of whose deliveries remain.
+    pub messages: u64,
+}
+
 /// What follows an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptEnd {
@@ -281,18 +312,22 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Disables a subscription (its endpoint answered 410 Gone, or failed for too long):
-    /// no new deliveries are made for it, and its pending ones go to the dead letters with
-    /// `reason`. `false` if absent.
+    /// Disables an active subscription (its endpoint answered 410 Gone, or failed for too
+    /// long): no new deliveries are made for it, and its pending ones go to the dead letters
+    /// with `reason`. `false` if absent or not active (so only one caller reports it).
     pub async fn disable_subscription(&self, id: &str, reason: &str, now_ms: i64) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
-            "UPDATE subscriptions SET status = 'disabled', updated_ms = $2 WHERE id = $1",
+            "UPDATE subscriptions SET status = 'disabled', updated_ms = $2 \
+             WHERE id = $1 AND status = 'active'",
         )
         .bind(id)
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
         sqlx::query(
             "UPDATE deliveries SET status = 'dead', last_error = $2, updated_ms = $3, \
              lease_owner = NULL, lease_until_ms = 0 \
@@ -307,11 +342,12 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Makes a disabled subscription active again (its dead letters stay dead until they
-    /// are replayed); `false` if absent.
+    /// Makes a disabled subscription active again, with no streak of failures (its dead
+    /// letters stay dead until they are replayed); `false` if absent.
     pub async fn enable_subscription(&self, id: &str, now_ms: i64) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE subscriptions SET status = 'active', updated_ms = $2 WHERE id = $1",
+            "UPDATE subscriptions SET status = 'active', updated_ms = $2, \
+             failing_since_ms = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(now_ms)
@@ -496,17 +532,35 @@ impl Store {
         attempt: &AttemptRecord,
         end: AttemptEnd,
     ) -> Result<bool> {
-        let kept = self.finish_attempts(node, &[(attempt.clone(), end)]).await?;
-        Ok(kept.first().copied().unwrap_or(false))
+        let done = self.finish_attempts(node, &[(attempt.clone(), end)]).await?;
+        Ok(done.kept.first().copied().unwrap_or(false))
+    }
+
+    /// When a subscription's current streak of failed attempts began (`None`: its last
+    /// attempt succeeded, or it has none).
+    pub async fn failing_since(&self, id: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT failing_since_ms FROM subscriptions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<Option<i64>, _>(0)?,
+            None => None,
+        })
     }
 
     /// Records several attempts in one transaction (a group commit): for each, whether
     /// `node` still held its delivery and the attempt was kept, as [`Store::finish_attempt`].
+    ///
+    /// The same transaction keeps each subscription's streak of failures (one statement
+    /// for the group): a success ends it, the first failure after a success begins it. The
+    /// answer lists the active subscriptions that failed in the group with when their
+    /// streak began, for the caller to disable those failing for too long.
     pub async fn finish_attempts(
         &self,
         node: &str,
         attempts: &[(AttemptRecord, AttemptEnd)],
-    ) -> Result<Vec<bool>> {
+    ) -> Result<FinishedAttempts> {
         // One multi-row statement per chunk for the deliveries, one for their attempts: on
         // SQLite every statement is a round trip to sqlx's connection thread, so a group of
         // attempts costs a few of them, not two per attempt.
@@ -575,8 +629,59 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        let failing = record_streaks(&mut tx, attempts, &kept).await?;
         tx.commit().await?;
-        Ok(kept)
+        Ok(FinishedAttempts { kept, failing })
+    }
+
+    /// Removes one batch of what the retention period is over for: up to `batch` finished
+    /// (delivered or dead) deliveries last changed before `before_ms` with their attempts,
+    /// and up to `batch` messages published before `before_ms` none of whose deliveries
+    /// remain; in one transaction, so the writer is held for one bounded batch. Call it
+    /// again while a count reaches `batch`.
+    pub async fn purge_deliveries(&self, before_ms: i64, batch: i64) -> Result<Purged> {
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id FROM deliveries WHERE status <> 'pending' AND updated_ms < $1 \
+             ORDER BY updated_ms LIMIT $2",
+        )
+        .bind(before_ms)
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids: Vec<i64> =
+            rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+        let mut purged = Purged::default();
+        for chunk in crate::pow2_chunks(&ids, 256) {
+            let list = crate::list(chunk.len(), 1);
+            let sql = format!("DELETE FROM delivery_attempts WHERE delivery_id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            purged.attempts += q.execute(&mut *tx).await?.rows_affected();
+            // Still finished: a dead letter replayed meanwhile stays.
+            let sql =
+                format!("DELETE FROM deliveries WHERE id IN ({list}) AND status <> 'pending'");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            purged.deliveries += q.execute(&mut *tx).await?.rows_affected();
+        }
+        purged.messages = sqlx::query(
+            "DELETE FROM topic_messages WHERE message_id IN (\
+               SELECT m.message_id FROM topic_messages m WHERE m.created_ms < $1 \
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.message_id) \
+               ORDER BY m.created_ms LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(purged)
     }
 
     /// Publishes several events in one transaction (a group commit): for each, whether it
@@ -706,4 +811,58 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// Keeps the subscriptions' streaks of failures for a group of attempts (the kept ones):
+/// per subscription, a success ends its streak and a failure after it begins a new one; a
+/// group of failures only begins a streak where none is running. Answers the active
+/// subscriptions that failed in the group, with their streak.
+async fn record_streaks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    attempts: &[(AttemptRecord, AttemptEnd)],
+    kept: &[bool],
+) -> Result<Vec<FailingStreak>> {
+    // subscription -> (a success in the group, first failure after the last success, last failure)
+    let mut per: std::collections::BTreeMap<&str, (bool, Option<i64>, Option<i64>)> =
+        std::collections::BTreeMap::new();
+    let mut ordered: Vec<&(AttemptRecord, AttemptEnd)> =
+        attempts.iter().zip(kept).filter(|(_, k)| **k).map(|(a, _)| a).collect();
+    ordered.sort_by_key(|(a, _)| a.at_ms);
+    for (a, end) in ordered {
+        let e = per.entry(a.subscription_id.as_str()).or_default();
+        if *end == AttemptEnd::Delivered {
+            *e = (true, None, e.2);
+        } else {
+            e.1 = e.1.or(Some(a.at_ms));
+            e.2 = Some(e.2.map_or(a.at_ms, |l: i64| l.max(a.at_ms)));
+        }
+    }
+    let rows: Vec<(&str, bool, Option<i64>)> =
+        per.iter().map(|(id, (ok, since, _))| (*id, *ok, *since)).collect();
+    let mut failing = Vec::new();
+    for chunk in crate::pow2_chunks(&rows, 64) {
+        // Only rows that change: a success where no streak runs writes nothing.
+        let sql = format!(
+            "UPDATE subscriptions SET failing_since_ms = CASE WHEN v.column2 = 1 THEN v.column3 \
+             ELSE COALESCE(subscriptions.failing_since_ms, v.column3) END \
+             FROM (VALUES {}) AS v \
+             WHERE subscriptions.id = v.column1 AND subscriptions.status = 'active' \
+             AND (subscriptions.failing_since_ms IS NOT NULL OR v.column3 IS NOT NULL) \
+             RETURNING subscriptions.id, subscriptions.failing_since_ms",
+            crate::placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, ok, since) in chunk {
+            q = q.bind(*id).bind(i64::from(*ok)).bind(*since);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let id: String = row.try_get(0)?;
+            let since: Option<i64> = row.try_get(1)?;
+            let last = per.get(id.as_str()).and_then(|p| p.2);
+            if let (Some(since_ms), Some(last_failure_ms)) = (since, last) {
+                failing.push(FailingStreak { subscription_id: id, since_ms, last_failure_ms });
+            }
+        }
+    }
+    Ok(failing)
 }

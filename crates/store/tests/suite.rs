@@ -236,6 +236,7 @@ async fn story(store: Store) {
     outbox(&store, &tag).await;
     documents(&store, &tag).await;
     topics(&store, &tag).await;
+    topic_operations(&store, &tag).await;
     store.ping().await.unwrap();
 }
 
@@ -387,8 +388,8 @@ async fn topics(store: &Store, tag: &str) {
     assert_eq!(three.len(), 3, "the two new ones and the one from before: {three:?}");
     let ends: Vec<(AttemptRecord, AttemptEnd)> =
         three.iter().map(|d| (attempt(d, 1, 9_100, Some(200)), AttemptEnd::Delivered)).collect();
-    assert_eq!(store.finish_attempts("n3", &ends).await.unwrap(), [true, true, true]);
-    assert_eq!(store.finish_attempts("n3", &ends).await.unwrap(), [false, false, false]);
+    assert_eq!(store.finish_attempts("n3", &ends).await.unwrap().kept, [true, true, true]);
+    assert_eq!(store.finish_attempts("n3", &ends).await.unwrap().kept, [false, false, false]);
 
     assert!(store
         .set_subscription_secrets(&s2.id, r#"["whsec_y","whsec_x"]"#, 9_000)
@@ -400,6 +401,133 @@ async fn topics(store: &Store, tag: &str) {
     assert!(store.delete_topic(&topic).await.unwrap());
     assert_eq!(store.topic(&topic).await.unwrap(), None);
     assert!(store.subscriptions(&topic).await.unwrap().is_empty());
+}
+
+/// Topics' operations: the streaks of failures that disable subscriptions, and retention.
+async fn topic_operations(store: &Store, tag: &str) {
+    // Later than anything of the stories before, which the first sweep below clears.
+    const T: i64 = 1_000_000;
+    let topic = format!("ops{tag}");
+    assert!(store.create_topic(&TopicRecord { name: topic.clone(), created_ms: T }).await.unwrap());
+    let sub = |id: &str| SubscriptionRecord {
+        id: format!("sub_{id}{tag}"),
+        topic: topic.clone(),
+        endpoint: format!("http://127.0.0.1:9/{id}"),
+        filter_policy: None,
+        filter_scope: "MessageAttributes".into(),
+        raw: 0,
+        secrets: r#"["whsec_x"]"#.into(),
+        retry_schedule: None,
+        status: "active".into(),
+        created_ms: T,
+        updated_ms: T,
+    };
+    let (a, b) = (sub("a"), sub("b"));
+    assert!(store.create_subscription(&a).await.unwrap());
+    assert!(store.create_subscription(&b).await.unwrap());
+    let msg = |n: u32| format!("msg_o{tag}_{n}");
+    for n in 1..=4 {
+        let e = OutboxRecord {
+            seq: 0,
+            message_id: msg(n),
+            topic: topic.clone(),
+            body: "{}".into(),
+            attributes: "{}".into(),
+            subject: None,
+            ordering_key: None,
+            created_ms: T,
+        };
+        assert!(store.publish(&e).await.unwrap());
+    }
+    // Every message to a; message 1 to b as well, not due for a long time.
+    let one = msg(1);
+    let route = |e: &OutboxRecord, s: &SubscriptionRecord| {
+        if s.id == a.id {
+            Some(T)
+        } else {
+            (e.message_id == one).then_some(T + 1_000_000_000)
+        }
+    };
+    assert_eq!(store.fan_out(1000, T, route).await.unwrap(), (5, 4));
+    let claimed = store.claim_deliveries("n1", T, T + 100_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let d = |n: u32| claimed.iter().find(|d| d.message_id == msg(n)).unwrap().clone();
+    let attempt = |d: &store::DeliveryRecord, at_ms: i64, code: i64| AttemptRecord {
+        id: 0,
+        delivery_id: d.id,
+        subscription_id: d.subscription_id.clone(),
+        message_id: d.message_id.clone(),
+        attempt: d.attempts + 1,
+        at_ms,
+        status_code: Some(code),
+        error: None,
+        latency_ms: 1,
+        response: None,
+    };
+    let streak = |since_ms: i64, last_failure_ms: i64| store::FailingStreak {
+        subscription_id: a.id.clone(),
+        since_ms,
+        last_failure_ms,
+    };
+    let retry = AttemptEnd::RetryAt(T + 10_000);
+
+    // A failure begins a streak; the next one keeps its start.
+    let done = store.finish_attempts("n1", &[(attempt(&d(1), T + 100, 500), retry)]).await.unwrap();
+    assert_eq!((done.kept, done.failing), (vec![true], vec![streak(T + 100, T + 100)]));
+    assert_eq!(store.failing_since(&a.id).await.unwrap(), Some(T + 100));
+    let done = store.finish_attempts("n1", &[(attempt(&d(2), T + 200, 503), retry)]).await.unwrap();
+    assert_eq!(done.failing, [streak(T + 100, T + 200)]);
+    // A success ends it; a failure after the success (in the same group) begins another.
+    let group = [
+        (attempt(&d(4), T + 400, 500), retry),
+        (attempt(&d(3), T + 300, 200), AttemptEnd::Delivered),
+    ];
+    let done = store.finish_attempts("n1", &group).await.unwrap();
+    assert_eq!(done.failing, [streak(T + 400, T + 400)]);
+    // A success after the failures of a group ends the streak: nothing is failing.
+    let again = store.claim_deliveries("n1", T + 10_000, T + 100_000, 10).await.unwrap();
+    assert_eq!(again.len(), 3);
+    let r = |n: u32| again.iter().find(|d| d.message_id == msg(n)).unwrap().clone();
+    let group = [
+        (attempt(&r(1), T + 10_100, 500), retry),
+        (attempt(&r(2), T + 10_200, 200), AttemptEnd::Delivered),
+    ];
+    let done = store.finish_attempts("n1", &group).await.unwrap();
+    assert_eq!((done.kept, done.failing), (vec![true, true], vec![]));
+    assert_eq!(store.failing_since(&a.id).await.unwrap(), None);
+    // A disabled subscription is reported once, and not as failing.
+    let done =
+        store.finish_attempts("n1", &[(attempt(&r(4), T + 10_300, 500), retry)]).await.unwrap();
+    assert_eq!(done.failing, [streak(T + 10_300, T + 10_300)]);
+    assert!(store.disable_subscription(&a.id, "failing", T + 20_000).await.unwrap());
+    assert!(!store.disable_subscription(&a.id, "failing", T + 20_000).await.unwrap());
+    assert!(store.enable_subscription(&a.id, T + 20_000).await.unwrap());
+    assert_eq!(store.failing_since(&a.id).await.unwrap(), None, "enabling starts afresh");
+    assert!(store.disable_subscription(&a.id, "failing", T + 20_000).await.unwrap());
+
+    // Retention. What the stories before left is over first.
+    while store.purge_deliveries(T, 1000).await.unwrap() != store::Purged::default() {}
+    let purged = |deliveries, attempts, messages| store::Purged { deliveries, attempts, messages };
+    // Message 3 was delivered at T + 300: it goes with its attempt and its message.
+    assert_eq!(store.purge_deliveries(T + 5_000, 1000).await.unwrap(), purged(1, 1, 1));
+    assert!(store.topic_message(&msg(3)).await.unwrap().is_none());
+    assert!(store.delivery(d(3).id).await.unwrap().is_none());
+    // Message 2, delivered at T + 10_200 after a failure.
+    assert_eq!(store.purge_deliveries(T + 15_000, 1000).await.unwrap(), purged(1, 2, 1));
+    assert_eq!(store.attempts(&a.id, None, 100).await.unwrap().len(), 4);
+    // The dead letters of 1 and 4 (disabled at T + 20_000), one batch of one at a time;
+    // message 1 stays for b's pending delivery.
+    let first = store.purge_deliveries(T + 30_000, 1).await.unwrap();
+    assert_eq!(first.deliveries, 1);
+    let rest = store.purge_deliveries(T + 30_000, 1000).await.unwrap();
+    assert_eq!(first.deliveries + rest.deliveries, 2);
+    assert_eq!(first.attempts + rest.attempts, 4);
+    assert_eq!(first.messages + rest.messages, 1);
+    assert!(store.attempts(&a.id, None, 100).await.unwrap().is_empty());
+    assert!(store.topic_message(&msg(4)).await.unwrap().is_none());
+    assert!(store.topic_message(&msg(1)).await.unwrap().is_some(), "b's delivery is pending");
+    assert_eq!(store.deliveries(&topic, "pending", None, 10).await.unwrap().len(), 1);
+    assert_eq!(store.purge_deliveries(i64::MAX, 1000).await.unwrap(), purged(0, 0, 0));
 }
 
 /// The outbox keeps events in order and once per message id.

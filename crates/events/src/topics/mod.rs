@@ -99,7 +99,19 @@ pub struct Options {
     /// The only node on its store (SQLite): at start it takes back every lease, since the
     /// node that held them (an earlier run of itself) is gone.
     pub single_node: bool,
+    /// A subscription whose every attempt failed for this long (no success in between) is
+    /// disabled, and [`OPERATIONS_TOPIC`] says so (120 h, as Svix does).
+    pub disable_after: Duration,
+    /// How long finished deliveries (delivered and dead), their attempts, and messages all
+    /// of whose deliveries are finished are kept (72 h).
+    pub retention: Duration,
 }
+
+/// The topic of operational events (`subscription.disabled`), created when first needed.
+pub const OPERATIONS_TOPIC: &str = "baton-operations";
+
+/// The most rows the retention sweep removes in one transaction.
+const PURGE_BATCH: i64 = 1000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -113,6 +125,8 @@ impl Default for Options {
             poll: Duration::from_millis(100),
             max_in_flight: 64,
             single_node: false,
+            disable_after: Duration::from_secs(120 * 3600),
+            retention: Duration::from_secs(72 * 3600),
         }
     }
 }
@@ -357,7 +371,6 @@ impl Topics {
         let (publishes, publish_queue) = mpsc::channel(4096);
         tokio::spawn(publish_committer(store.clone(), publish_queue));
         let (outcomes, outcome_queue) = mpsc::channel(4096);
-        tokio::spawn(worker::recorder(store.clone(), options.node.clone(), outcome_queue));
         let topics = Topics {
             inner: Arc::new(Inner {
                 store,
@@ -372,8 +385,10 @@ impl Topics {
                 targets: watch::channel(None).0,
             }),
         };
+        tokio::spawn(worker::recorder(Arc::downgrade(&topics.inner), outcome_queue));
         tokio::spawn(topics.clone().fan_out_loop());
         tokio::spawn(topics.clone().delivery_loop());
+        tokio::spawn(topics.clone().sweep_loop());
         Ok(topics)
     }
 
@@ -529,6 +544,48 @@ impl Topics {
                 "subscription {id} of topic {topic} does not exist"
             )));
         }
+        Ok(())
+    }
+
+    /// Disables an active subscription for `reason` (its pending deliveries become dead
+    /// letters) and publishes a `subscription.disabled` event to [`OPERATIONS_TOPIC`];
+    /// nothing if it is not active (another node or attempt disabled it first).
+    pub(crate) async fn disable(
+        &self,
+        id: &str,
+        reason: &str,
+        failing_since_ms: i64,
+    ) -> Result<()> {
+        let store = &self.inner.store;
+        let Some(sub) = store.subscription(id).await? else { return Ok(()) };
+        if !store.disable_subscription(id, reason, now_ms()).await? {
+            return Ok(());
+        }
+        tracing::warn!(subscription = %sub.id, topic = %sub.topic, endpoint = %sub.endpoint, reason, "subscription disabled");
+        let failing_since = chrono::DateTime::from_timestamp_millis(failing_since_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let event = serde_json::json!({
+            "type": "subscription.disabled",
+            "topic": sub.topic,
+            "subscription": sub.id,
+            "endpoint": sub.endpoint,
+            "reason": reason,
+            "failing_since": failing_since,
+        });
+        let mut attributes = MessageAttributes::new();
+        attributes.insert(
+            "type".into(),
+            MessageAttribute::new("String", AttributeValue::Text("subscription.disabled".into()))?,
+        );
+        self.ensure_topic(OPERATIONS_TOPIC).await?;
+        let publish = Publish {
+            message: event.to_string(),
+            subject: None,
+            attributes,
+            ordering_key: None,
+            id: None,
+        };
+        self.publish(OPERATIONS_TOPIC, publish).await?;
         Ok(())
     }
 
@@ -811,6 +868,54 @@ fn retry_policy(s: &store::SubscriptionRecord, default: &RetryPolicy) -> RetryPo
 }
 
 impl Topics {
+    /// The retention sweep: at start and then every minute (more often when the period is
+    /// shorter), removes what the retention period is over for, in bounded batches.
+    async fn sweep_loop(self) {
+        let mut stop = self.inner.stop.subscribe();
+        let retention = self.inner.options.retention;
+        let every = (retention / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        loop {
+            let before = now_ms() - retention.as_millis() as i64;
+            let mut total = store::Purged::default();
+            loop {
+                match self.inner.store.purge_deliveries(before, PURGE_BATCH).await {
+                    Ok(p) => {
+                        total.deliveries += p.deliveries;
+                        total.attempts += p.attempts;
+                        total.messages += p.messages;
+                        if p.deliveries < PURGE_BATCH as u64 && p.messages < PURGE_BATCH as u64 {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot purge finished deliveries");
+                        break;
+                    }
+                }
+                if *stop.borrow() {
+                    return;
+                }
+                // Let the writer serve others between batches.
+                tokio::task::yield_now().await;
+            }
+            if total != store::Purged::default() {
+                tracing::info!(
+                    deliveries = total.deliveries,
+                    attempts = total.attempts,
+                    messages = total.messages,
+                    "retention: purged finished deliveries"
+                );
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
     async fn fan_out_loop(self) {
         let mut stop = self.inner.stop.subscribe();
         let mut routes: BTreeMap<String, Route> = BTreeMap::new();

@@ -12,7 +12,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -77,20 +77,43 @@ pub(super) type Recorded = (store::AttemptRecord, store::AttemptEnd, oneshot::Se
 
 /// Records attempt outcomes in groups: one transaction for whatever is waiting. A failed
 /// group is retried one by one; an outcome that cannot be recorded is not kept (the lease
-/// lapses and the delivery is attempted again: at least once).
-pub(super) async fn recorder(
-    store: store::Store,
-    node: String,
-    mut queue: mpsc::Receiver<Recorded>,
-) {
+/// lapses and the delivery is attempted again: at least once). The subscriptions whose
+/// streak of failures has lasted `disable_after` are disabled.
+pub(super) async fn recorder(topics: Weak<super::Inner>, mut queue: mpsc::Receiver<Recorded>) {
+    let Some((store, node, disable_after)) = topics.upgrade().map(|t| {
+        (t.store.clone(), t.options.node.clone(), t.options.disable_after.as_millis() as i64)
+    }) else {
+        return;
+    };
     let mut group = Vec::with_capacity(super::GROUP);
     while queue.recv_many(&mut group, super::GROUP).await > 0 {
         let items: Vec<(store::AttemptRecord, store::AttemptEnd)> =
             group.iter().map(|(a, e, _)| (a.clone(), *e)).collect();
         match store.finish_attempts(&node, &items).await {
-            Ok(kept) => {
-                for ((_, _, done), k) in group.drain(..).zip(kept) {
-                    let _ = done.send(k);
+            Ok(done) => {
+                for ((_, _, tell), k) in group.drain(..).zip(done.kept) {
+                    let _ = tell.send(k);
+                }
+                let over: Vec<store::FailingStreak> = done
+                    .failing
+                    .into_iter()
+                    .filter(|f| f.last_failure_ms - f.since_ms >= disable_after)
+                    .collect();
+                if let (false, Some(inner)) = (over.is_empty(), topics.upgrade()) {
+                    let t = Topics { inner };
+                    tokio::spawn(async move {
+                        for f in over {
+                            let reason = format!(
+                                "every attempt failed for {} (the limit is {})",
+                                span(f.last_failure_ms - f.since_ms),
+                                span(disable_after)
+                            );
+                            if let Err(e) = t.disable(&f.subscription_id, &reason, f.since_ms).await
+                            {
+                                tracing::warn!(error = %e, subscription = %f.subscription_id, "cannot disable a failing subscription");
+                            }
+                        }
+                    });
                 }
             }
             Err(e) => {
@@ -264,10 +287,8 @@ impl Topics {
         }
         match decision {
             Decision::Disable => {
-                tracing::warn!(subscription = %sub.id, endpoint = %sub.endpoint, "the endpoint answered 410 Gone: subscription disabled");
-                store
-                    .disable_subscription(&sub.id, "the endpoint answered 410 Gone", ended_ms)
-                    .await?;
+                let since = store.failing_since(&sub.id).await?.unwrap_or(started_ms);
+                self.disable(&sub.id, "the endpoint answered 410 Gone", since).await?;
             }
             Decision::DeadLetter => {
                 tracing::info!(delivery = d.id, subscription = %sub.id, attempts = attempt_no, "retries exhausted: dead letter");
@@ -421,6 +442,15 @@ fn hash128(bytes: &[u8]) -> u128 {
     let mut bits = [0u8; 16];
     bits.copy_from_slice(&digest[..16]);
     u128::from_be_bytes(bits)
+}
+
+/// A duration for people: `2.5 s`, `5.0 h`.
+fn span(ms: i64) -> String {
+    if ms >= 3_600_000 {
+        format!("{:.1} h", ms as f64 / 3_600_000.0)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 fn failure(why: &str) -> Attempt {
