@@ -531,9 +531,15 @@ async fn endpoints_failing_too_long_are_disabled_with_an_operational_event() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
     let age_ms = now_ms as i64 - since.timestamp_millis();
     assert!((1200..30_000).contains(&age_ms), "failing since {since}, {age_ms} ms ago");
+    // The API shows the same start, the first attempt's.
+    let shown = ok(&b, "GET", &path, None).await;
+    let shown_ms = shown["failing_since_ms"].as_i64().expect("failing_since_ms is shown");
+    assert!((shown_ms - since.timestamp_millis()).abs() < 1000, "{shown} against {since}");
 
-    // The flaky one, which recovered each time, is still active.
-    assert_eq!(ok(&b, "GET", &flaky_path, None).await["status"], "active");
+    // The flaky one, which recovered each time, is still active, and shows no failures.
+    let flaky = ok(&b, "GET", &flaky_path, None).await;
+    assert_eq!(flaky["status"], "active");
+    assert!(flaky.get("failing_since_ms").is_none(), "{flaky}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -164,6 +164,9 @@ pub struct Subscription {
     /// `active` or `disabled`.
     pub status: String,
     pub created_ms: i64,
+    /// When the current run of failed attempts began (none while the endpoint answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
@@ -520,11 +523,22 @@ impl Topics {
     pub async fn subscriptions(&self, topic: &str) -> Result<Vec<Subscription>> {
         self.topic(topic).await?;
         let subs = self.inner.store.subscriptions(topic).await?;
-        Ok(subs.iter().map(subscription_view).collect())
+        let mut views = Vec::with_capacity(subs.len());
+        for s in &subs {
+            views.push(self.with_failing_since(subscription_view(s)).await?);
+        }
+        Ok(views)
     }
 
     pub async fn subscription(&self, topic: &str, id: &str) -> Result<Subscription> {
-        Ok(subscription_view(&self.subscription_record(topic, id).await?))
+        let view = subscription_view(&self.subscription_record(topic, id).await?);
+        self.with_failing_since(view).await
+    }
+
+    /// The view with the start of its failures, which only the API shows.
+    async fn with_failing_since(&self, mut view: Subscription) -> Result<Subscription> {
+        view.failing_since_ms = self.inner.store.failing_since(&view.id).await?;
+        Ok(view)
     }
 
     async fn subscription_record(
@@ -816,6 +830,7 @@ fn subscription_view(s: &store::SubscriptionRecord) -> Subscription {
         retry_schedule: s.retry_schedule.as_deref().and_then(|r| serde_json::from_str(r).ok()),
         status: s.status.clone(),
         created_ms: s.created_ms,
+        failing_since_ms: None,
         secret: None,
     }
 }
