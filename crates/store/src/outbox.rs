@@ -73,10 +73,8 @@ pub(crate) async fn insert_outbox_many(
 impl Store {
     /// Publishes an event on its own (no other write goes with it).
     pub async fn publish(&self, r: &OutboxRecord) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let inserted = insert_outbox(&mut tx, r).await?;
-        tx.commit().await?;
-        Ok(inserted)
+        let inserted = self.publish_batch(std::slice::from_ref(r)).await?;
+        Ok(inserted.first().copied().unwrap_or(false))
     }
 
     /// The oldest events in the outbox, for the fan-out worker (or for people to read

@@ -250,19 +250,7 @@ async fn topics(store: &Store, tag: &str) {
         .await
         .unwrap());
     assert!(store.topics().await.unwrap().iter().any(|t| t.name == topic));
-    let sub = |id: &str| SubscriptionRecord {
-        id: format!("sub_{id}{tag}"),
-        topic: topic.clone(),
-        endpoint: format!("http://127.0.0.1:9/{id}"),
-        filter_policy: None,
-        filter_scope: "MessageAttributes".into(),
-        raw: 0,
-        secrets: r#"["whsec_x"]"#.into(),
-        retry_schedule: None,
-        status: "active".into(),
-        created_ms: 1,
-        updated_ms: 1,
-    };
+    let sub = |id: &str| subscription(&format!("sub_{id}{tag}"), &topic, id, 1);
     let (s1, s2) = (sub("one"), sub("two"));
     assert!(store.create_subscription(&s1).await.unwrap());
     assert!(store.create_subscription(&s2).await.unwrap());
@@ -409,19 +397,7 @@ async fn topic_operations(store: &Store, tag: &str) {
     const T: i64 = 1_000_000;
     let topic = format!("ops{tag}");
     assert!(store.create_topic(&TopicRecord { name: topic.clone(), created_ms: T }).await.unwrap());
-    let sub = |id: &str| SubscriptionRecord {
-        id: format!("sub_{id}{tag}"),
-        topic: topic.clone(),
-        endpoint: format!("http://127.0.0.1:9/{id}"),
-        filter_policy: None,
-        filter_scope: "MessageAttributes".into(),
-        raw: 0,
-        secrets: r#"["whsec_x"]"#.into(),
-        retry_schedule: None,
-        status: "active".into(),
-        created_ms: T,
-        updated_ms: T,
-    };
+    let sub = |id: &str| subscription(&format!("sub_{id}{tag}"), &topic, id, T);
     let (a, b) = (sub("a"), sub("b"));
     assert!(store.create_subscription(&a).await.unwrap());
     assert!(store.create_subscription(&b).await.unwrap());
@@ -725,4 +701,21 @@ async fn postgres() {
 #[tokio::test]
 async fn rejects_unknown_urls() {
     assert!(matches!(Store::open("mysql://x").await, Err(store::Error::UnsupportedUrl(_))));
+}
+
+/// An active subscription `id` of `topic` to a loopback endpoint named `path`, made at `at_ms`.
+fn subscription(id: &str, topic: &str, path: &str, at_ms: i64) -> SubscriptionRecord {
+    SubscriptionRecord {
+        id: id.to_owned(),
+        topic: topic.to_owned(),
+        endpoint: format!("http://127.0.0.1:9/{path}"),
+        filter_policy: None,
+        filter_scope: "MessageAttributes".into(),
+        raw: 0,
+        secrets: r#"["whsec_x"]"#.into(),
+        retry_schedule: None,
+        status: "active".into(),
+        created_ms: at_ms,
+        updated_ms: at_ms,
+    }
 }

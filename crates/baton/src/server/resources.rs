@@ -66,6 +66,21 @@ struct Collection {
     schema: Option<::resources::schema::Schema>,
     /// The schema as written, for the OpenAPI document.
     schema_json: Option<Value>,
+    /// Writers of one document on this node take turns (a lock per stripe of ids) instead
+    /// of racing each other's compare-and-swap and starting over: many writers at one
+    /// document each land in turn. The compare-and-swap still settles races with other
+    /// nodes.
+    write_locks: Box<[tokio::sync::Mutex<()>]>,
+}
+
+impl Collection {
+    /// The lock writers of document `id` take turns on.
+    fn write_lock(&self, id: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        id.hash(&mut h);
+        &self.write_locks[(h.finish() % self.write_locks.len() as u64) as usize]
+    }
 }
 
 /// A collection as the OpenAPI document describes it.
@@ -96,11 +111,6 @@ impl std::fmt::Debug for Collection {
 pub(crate) struct Resources {
     collections: Arc<BTreeMap<String, Collection>>,
     cursor_key: Arc<CursorKey>,
-    /// Writers of one document on this node take turns (a lock per stripe of documents),
-    /// instead of racing each other's compare-and-swap and starting over: many writers at
-    /// one document each land in turn. The compare-and-swap still settles races with
-    /// other nodes.
-    write_locks: Arc<[tokio::sync::Mutex<()>]>,
 }
 
 /// The stripes of the write locks.
@@ -135,6 +145,9 @@ impl Resources {
                     events: spec.events,
                     schema,
                     schema_json,
+                    write_locks: (0..WRITE_LOCK_STRIPES)
+                        .map(|_| tokio::sync::Mutex::new(()))
+                        .collect(),
                 },
             );
         }
@@ -152,16 +165,7 @@ impl Resources {
         Ok(Self {
             collections: Arc::new(collections),
             cursor_key: Arc::new(CursorKey::derive(secret.as_bytes())),
-            write_locks: (0..WRITE_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         })
-    }
-
-    /// The lock writers of document `id` of `collection` take turns on.
-    fn write_lock(&self, collection: &str, id: &str) -> &tokio::sync::Mutex<()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        (collection, id).hash(&mut h);
-        &self.write_locks[(h.finish() % self.write_locks.len() as u64) as usize]
     }
 
     /// The names of the collections, in order.
@@ -867,10 +871,7 @@ async fn write(
     }
     let expression = condition_expression(headers)?;
     let store = state.engine.store();
-    let _turn = match &state.resources {
-        Some(r) => Some(r.write_lock(&c.name, id).lock().await),
-        None => None,
-    };
+    let _turn = c.write_lock(id).lock().await;
     for _ in 0..MAX_ATTEMPTS {
         let stored = store.document(&c.name, id).await?;
         if stored.is_none() && !matches!(change, Change::Put(_)) {
