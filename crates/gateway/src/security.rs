@@ -351,10 +351,14 @@ impl Security {
     /// Who the session cookie names, when browser login is on and the cookie opens with
     /// the key and is not over; a changed or expired cookie is no login at all.
     fn session(&self, headers: &HeaderMap) -> Option<Identity> {
+        self.open_session(headers)?.identity(oidc::now())
+    }
+
+    /// The session cookie opened, when browser login is on and the key opens it.
+    fn open_session(&self, headers: &HeaderMap) -> Option<session::Session> {
         self.oidc.as_ref()?;
         let sealed = session::cookie(headers, session::SESSION_COOKIE)?;
-        let s: session::Session = self.cookie_key.open(session::SESSION_COOKIE, sealed)?;
-        s.identity(oidc::now())
+        self.cookie_key.open(session::SESSION_COOKIE, sealed)
     }
 
     /// Decides: `Ok(Some(identity))` to pass with it, `Ok(None)` to pass anonymously (the
@@ -575,10 +579,7 @@ impl Security {
                 Ok(Some(identity)) => {
                     let mut body = serde_json::json!(identity);
                     if identity.kind == "session" {
-                        let sealed = session::cookie(headers, session::SESSION_COOKIE);
-                        let s: Option<session::Session> =
-                            sealed.and_then(|c| self.cookie_key.open(session::SESSION_COOKIE, c));
-                        if let Some(s) = s {
+                        if let Some(s) = self.open_session(headers) {
                             body["expires_at"] = s.exp.into();
                         }
                     }
