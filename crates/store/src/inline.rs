@@ -4,7 +4,8 @@
 //! every row through channels, so a read by primary key costs several thread wake-ups: on a
 //! small machine those cost more CPU than the B-tree lookup itself (a profile of resource
 //! GETs under load spent most of its time switching threads). The hottest reads (a document
-//! by its id; the message and the subscription of each delivery attempt) therefore go through a few read-only connections of their own, used directly
+//! by its id; the topic of each publish; the message and the subscription of each delivery
+//! attempt) therefore go through a few read-only connections of their own, used directly
 //! from the task that asks: a lookup in the page cache takes microseconds, less than the hop
 //! it replaces, and in WAL mode readers never wait for the writer.
 //!
@@ -18,7 +19,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::documents::DocumentRecord;
-use crate::topics::{MessageRecord, SubscriptionRecord, MESSAGE_COLUMNS, SUBSCRIPTION_COLUMNS};
+use crate::topics::{
+    MessageRecord, SubscriptionRecord, TopicRecord, MESSAGE_COLUMNS, SUBSCRIPTION_COLUMNS,
+};
 
 /// Idle connections kept for reuse; a burst beyond this opens more and closes them after.
 const MAX_IDLE: usize = 8;
@@ -117,6 +120,17 @@ impl InlineReader {
                         created_ms: row.get(9)?,
                         updated_ms: row.get(10)?,
                     })
+                })
+                .optional()
+        })
+    }
+
+    /// The topic `name`.
+    pub(crate) fn topic(&self, name: &str) -> rusqlite::Result<Option<TopicRecord>> {
+        self.with(|conn| {
+            conn.prepare_cached("SELECT name, created_ms FROM topics WHERE name = ?1")?
+                .query_row([name], |row| {
+                    Ok(TopicRecord { name: row.get(0)?, created_ms: row.get(1)? })
                 })
                 .optional()
         })

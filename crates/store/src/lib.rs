@@ -23,8 +23,8 @@ pub use documents::DocumentRecord;
 pub use jobs::JobRecord;
 pub use outbox::OutboxRecord;
 pub use topics::{
-    AttemptEnd, AttemptRecord, DeliveryRecord, FailingStreak, FinishedAttempts, MessageRecord,
-    Purged, SubscriptionRecord, TopicRecord,
+    AttemptEnd, AttemptRecord, Claim, DeliveryRecord, FailingStreak, FinishedAttempts,
+    MessageRecord, Purged, SubscriptionRecord, TopicRecord,
 };
 
 use std::str::FromStr;

@@ -146,6 +146,17 @@ pub struct FailingStreak {
     pub last_failure_ms: i64,
 }
 
+/// A lease of due deliveries taken with a group of attempts
+/// ([`Store::finish_attempts_and_claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub now_ms: i64,
+    /// The lease lasts until then.
+    pub lease_until_ms: i64,
+    /// The most deliveries to lease.
+    pub limit: i64,
+}
+
 /// What one retention sweep batch removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -198,6 +209,9 @@ impl Store {
     }
 
     pub async fn topic(&self, name: &str) -> Result<Option<TopicRecord>> {
+        if let Some(inline) = &self.inline {
+            return Ok(inline.topic(name)?);
+        }
         let row = sqlx::query("SELECT name, created_ms FROM topics WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -367,127 +381,39 @@ impl Store {
     ///
     /// On PostgreSQL one node fans out at a time (an advisory lock; the others return at
     /// once), so messages keep their order across nodes.
-    pub async fn fan_out<F>(&self, limit: i64, now_ms: i64, mut route: F) -> Result<(u64, u64)>
+    pub async fn fan_out<F>(&self, limit: i64, now_ms: i64, route: F) -> Result<(u64, u64)>
     where
         F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64>,
     {
         let mut tx = self.writer.begin().await?;
-        if self.backend == Backend::Postgres {
-            let row = sqlx::query("SELECT pg_try_advisory_xact_lock(7472) AS got")
-                .fetch_one(&mut *tx)
-                .await?;
-            if !row.try_get::<bool, _>("got")? {
-                return Ok((0, 0));
-            }
-        }
-        let rows = sqlx::query(
-            "SELECT seq, message_id, topic, body, attributes, subject, ordering_key, created_ms \
-             FROM outbox ORDER BY seq LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        let events: Vec<OutboxRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
-        if events.is_empty() {
-            return Ok((0, 0));
-        }
-        let mut subscriptions: std::collections::HashMap<String, Vec<SubscriptionRecord>> =
-            std::collections::HashMap::new();
-        // The messages, in multi-row statements; the conflicts are messages fanned out
-        // before (published again with the same id), which get no deliveries.
-        let mut new_ids = std::collections::HashSet::new();
-        for chunk in crate::pow2_chunks(&events, 32) {
-            let sql = format!(
-                "INSERT INTO topic_messages ({MESSAGE_COLUMNS}) VALUES {} \
-                 ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-                crate::placeholders(chunk.len(), 8)
-            );
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(&e.message_id)
-                    .bind(e.seq)
-                    .bind(&e.topic)
-                    .bind(&e.body)
-                    .bind(&e.attributes)
-                    .bind(&e.subject)
-                    .bind(&e.ordering_key)
-                    .bind(e.created_ms);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                new_ids.insert(row.try_get::<String, _>("message_id")?);
-            }
-        }
-        let mut deliveries = Vec::new();
-        for e in events.iter().filter(|e| new_ids.contains(&e.message_id)) {
-            if !subscriptions.contains_key(&e.topic) {
-                let rows = sqlx::query(&format!(
-                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions \
-                     WHERE topic = $1 AND status = 'active' ORDER BY created_ms, id"
-                ))
-                .bind(&e.topic)
-                .fetch_all(&mut *tx)
-                .await?;
-                let subs = rows.iter().map(from_row).collect::<Result<_>>()?;
-                subscriptions.insert(e.topic.clone(), subs);
-            }
-            for s in &subscriptions[&e.topic] {
-                if let Some(first_attempt_ms) = route(e, s) {
-                    deliveries.push((e, s.id.clone(), first_attempt_ms));
-                }
-            }
-        }
-        for chunk in crate::pow2_chunks(&deliveries, 32) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let b = r * 7;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, NULL, 0, NULL, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 7
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO deliveries ({}) VALUES {} \
-                 ON CONFLICT (message_id, subscription_id) DO NOTHING",
-                &DELIVERY_COLUMNS[4..],
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for (e, sub, first_attempt_ms) in chunk {
-                q = q
-                    .bind(e.seq)
-                    .bind(&e.message_id)
-                    .bind(sub)
-                    .bind(&e.topic)
-                    .bind(&e.ordering_key)
-                    .bind(*first_attempt_ms)
-                    .bind(now_ms);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        // Exactly the rows read: on PostgreSQL a lower `seq` may commit meanwhile, and it
-        // must stay for the next round.
-        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-        for chunk in crate::pow2_chunks(&seqs, 64) {
-            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("DELETE FROM outbox WHERE seq IN ({})", list.join(", "));
-            let mut q = sqlx::query(&sql);
-            for seq in chunk {
-                q = q.bind(*seq);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        let made = deliveries.len() as u64;
+        let done = fan_out_in(&mut tx, self.backend, limit, now_ms, route).await?;
         tx.commit().await?;
-        Ok((made, events.len() as u64))
+        Ok(done)
+    }
+
+    /// Publishes several events and fans out the outbox in the same transaction (a group
+    /// commit of both): for each event, whether it was new, as [`Store::publish`]; and what
+    /// the fan-out did, as [`Store::fan_out`] (nothing on PostgreSQL while another node
+    /// fans out: the events wait in the outbox for it).
+    ///
+    /// One commit instead of two for a publish: the events go straight on to their
+    /// deliveries, with the same guarantees, since the outbox rows and what replaces them
+    /// are written together.
+    pub async fn publish_and_fan_out<F>(
+        &self,
+        records: &[OutboxRecord],
+        limit: i64,
+        now_ms: i64,
+        route: F,
+    ) -> Result<(Vec<bool>, (u64, u64))>
+    where
+        F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64>,
+    {
+        let mut tx = self.writer.begin().await?;
+        let inserted = crate::outbox::insert_outbox_many(&mut tx, records).await?;
+        let done = fan_out_in(&mut tx, self.backend, limit, now_ms, route).await?;
+        tx.commit().await?;
+        Ok((inserted, done))
     }
 
     // ----- deliveries -----------------------------------------------------------------------
@@ -502,26 +428,9 @@ impl Store {
         lease_until_ms: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>> {
-        let rows = sqlx::query(&format!(
-            "UPDATE deliveries SET lease_owner = $1, lease_until_ms = $3 WHERE id IN (\
-               SELECT d.id FROM deliveries d WHERE d.status = 'pending' \
-               AND d.next_attempt_ms <= $2 AND d.lease_until_ms <= $2 \
-               AND (d.ordering_key IS NULL OR NOT EXISTS (\
-                 SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id \
-                 AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.seq < d.seq)) \
-               ORDER BY d.next_attempt_ms, d.seq LIMIT $4{}) \
-             RETURNING {DELIVERY_COLUMNS}",
-            self.skip_locked()
-        ))
-        .bind(node)
-        .bind(now_ms)
-        .bind(lease_until_ms)
-        .bind(limit)
-        .fetch_all(&self.writer)
-        .await?;
-        let mut out: Vec<DeliveryRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
-        out.sort_by_key(|d| (d.next_attempt_ms, d.seq));
-        Ok(out)
+        let mut conn = self.writer.acquire().await?;
+        let claim = Claim { now_ms, lease_until_ms, limit };
+        claim_in(&mut conn, self.backend, node, &claim).await
     }
 
     /// Records an attempt and what follows it, in one transaction, if `node` still holds
@@ -561,6 +470,20 @@ impl Store {
         node: &str,
         attempts: &[(AttemptRecord, AttemptEnd)],
     ) -> Result<FinishedAttempts> {
+        Ok(self.finish_attempts_and_claim(node, attempts, None).await?.0)
+    }
+
+    /// [`Store::finish_attempts`], and then, in the same transaction, leases more due
+    /// deliveries to `node` as [`Store::claim_deliveries`] does: a node that keeps its
+    /// attempts under way refills the places of the finished ones with one commit for both.
+    /// The claim sees what the group wrote (the next message of an ordering key whose
+    /// delivery just ended is free).
+    pub async fn finish_attempts_and_claim(
+        &self,
+        node: &str,
+        attempts: &[(AttemptRecord, AttemptEnd)],
+        claim: Option<Claim>,
+    ) -> Result<(FinishedAttempts, Vec<DeliveryRecord>)> {
         // One multi-row statement per chunk for the deliveries, one for their attempts: on
         // SQLite every statement is a round trip to sqlx's connection thread, so a group of
         // attempts costs a few of them, not two per attempt.
@@ -630,8 +553,12 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         let failing = record_streaks(&mut tx, attempts, &kept).await?;
+        let claimed = match claim {
+            Some(c) if c.limit > 0 => claim_in(&mut tx, self.backend, node, &c).await?,
+            _ => Vec::new(),
+        };
         tx.commit().await?;
-        Ok(FinishedAttempts { kept, failing })
+        Ok((FinishedAttempts { kept, failing }, claimed))
     }
 
     /// Removes one batch of what the retention period is over for: up to `batch` finished
@@ -811,6 +738,167 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// Leases due deliveries, as [`Store::claim_deliveries`], on an open connection or
+/// transaction.
+async fn claim_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    node: &str,
+    claim: &Claim,
+) -> Result<Vec<DeliveryRecord>> {
+    let skip_locked = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    let rows = sqlx::query(&format!(
+        "UPDATE deliveries SET lease_owner = $1, lease_until_ms = $3 WHERE id IN (\
+           SELECT d.id FROM deliveries d WHERE d.status = 'pending' \
+           AND d.next_attempt_ms <= $2 AND d.lease_until_ms <= $2 \
+           AND (d.ordering_key IS NULL OR NOT EXISTS (\
+             SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id \
+             AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.seq < d.seq)) \
+           ORDER BY d.next_attempt_ms, d.seq LIMIT $4{skip_locked}) \
+         RETURNING {DELIVERY_COLUMNS}"
+    ))
+    .bind(node)
+    .bind(claim.now_ms)
+    .bind(claim.lease_until_ms)
+    .bind(claim.limit)
+    .fetch_all(conn)
+    .await?;
+    let mut out: Vec<DeliveryRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
+    out.sort_by_key(|d| (d.next_attempt_ms, d.seq));
+    Ok(out)
+}
+
+/// The fan-out of [`Store::fan_out`], in an open transaction: on PostgreSQL only when this
+/// transaction gets the fan-out lock (`(0, 0)` otherwise).
+async fn fan_out_in<F>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    limit: i64,
+    now_ms: i64,
+    mut route: F,
+) -> Result<(u64, u64)>
+where
+    F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64>,
+{
+    if backend == Backend::Postgres {
+        let row = sqlx::query("SELECT pg_try_advisory_xact_lock(7472) AS got")
+            .fetch_one(&mut **tx)
+            .await?;
+        if !row.try_get::<bool, _>("got")? {
+            return Ok((0, 0));
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT seq, message_id, topic, body, attributes, subject, ordering_key, created_ms \
+         FROM outbox ORDER BY seq LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    let events: Vec<OutboxRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
+    if events.is_empty() {
+        return Ok((0, 0));
+    }
+    let mut subscriptions: std::collections::HashMap<String, Vec<SubscriptionRecord>> =
+        std::collections::HashMap::new();
+    // The messages, in multi-row statements; the conflicts are messages fanned out
+    // before (published again with the same id), which get no deliveries.
+    let mut new_ids = std::collections::HashSet::new();
+    for chunk in crate::pow2_chunks(&events, 32) {
+        let sql = format!(
+            "INSERT INTO topic_messages ({MESSAGE_COLUMNS}) VALUES {} \
+             ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            crate::placeholders(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(&e.message_id)
+                .bind(e.seq)
+                .bind(&e.topic)
+                .bind(&e.body)
+                .bind(&e.attributes)
+                .bind(&e.subject)
+                .bind(&e.ordering_key)
+                .bind(e.created_ms);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            new_ids.insert(row.try_get::<String, _>("message_id")?);
+        }
+    }
+    let mut deliveries = Vec::new();
+    for e in events.iter().filter(|e| new_ids.contains(&e.message_id)) {
+        if !subscriptions.contains_key(&e.topic) {
+            let rows = sqlx::query(&format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions \
+                 WHERE topic = $1 AND status = 'active' ORDER BY created_ms, id"
+            ))
+            .bind(&e.topic)
+            .fetch_all(&mut **tx)
+            .await?;
+            let subs = rows.iter().map(from_row).collect::<Result<_>>()?;
+            subscriptions.insert(e.topic.clone(), subs);
+        }
+        for s in &subscriptions[&e.topic] {
+            if let Some(first_attempt_ms) = route(e, s) {
+                deliveries.push((e, s.id.clone(), first_attempt_ms));
+            }
+        }
+    }
+    for chunk in crate::pow2_chunks(&deliveries, 32) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let b = r * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, NULL, 0, NULL, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO deliveries ({}) VALUES {} \
+             ON CONFLICT (message_id, subscription_id) DO NOTHING",
+            &DELIVERY_COLUMNS[4..],
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (e, sub, first_attempt_ms) in chunk {
+            q = q
+                .bind(e.seq)
+                .bind(&e.message_id)
+                .bind(sub)
+                .bind(&e.topic)
+                .bind(&e.ordering_key)
+                .bind(*first_attempt_ms)
+                .bind(now_ms);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    // Exactly the rows read: on PostgreSQL a lower `seq` may commit meanwhile, and it
+    // must stay for the next round.
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    for chunk in crate::pow2_chunks(&seqs, 64) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("DELETE FROM outbox WHERE seq IN ({})", list.join(", "));
+        let mut q = sqlx::query(&sql);
+        for seq in chunk {
+            q = q.bind(*seq);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok((deliveries.len() as u64, events.len() as u64))
 }
 
 /// Keeps the subscriptions' streaks of failures for a group of attempts (the kept ones):

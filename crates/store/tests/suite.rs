@@ -379,6 +379,26 @@ async fn topics(store: &Store, tag: &str) {
     assert_eq!(store.finish_attempts("n3", &ends).await.unwrap().kept, [true, true, true]);
     assert_eq!(store.finish_attempts("n3", &ends).await.unwrap().kept, [false, false, false]);
 
+    // A publish group fans out in its own transaction; a group of attempts claims in its
+    // own, and the claim sees what the group ended (the key's next message is free).
+    let keyed = [event(8, Some("k")), event(9, Some("k"))];
+    let at_10s = |_: &OutboxRecord, _: &SubscriptionRecord| Some(10_000);
+    let (new, fanned) = store.publish_and_fan_out(&keyed, 1000, 10_000, at_10s).await.unwrap();
+    assert_eq!((new, fanned), (vec![true, true], (2, 2)), "to s2 only");
+    assert_eq!(store.outbox_len().await.unwrap(), 0);
+    let first = store.claim_deliveries("n3", 10_000, 20_000, 10).await.unwrap();
+    assert_eq!(first.len(), 1, "the key's second message waits: {first:?}");
+    let claim = store::Claim { now_ms: 10_100, lease_until_ms: 20_000, limit: 10 };
+    let end = [(attempt(&first[0], 1, 10_100, Some(200)), AttemptEnd::Delivered)];
+    let (done, next) = store.finish_attempts_and_claim("n3", &end, Some(claim)).await.unwrap();
+    assert_eq!(done.kept, [true]);
+    let next_ids: Vec<&str> = next.iter().map(|d| d.message_id.as_str()).collect();
+    assert_eq!(next_ids, [format!("msg_t{tag}_9")]);
+    assert_eq!(next[0].lease_owner.as_deref(), Some("n3"));
+    let end = [(attempt(&next[0], 1, 10_200, Some(200)), AttemptEnd::Delivered)];
+    let (done, none) = store.finish_attempts_and_claim("n3", &end, Some(claim)).await.unwrap();
+    assert_eq!((done.kept, none), (vec![true], vec![]));
+
     assert!(store
         .set_subscription_secrets(&s2.id, r#"["whsec_y","whsec_x"]"#, 9_000)
         .await

@@ -5,11 +5,16 @@
 //! core it applies. [`Topics`] is a cheap-to-clone handle; [`Topics::start`] runs two loops
 //! on the tokio runtime:
 //!
-//! - the *fan-out* loop takes published messages from the store's outbox in order and, in
-//!   one transaction per batch, makes a delivery for each subscription whose filter policy
-//!   matches (`Store::fan_out`);
+//! - the *publish committer* commits waiting publishes in groups and, in the same
+//!   transaction, fans the outbox out: a delivery for each subscription whose filter policy
+//!   matches (`Store::publish_and_fan_out`); the *fan-out* loop does the same for events
+//!   that reach the outbox otherwise (resource writes, workflows) and for what another
+//!   node left;
 //! - the *delivery* loop claims due deliveries through leases and posts them, signed as
-//!   Standard Webhooks sign, following the retry schedule (see [`worker`]).
+//!   Standard Webhooks sign, following the retry schedule (see [`worker`]); the attempt
+//!   *recorder* commits outcomes in groups and, in the same transaction, claims as many
+//!   deliveries as ended, so a busy node keeps its attempts under way with one commit
+//!   per group.
 //!
 //! A message is committed to the outbox before [`Topics::publish`] returns, so an
 //! acknowledged message is delivered at least once whatever crashes; `webhook-id` (the
@@ -19,7 +24,7 @@ pub mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -352,6 +357,8 @@ struct Inner {
     publishes: mpsc::Sender<(store::OutboxRecord, oneshot::Sender<Result<bool, Error>>)>,
     /// Attempt outcomes waiting for the attempt recorder (a group commit).
     outcomes: mpsc::Sender<worker::Recorded>,
+    /// The subscriptions' parsed filter policies and schedules, shared by both fan-outs.
+    routes: tokio::sync::Mutex<BTreeMap<String, Route>>,
     wake_fan_out: Notify,
     wake_delivery: Notify,
     in_flight: AtomicUsize,
@@ -372,7 +379,6 @@ impl Topics {
         let client = worker::client(&options)?;
         let (stop, _) = watch::channel(false);
         let (publishes, publish_queue) = mpsc::channel(4096);
-        tokio::spawn(publish_committer(store.clone(), publish_queue));
         let (outcomes, outcome_queue) = mpsc::channel(4096);
         let topics = Topics {
             inner: Arc::new(Inner {
@@ -381,6 +387,7 @@ impl Topics {
                 client,
                 publishes,
                 outcomes,
+                routes: tokio::sync::Mutex::new(BTreeMap::new()),
                 wake_fan_out: Notify::new(),
                 wake_delivery: Notify::new(),
                 in_flight: AtomicUsize::new(0),
@@ -388,6 +395,7 @@ impl Topics {
                 targets: watch::channel(None).0,
             }),
         };
+        tokio::spawn(publish_committer(Arc::downgrade(&topics.inner), publish_queue));
         tokio::spawn(worker::recorder(Arc::downgrade(&topics.inner), outcome_queue));
         tokio::spawn(topics.clone().fan_out_loop());
         tokio::spawn(topics.clone().delivery_loop());
@@ -670,7 +678,6 @@ impl Topics {
             return Err(Error::Conflict("the topics service is stopping".into()));
         }
         committed.await.map_err(|_| Error::Conflict("the topics service is stopping".into()))??;
-        self.inner.wake_fan_out.notify_one();
         Ok(id.to_string())
     }
 
@@ -727,29 +734,79 @@ impl Topics {
 /// The most publishes (or attempt outcomes) committed in one transaction.
 const GROUP: usize = 256;
 
+/// The most outbox events one fan-out transaction takes.
+const FAN_OUT_BATCH: i64 = 256;
+
 /// Commits publishes in groups: one transaction for whatever is waiting, so publishers in
-/// parallel share the cost of a commit. A failed group is retried one by one, so each
+/// parallel share the cost of a commit, and the same transaction fans the outbox out. A
+/// failed group is retried one by one (committed alone, left to the fan-out loop), so each
 /// publisher learns its own fate.
 async fn publish_committer(
-    store: store::Store,
+    topics: Weak<Inner>,
     mut queue: mpsc::Receiver<(store::OutboxRecord, oneshot::Sender<Result<bool, Error>>)>,
 ) {
     let mut group = Vec::with_capacity(GROUP);
     while queue.recv_many(&mut group, GROUP).await > 0 {
+        let Some(inner) = topics.upgrade() else { return };
         let records: Vec<store::OutboxRecord> = group.iter().map(|(r, _)| r.clone()).collect();
-        match store.publish_batch(&records).await {
-            Ok(inserted) => {
+        let now = now_ms();
+        let mut routes = inner.routes.lock().await;
+        let router = router(&mut routes, &inner.options.retry, now);
+        match inner.store.publish_and_fan_out(&records, FAN_OUT_BATCH, now, router).await {
+            Ok((inserted, (made, taken))) => {
+                drop(routes);
                 for ((_, done), new) in group.drain(..).zip(inserted) {
                     let _ = done.send(Ok(new));
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, size = records.len(), "a group of publishes failed: trying them one by one");
-                for (r, done) in group.drain(..) {
-                    let _ = done.send(store.publish(&r).await.map_err(Error::from));
+                if made > 0 {
+                    inner.wake_delivery.notify_one();
+                }
+                // Another node fans out (PostgreSQL), or the outbox held more than a batch.
+                if taken == 0 || taken == FAN_OUT_BATCH as u64 {
+                    inner.wake_fan_out.notify_one();
                 }
             }
+            Err(e) => {
+                drop(routes);
+                tracing::warn!(error = %e, size = records.len(), "a group of publishes failed: trying them one by one");
+                for (r, done) in group.drain(..) {
+                    let _ = done.send(inner.store.publish(&r).await.map_err(Error::from));
+                }
+                inner.wake_fan_out.notify_one();
+            }
         }
+    }
+}
+
+/// What a fan-out asks of each event and active subscription of its topic: the time of
+/// the first attempt, or `None` when the subscription's filter policy does not match.
+/// Parsed policies are kept in `routes` until their subscription changes.
+fn router<'a>(
+    routes: &'a mut BTreeMap<String, Route>,
+    default: &'a RetryPolicy,
+    now: i64,
+) -> impl FnMut(&store::OutboxRecord, &store::SubscriptionRecord) -> Option<i64> + 'a {
+    // The attributes of the event at hand, parsed once for all its subscriptions.
+    let mut current: Option<(String, MessageAttributes)> = None;
+    move |e, s| {
+        let route = routes
+            .entry(s.id.clone())
+            .and_modify(|r| {
+                if r.updated_ms != s.updated_ms {
+                    *r = Route::of(s, default);
+                }
+            })
+            .or_insert_with(|| Route::of(s, default));
+        if current.as_ref().is_none_or(|(id, _)| *id != e.message_id) {
+            let attrs = serde_json::from_str::<Value>(&e.attributes)
+                .ok()
+                .and_then(|v| attributes_from_json(&v).ok())
+                .unwrap_or_default();
+            current = Some((e.message_id.clone(), attrs));
+        }
+        let attrs = current.as_ref().map(|(_, a)| a)?;
+        let matches = route.filter.as_ref().is_none_or(|f| f.matches(&e.body, attrs));
+        matches.then(|| route.retry.first_attempt_at(now, rand::random::<f64>()))
     }
 }
 
@@ -933,7 +990,6 @@ impl Topics {
 
     async fn fan_out_loop(self) {
         let mut stop = self.inner.stop.subscribe();
-        let mut routes: BTreeMap<String, Route> = BTreeMap::new();
         loop {
             tokio::select! {
                 () = self.inner.wake_fan_out.notified() => {}
@@ -944,41 +1000,17 @@ impl Topics {
                 return;
             }
             loop {
-                const BATCH: i64 = 256;
                 let now = now_ms();
-                let default = &self.inner.options.retry;
-                let mut current: Option<(String, MessageAttributes)> = None;
-                let result = self
-                    .inner
-                    .store
-                    .fan_out(BATCH, now, |e, s| {
-                        let route = routes
-                            .entry(s.id.clone())
-                            .and_modify(|r| {
-                                if r.updated_ms != s.updated_ms {
-                                    *r = Route::of(s, default);
-                                }
-                            })
-                            .or_insert_with(|| Route::of(s, default));
-                        if current.as_ref().is_none_or(|(id, _)| *id != e.message_id) {
-                            let attrs = serde_json::from_str::<Value>(&e.attributes)
-                                .ok()
-                                .and_then(|v| attributes_from_json(&v).ok())
-                                .unwrap_or_default();
-                            current = Some((e.message_id.clone(), attrs));
-                        }
-                        let attrs = current.as_ref().map(|(_, a)| a)?;
-                        let matches =
-                            route.filter.as_ref().is_none_or(|f| f.matches(&e.body, attrs));
-                        matches.then(|| route.retry.first_attempt_at(now, rand::random::<f64>()))
-                    })
-                    .await;
+                let mut routes = self.inner.routes.lock().await;
+                let router = router(&mut routes, &self.inner.options.retry, now);
+                let result = self.inner.store.fan_out(FAN_OUT_BATCH, now, router).await;
+                drop(routes);
                 match result {
                     Ok((made, taken)) => {
                         if made > 0 {
                             self.inner.wake_delivery.notify_one();
                         }
-                        if taken < BATCH as u64 {
+                        if taken < FAN_OUT_BATCH as u64 {
                             break;
                         }
                     }

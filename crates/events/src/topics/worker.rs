@@ -75,32 +75,43 @@ impl Resolve for GuardedResolver {
 /// whether the attempt was kept (the node still held the delivery).
 pub(super) type Recorded = (store::AttemptRecord, store::AttemptEnd, oneshot::Sender<bool>);
 
-/// Records attempt outcomes in groups: one transaction for whatever is waiting. A failed
-/// group is retried one by one; an outcome that cannot be recorded is not kept (the lease
-/// lapses and the delivery is attempted again: at least once). The subscriptions whose
-/// streak of failures has lasted `disable_after` are disabled.
+/// Records attempt outcomes in groups: one transaction for whatever is waiting, which also
+/// claims due deliveries for the places the group frees (the delivery loop's claims are
+/// then only for new work). A failed group is retried one by one; an outcome that cannot be
+/// recorded is not kept (the lease lapses and the delivery is attempted again: at least
+/// once). The subscriptions whose streak of failures has lasted `disable_after` are
+/// disabled.
 pub(super) async fn recorder(topics: Weak<super::Inner>, mut queue: mpsc::Receiver<Recorded>) {
-    let Some((store, node, disable_after)) = topics.upgrade().map(|t| {
-        (t.store.clone(), t.options.node.clone(), t.options.disable_after.as_millis() as i64)
-    }) else {
-        return;
-    };
     let mut group = Vec::with_capacity(super::GROUP);
     while queue.recv_many(&mut group, super::GROUP).await > 0 {
+        let Some(inner) = topics.upgrade() else { return };
+        let t = Topics { inner };
+        let (store, options) = (&t.inner.store, &t.inner.options);
+        let disable_after = options.disable_after.as_millis() as i64;
         let items: Vec<(store::AttemptRecord, store::AttemptEnd)> =
             group.iter().map(|(a, e, _)| (a.clone(), *e)).collect();
-        match store.finish_attempts(&node, &items).await {
-            Ok(done) => {
+        // The group's attempts still count as in flight until their tasks hear back.
+        let free = (options.max_in_flight + group.len())
+            .saturating_sub(t.inner.in_flight.load(Ordering::SeqCst));
+        let claim = (!*t.inner.stop.borrow()).then(|| {
+            let now = now_ms();
+            store::Claim { now_ms: now, lease_until_ms: now + t.lease_ms(), limit: free as i64 }
+        });
+        match store.finish_attempts_and_claim(&options.node, &items, claim).await {
+            Ok((done, claimed)) => {
                 for ((_, _, tell), k) in group.drain(..).zip(done.kept) {
                     let _ = tell.send(k);
+                }
+                for d in claimed {
+                    t.spawn_delivery(d);
                 }
                 let over: Vec<store::FailingStreak> = done
                     .failing
                     .into_iter()
                     .filter(|f| f.last_failure_ms - f.since_ms >= disable_after)
                     .collect();
-                if let (false, Some(inner)) = (over.is_empty(), topics.upgrade()) {
-                    let t = Topics { inner };
+                if !over.is_empty() {
+                    let t = t.clone();
                     tokio::spawn(async move {
                         for f in over {
                             let reason = format!(
@@ -119,7 +130,7 @@ pub(super) async fn recorder(topics: Weak<super::Inner>, mut queue: mpsc::Receiv
             Err(e) => {
                 tracing::warn!(error = %e, size = items.len(), "a group of attempts could not be recorded: trying them one by one");
                 for (a, end, done) in group.drain(..) {
-                    let kept = match store.finish_attempt(&node, &a, end).await {
+                    let kept = match store.finish_attempt(&options.node, &a, end).await {
                         Ok(k) => k,
                         Err(e) => {
                             tracing::warn!(error = %e, delivery = a.delivery_id, "cannot record an attempt");
@@ -128,6 +139,8 @@ pub(super) async fn recorder(topics: Weak<super::Inner>, mut queue: mpsc::Receiv
                     };
                     let _ = done.send(kept);
                 }
+                // Nothing was claimed for the places freed.
+                t.inner.wake_delivery.notify_one();
             }
         }
     }
@@ -143,9 +156,27 @@ struct Attempt {
 }
 
 impl Topics {
+    /// How long a claimed delivery stays this node's: the attempt's timeout and a margin.
+    fn lease_ms(&self) -> i64 {
+        (self.inner.options.timeout + Duration::from_secs(15)).as_millis() as i64
+    }
+
+    /// Runs one attempt of a claimed delivery on its own task.
+    fn spawn_delivery(&self, d: store::DeliveryRecord) {
+        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        let topics = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = topics.deliver(d).await {
+                tracing::warn!(error = %e, "a delivery attempt could not be recorded");
+                // The recorder did not claim for this place.
+                topics.inner.wake_delivery.notify_one();
+            }
+            topics.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
     pub(super) async fn delivery_loop(self) {
         let mut stop = self.inner.stop.subscribe();
-        let lease = self.inner.options.timeout + Duration::from_secs(15);
         loop {
             tokio::select! {
                 () = self.inner.wake_delivery.notified() => {}
@@ -167,12 +198,7 @@ impl Topics {
             let claimed = self
                 .inner
                 .store
-                .claim_deliveries(
-                    &self.inner.options.node,
-                    now,
-                    now + lease.as_millis() as i64,
-                    free as i64,
-                )
+                .claim_deliveries(&self.inner.options.node, now, now + self.lease_ms(), free as i64)
                 .await;
             let deliveries = match claimed {
                 Ok(d) => d,
@@ -186,16 +212,7 @@ impl Topics {
                 self.inner.wake_delivery.notify_one();
             }
             for d in deliveries {
-                self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
-                let topics = self.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = topics.deliver(d).await {
-                        tracing::warn!(error = %e, "a delivery attempt could not be recorded");
-                    }
-                    topics.inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    // The next message of the same ordering key may be free now.
-                    topics.inner.wake_delivery.notify_one();
-                });
+                self.spawn_delivery(d);
             }
         }
     }
@@ -222,6 +239,8 @@ impl Topics {
         let (Some(message), Some(sub)) = (message, sub) else {
             let a = failure("the message or its subscription no longer exists");
             store.finish_attempt(node, &record(now_ms(), &a, 0), store::AttemptEnd::Dead).await?;
+            // Recorded without the recorder, which claims for the places it frees.
+            self.inner.wake_delivery.notify_one();
             return Ok(());
         };
         let started_ms = now_ms();
