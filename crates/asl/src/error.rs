@@ -15,12 +15,26 @@ pub struct Failure {
     pub error: Option<String>,
     /// The human-readable cause. A Fail state may have none.
     pub cause: Option<String>,
+    /// For a failed JSONata evaluation, the field whose expression failed (`Output/result`,
+    /// `Items`): AWS names it in the `EvaluationFailed` history event.
+    pub location: Option<String>,
 }
 
 impl Failure {
     /// A failure with both an error name and a cause.
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        Self { error: Some(error.into()), cause: Some(cause.into()) }
+        Self { error: Some(error.into()), cause: Some(cause.into()), location: None }
+    }
+
+    /// An error name and a cause, either of which may be missing (a Fail state, a task).
+    pub fn maybe(error: Option<String>, cause: Option<String>) -> Self {
+        Self { error, cause, location: None }
+    }
+
+    /// The failure, naming the field whose evaluation failed.
+    pub fn at(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
     }
 
     /// `States.Runtime` with the given cause.

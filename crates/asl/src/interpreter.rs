@@ -172,6 +172,12 @@ struct Thread {
     phase: Phase,
     prev_event: u64,
     entered_event: u64,
+    /// The event the state's entry followed: AWS links an `EvaluationFailed` event raised
+    /// while a state is entered to it.
+    entered_prev: u64,
+    /// Whether the thread runs an iteration of a Distributed Map: its events belong to a
+    /// child execution's history, which this execution does not keep.
+    detached: bool,
     entered_time: i64,
     /// Attempts made per retrier of the current state.
     retries: Vec<u32>,
@@ -252,6 +258,9 @@ struct Join {
     failures: usize,
     tolerated_count: Option<u64>,
     tolerated_percentage: Option<f64>,
+    /// For a Distributed Map, the id of its `MapRunStarted` event: its iterations run as
+    /// child executions, whose events stay out of this history.
+    map_run: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -379,7 +388,7 @@ impl Execution {
             }
             Input::TaskFailed { id, error, cause } => {
                 if let Some(Waiter::Task(t)) = self.waits.remove(&id) {
-                    self.task_done(t, Err(Failure { error, cause }));
+                    self.task_done(t, Err(Failure::maybe(error, cause)));
                 }
             }
             Input::TaskHeartbeat { id } => {
@@ -493,6 +502,7 @@ impl Execution {
         map_item: Option<(usize, Value)>,
     ) -> ThreadId {
         let n = machine.states[state].retry.len();
+        let detached = parent.is_some_and(|(p, _)| self.th(p).detached);
         let t = Thread {
             machine,
             state,
@@ -502,6 +512,8 @@ impl Execution {
             phase: Phase::Enter,
             prev_event,
             entered_event: 0,
+            entered_prev: prev_event,
+            detached,
             entered_time: self.now,
             retries: vec![0; n],
             map_item,
@@ -540,7 +552,11 @@ impl Execution {
         key: Option<&'static str>,
         details: impl FnOnce() -> Value,
     ) -> u64 {
-        let prev = self.th(t).prev_event;
+        let th = self.th(t);
+        if th.detached {
+            return th.prev_event;
+        }
+        let prev = th.prev_event;
         let id = self.history.push(prev, self.now, kind, key, details);
         self.th(t).prev_event = id;
         id
@@ -632,6 +648,7 @@ impl Execution {
         let state = &machine.states[th.state];
         if matches!(th.phase, Phase::Enter) {
             th.entered_time = now;
+            th.entered_prev = th.prev_event;
             let name = state.name.clone();
             let input = payload_if(self.history.record, &self.th(t).input);
             let id = self.event(
@@ -663,18 +680,54 @@ impl Execution {
         let name = th.machine.states[th.state].name.clone();
         let entered = th.entered_event;
         Failure {
-            error: f.error,
             cause: Some(format!(
                 "An error occurred while executing the state '{name}' (entered at the event id #{entered}). {}",
                 f.cause.unwrap_or_default()
             )),
+            ..f
         }
     }
 
     fn body(&mut self, t: ThreadId, state: &State) -> Flow {
         match self.body_inner(t, state) {
             Ok(flow) => flow,
-            Err(f) => Flow::Fail(self.runtime_error(t, f)),
+            Err(f) => self.state_error(t, state, f),
+        }
+    }
+
+    /// The flow of a state whose processing failed: the failure with the state's cause
+    /// prefix, after its `EvaluationFailed` event if a JSONata evaluation failed.
+    fn state_error(&mut self, t: ThreadId, state: &State, f: Failure) -> Flow {
+        let f = self.runtime_error(t, f);
+        self.evaluation_failed(t, state, &f);
+        Flow::Fail(f)
+    }
+
+    /// Records the `EvaluationFailed` event of a JSONata evaluation that failed in a state,
+    /// and a Map state's `MapStateFailed` after it.
+    fn evaluation_failed(&mut self, t: ThreadId, state: &State, f: &Failure) {
+        if f.error.as_deref() != Some(names::QUERY_EVALUATION_ERROR) {
+            return;
+        }
+        let th = self.th(t);
+        // A failure while the state is being entered follows the event before its entry,
+        // except a Wait state's: AWS evaluates its Timestamp or Seconds once entered.
+        let on_entry = th.prev_event == th.entered_event;
+        if on_entry && !matches!(state.kind, StateKind::Wait(_)) {
+            th.prev_event = th.entered_prev;
+        }
+        let (error, cause, location) = (f.error.clone(), f.cause.clone(), f.location.clone());
+        let name = state.name.clone();
+        self.event(t, "EvaluationFailed".into(), Some("evaluationFailedEventDetails"), || {
+            let mut d = error_details(error, cause, None);
+            if let Some(l) = location {
+                d["location"] = Value::String(l);
+            }
+            d["state"] = Value::String(name);
+            d
+        });
+        if on_entry && matches!(state.kind, StateKind::Map(_)) {
+            self.event(t, "MapStateFailed".into(), None, || Value::Null);
         }
     }
 
@@ -709,7 +762,7 @@ impl Execution {
             StateKind::Fail { error, cause } => {
                 let error = self.dynamic_string(t, error.as_ref(), "Error")?;
                 let cause = self.dynamic_string(t, cause.as_ref(), "Cause")?;
-                Ok(Flow::Terminal(Failure { error, cause }))
+                Ok(Flow::Terminal(Failure::maybe(error, cause)))
             }
             StateKind::Choice { choices, default } => self.choice(t, state, choices, *default),
             StateKind::Wait(spec) => {
@@ -793,6 +846,7 @@ impl Execution {
                     failures: 0,
                     tolerated_count: None,
                     tolerated_percentage: None,
+                    map_run: None,
                 }));
                 if branches.is_empty() {
                     return Ok(self.join_complete(t, state));
@@ -968,7 +1022,7 @@ impl Execution {
         } else {
             self.finish_jsonpath(t, state, output)
         };
-        r.unwrap_or_else(|f| Flow::Fail(self.runtime_error(t, f)))
+        r.unwrap_or_else(|f| self.state_error(t, state, f))
     }
 
     fn heartbeat(&mut self, t: ThreadId) {
@@ -1008,7 +1062,7 @@ impl Execution {
         }
         let machine = self.th(t).machine.clone();
         let state = &machine.states[self.th(t).state];
-        self.handle_failure(t, state, Failure { error: Some(error.to_owned()), cause: None });
+        self.handle_failure(t, state, Failure::maybe(Some(error.to_owned()), None));
     }
 
     fn timer_fired(&mut self, t: ThreadId) {
@@ -1026,7 +1080,7 @@ impl Execution {
                         Ok(Flow::Done { output: out, assigned, next: state.transition })
                     })
                 };
-                let flow = flow.unwrap_or_else(|f| Flow::Fail(self.runtime_error(t, f)));
+                let flow = flow.unwrap_or_else(|f| self.state_error(t, state, f));
                 self.after(t, state, flow);
             }
             Phase::RetryDelay { .. } => {
@@ -1329,6 +1383,7 @@ impl Execution {
                     Failure::query(format!(
                         "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {s}"
                     ))
+                    .at("Timestamp")
                 })
             }
         }
@@ -1560,6 +1615,25 @@ impl Execution {
         } else {
             max_concurrency as usize
         };
+        let map_run = if spec.distributed {
+            // A Map Run's ARN: the state machine's, its label (or the state's name) and an
+            // id unique within the execution.
+            let arn = format!(
+                "{}/{}:{:08x}-0000-4000-8000-{:012x}",
+                self.info.state_machine_arn.replacen(":stateMachine:", ":mapRun:", 1),
+                spec.label.as_deref().unwrap_or(&state.name),
+                self.history.last_id() + 1,
+                self.next_action,
+            );
+            Some(self.event(
+                t,
+                "MapRunStarted".into(),
+                Some("mapRunStartedEventDetails"),
+                || json!({ "mapRunArn": arn }),
+            ))
+        } else {
+            None
+        };
         self.th(t).phase = Phase::Join(Box::new(Join {
             map: true,
             results: vec![None; n],
@@ -1569,8 +1643,10 @@ impl Execution {
             failures: 0,
             tolerated_count,
             tolerated_percentage,
+            map_run,
         }));
         if n == 0 {
+            self.map_run_succeeded(t);
             return Ok(self.join_complete(t, state));
         }
         self.fill_map(t, state);
@@ -1585,22 +1661,38 @@ impl Execution {
                 return;
             }
             let Some((i, input)) = j.pending_items.pop_front() else { return };
+            let distributed = j.map_run.is_some();
             let name = state.name.clone();
-            let started = self.event(
-                t,
-                "MapIterationStarted".into(),
-                Some("mapIterationStartedEventDetails"),
-                || json!({"index": i, "name": name}),
-            );
+            let started = if distributed {
+                0
+            } else {
+                self.event(
+                    t,
+                    "MapIterationStarted".into(),
+                    Some("mapIterationStartedEventDetails"),
+                    || json!({"index": i, "name": name}),
+                )
+            };
             let vars = self.th(t).vars.clone();
             let p = spec.processor.clone();
             let start = p.start_at;
             let c = self.spawn(p, start, input, vars, Some((t, i)), started, None);
+            if distributed {
+                self.th(c).detached = true;
+            }
             if let Phase::Join(j) = &mut self.th(t).phase {
                 j.running.push(c);
             }
             self.ready.push_back(c);
         }
+    }
+
+    /// Records the `MapRunSucceeded` event of a Distributed Map whose iterations all ended.
+    fn map_run_succeeded(&mut self, t: ThreadId) {
+        let Phase::Join(j) = &self.th(t).phase else { return };
+        let Some(started) = j.map_run else { return };
+        self.th(t).prev_event = started;
+        self.event(t, "MapRunSucceeded".into(), None, || Value::Null);
     }
 
     fn join_complete(&mut self, t: ThreadId, state: &State) -> Flow {
@@ -1622,7 +1714,7 @@ impl Execution {
         } else {
             self.finish_jsonpath(t, state, results)
         };
-        flow.unwrap_or_else(|f| Flow::Fail(self.runtime_error(t, f)))
+        flow.unwrap_or_else(|f| self.state_error(t, state, f))
     }
 
     // ----- ends of states and threads ------------------------------------------------------
@@ -1718,7 +1810,8 @@ impl Execution {
                 j.running.retain(|&c| c != t);
                 j.results[slot] = Some(output);
                 let map = j.map;
-                if map {
+                let distributed = j.map_run.is_some();
+                if map && !distributed {
                     let name = pstate.name.clone();
                     self.th(p).prev_event = th.prev_event;
                     self.event(
@@ -1730,11 +1823,16 @@ impl Execution {
                     // The next iteration starts after the last event of this one, not after
                     // its MapIterationSucceeded event.
                     self.th(p).prev_event = th.prev_event;
+                }
+                if map {
                     self.fill_map(p, pstate);
                 }
                 let Phase::Join(j) = &self.th(p).phase else { return };
                 if j.running.is_empty() && j.pending_items.is_empty() {
-                    self.th(p).prev_event = th.prev_event;
+                    if !distributed {
+                        self.th(p).prev_event = th.prev_event;
+                    }
+                    self.map_run_succeeded(p);
                     let flow = self.join_complete(p, pstate);
                     self.after(p, pstate, flow);
                 }
@@ -1771,21 +1869,30 @@ impl Execution {
                             (j.failures as f64) * 100.0 / (total.max(1) as f64) <= pct
                         });
                     let name = pstate.name.clone();
-                    self.th(p).prev_event = th.prev_event;
-                    self.event(
-                        p,
-                        "MapIterationFailed".into(),
-                        Some("mapIterationFailedEventDetails"),
-                        || json!({"index": slot, "name": name}),
-                    );
+                    let map_run = j.map_run;
+                    match map_run {
+                        Some(started) => self.th(p).prev_event = started,
+                        None => {
+                            self.th(p).prev_event = th.prev_event;
+                            self.event(
+                                p,
+                                "MapIterationFailed".into(),
+                                Some("mapIterationFailedEventDetails"),
+                                || json!({"index": slot, "name": name}),
+                            );
+                        }
+                    }
                     if tolerated {
-                        self.th(p).prev_event = th.prev_event;
+                        if map_run.is_none() {
+                            self.th(p).prev_event = th.prev_event;
+                        }
                         if let Phase::Join(j) = &mut self.th(p).phase {
                             j.results[slot] = Some(json!({"Error": f.error, "Cause": f.cause}));
                         }
                         self.fill_map(p, pstate);
                         let Phase::Join(j) = &self.th(p).phase else { return };
                         if j.running.is_empty() && j.pending_items.is_empty() {
+                            self.map_run_succeeded(p);
                             let flow = self.join_complete(p, pstate);
                             self.after(p, pstate, flow);
                         }
@@ -1800,23 +1907,39 @@ impl Execution {
                 } else {
                     f
                 };
-                self.abort_children(p);
-                let kind = if map { "MapStateFailed" } else { "ParallelStateFailed" };
-                self.th(p).prev_event = th.prev_event;
-                self.event(p, kind.into(), None, || Value::Null);
+                let distributed = self.abort_children(p);
+                if !distributed {
+                    self.th(p).prev_event = th.prev_event;
+                }
                 self.th(p).phase = Phase::Done;
-                self.handle_failure(p, pstate, f);
+                // A retried Map or Parallel state starts again with no Failed event between.
+                if self.retry(p, pstate, &f) {
+                    return;
+                }
+                if distributed {
+                    let (e, c) = (f.error.clone(), f.cause.clone());
+                    self.event(p, "MapRunFailed".into(), Some("mapRunFailedEventDetails"), || {
+                        error_details(e, c, None)
+                    });
+                }
+                let kind = if map { "MapStateFailed" } else { "ParallelStateFailed" };
+                self.event(p, kind.into(), None, || Value::Null);
+                self.catch_or_fail(p, pstate, f);
             }
         }
     }
 
-    fn abort_children(&mut self, p: ThreadId) {
-        let Phase::Join(j) = &mut self.th(p).phase else { return };
+    /// Stops the running children of a Map or Parallel state; returns whether they were
+    /// the iterations of a Distributed Map.
+    fn abort_children(&mut self, p: ThreadId) -> bool {
+        let Phase::Join(j) = &mut self.th(p).phase else { return false };
         let running = std::mem::take(&mut j.running);
         j.pending_items.clear();
+        let distributed = j.map_run.is_some();
         for c in running {
             self.abort_thread(c);
         }
+        distributed
     }
 
     fn abort_thread(&mut self, c: ThreadId) {
@@ -1846,8 +1969,16 @@ impl Execution {
 
     /// Retry, then Catch, then fail the thread.
     fn handle_failure(&mut self, t: ThreadId, state: &State, f: Failure) {
-        let name = f.error_name().to_owned();
-        if let Some(i) = state.retry.iter().position(|r| error_matches(&r.error_equals, &name)) {
+        if !self.retry(t, state, &f) {
+            self.catch_or_fail(t, state, f);
+        }
+    }
+
+    /// Schedules the state's next attempt if a retrier matches the failure and has attempts
+    /// left; returns whether it did.
+    fn retry(&mut self, t: ThreadId, state: &State, f: &Failure) -> bool {
+        let name = f.error_name();
+        if let Some(i) = state.retry.iter().position(|r| error_matches(&r.error_equals, name)) {
             let r = &state.retry[i];
             let attempts = self.th(t).retries[i];
             if attempts < r.max_attempts {
@@ -1865,9 +1996,15 @@ impl Execution {
                     fire_at_millis: self.now + (delay * 1000.0).round() as i64,
                 });
                 self.th(t).phase = Phase::RetryDelay { timer };
-                return;
+                return true;
             }
         }
+        false
+    }
+
+    /// Catch, or fail the thread.
+    fn catch_or_fail(&mut self, t: ThreadId, state: &State, f: Failure) {
+        let name = f.error_name().to_owned();
         if let Some(c) = state.catch.iter().find(|c| error_matches(&c.error_equals, &name)) {
             let error_output = json!({
                 "Error": f.error.clone().unwrap_or_default(),
@@ -1903,6 +2040,7 @@ impl Execution {
                 }
                 Err(f) => {
                     let f = self.runtime_error(t, f);
+                    self.evaluation_failed(t, state, &f);
                     self.thread_failed(t, f);
                 }
             }
@@ -2033,6 +2171,7 @@ fn unexpected_type(q: &Query, field: &str, expected: &str, v: &Value) -> Failure
         q.expression_text().unwrap_or(""),
         json_type(v),
     ))
+    .at(field)
 }
 
 /// An integer, or a string holding one (AWS accepts both in `...Path` fields).

@@ -93,7 +93,7 @@ impl Query {
         field: &str,
     ) -> Result<Option<Value>, Failure> {
         match self {
-            Self::Expr(e) => eval_expr(e, env, &bindings(env)),
+            Self::Expr(e) => eval_expr(e, env, &bindings(env), field),
             other => other.evaluate(env, field).map(Some),
         }
     }
@@ -106,12 +106,13 @@ impl Query {
     ) -> Result<Value, Failure> {
         match self {
             Self::Literal(v) => Ok(v.clone()),
-            Self::Expr(e) => eval_expr(e, env, b)?.ok_or_else(|| {
+            Self::Expr(e) => eval_expr(e, env, b, field)?.ok_or_else(|| {
                 Failure::query(format!(
                     "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
                     e.source().trim(),
                     field
                 ))
+                .at(field)
             }),
             Self::Object(parts) => {
                 let mut out = Map::with_capacity(parts.len());
@@ -158,6 +159,7 @@ fn eval_expr(
     e: &jsonata::Expression,
     env: &QueryEnv<'_>,
     b: &Map<String, Value>,
+    field: &str,
 ) -> Result<Option<Value>, Failure> {
     let options = jsonata::Options {
         now_millis: Some(env.now_millis),
@@ -167,9 +169,11 @@ fn eval_expr(
     };
     e.evaluate(None, b, &options).map_err(|err| {
         Failure::query(format!(
-            "An error occurred while evaluating the JSONata expression '{}': {}",
+            "The JSONata expression '{}' specified for the field '{field}' threw an error during evaluation. {}: {}",
             e.source().trim(),
+            err.code,
             err.message
         ))
+        .at(field)
     })
 }

@@ -149,7 +149,7 @@ fn run(case: &Value) -> Outcome {
                 "An error occurred while executing the state '{name}' (entered at the event id #{entered_event}). {}",
                 f.cause.clone().unwrap_or_default()
             );
-            Outcome::Failed(Failure { error: f.error, cause: Some(cause) })
+            Outcome::Failed(Failure { cause: Some(cause), ..f })
         };
         // Compile first, as CreateStateMachine would.
         let params = match state.get("Parameters") {
