@@ -115,7 +115,7 @@ impl Store {
         doc: &DocumentRecord,
         event: Option<&OutboxRecord>,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(&format!(
             "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (collection, id) DO NOTHING"
@@ -142,7 +142,7 @@ impl Store {
         expected_version: i64,
         event: Option<&OutboxRecord>,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE documents SET body = $3, etag = $4, version = $5, modified_ms = $6 \
              WHERE collection = $1 AND id = $2 AND version = $7",
@@ -168,7 +168,7 @@ impl Store {
         expected_version: i64,
         event: Option<&OutboxRecord>,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("DELETE FROM documents WHERE collection = $1 AND id = $2 AND version = $3")
                 .bind(collection)
@@ -208,7 +208,7 @@ async fn commit_with_event(
         return Ok(false);
     }
     if let Some(event) = event {
-        insert_outbox(&mut tx, event).await?;
+        insert_outbox(&mut *tx, event).await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -17,7 +17,9 @@ mod inline;
 mod jobs;
 mod outbox;
 mod schema;
+mod sql;
 mod topics;
+mod writer;
 
 pub use documents::DocumentRecord;
 pub use jobs::JobRecord;
@@ -45,6 +47,10 @@ pub enum Error {
     UnsupportedUrl(String),
     #[error("the database has schema version {found}, newer than this binary's {known}")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("cannot read a row: {0}")]
+    Decode(String),
+    #[error("cannot commit: {0}")]
+    Commit(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -222,6 +228,8 @@ pub struct Store {
     backend: Backend,
     /// On a SQLite file: the hottest point reads, without sqlx's thread hop.
     inline: Option<Arc<inline::InlineReader>>,
+    /// On a SQLite file: the hottest writes, a group per transaction on a thread of their own.
+    sqlite_writer: Option<Arc<writer::Writer>>,
 }
 
 const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, revision_id, status, input, output, \
@@ -280,12 +288,15 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        let mut store = Self { pool, writer, backend, inline: None };
+        let mut store = Self { pool, writer, backend, inline: None, sqlite_writer: None };
         store.migrate().await?;
         if backend == Backend::Sqlite {
             // After the migrations, so the file exists (a new database is created by them).
             let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             store.inline = inline::InlineReader::open(file.get_filename())?.map(Arc::new);
+            if store.inline.is_some() {
+                store.sqlite_writer = Some(Arc::new(writer::Writer::open(file.get_filename())?));
+            }
         }
         Ok(store)
     }
@@ -302,7 +313,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Nodes starting together migrate one at a time.
             sqlx::query("SELECT pg_advisory_xact_lock(7471)").execute(&mut *tx).await?;
@@ -334,6 +345,16 @@ impl Store {
         Ok(())
     }
 
+    /// A write transaction through sqlx. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), waiting its turn behind the writer thread: a deferred
+    /// transaction that reads before it writes could fail to upgrade instead.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        })
+    }
+
     fn skip_locked(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite => "",
@@ -345,7 +366,7 @@ impl Store {
 
     /// Inserts a state machine and its first revision; `false` if the ARN is taken.
     pub async fn create_machine(&self, m: &MachineRecord) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(&format!(
             "INSERT INTO state_machines ({MACHINE_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (arn) DO NOTHING"
@@ -398,7 +419,7 @@ impl Store {
     /// Replaces a state machine's row; a changed definition or role comes with a new
     /// revision. `false` if it does not exist.
     pub async fn update_machine(&self, m: &MachineRecord, new_revision: bool) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE state_machines SET revision_id = $2, definition = $3, role_arn = $4, \
              description = $5, logging = $6, tracing = $7, updated_ms = $8, tags = $9 \
@@ -436,7 +457,7 @@ impl Store {
     /// Deletes a state machine with its versions and aliases (its revisions stay for the
     /// executions that ran them).
     pub async fn delete_machine(&self, arn: &str) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in ["machine_versions", "machine_aliases"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE machine_arn = $1"))
                 .bind(arn)
@@ -462,7 +483,7 @@ impl Store {
         description: &str,
         now_ms: i64,
     ) -> Result<VersionRecord> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // One publisher per machine at a time: version numbers are dense.
             sqlx::query("SELECT arn FROM state_machines WHERE arn = $1 FOR UPDATE")
@@ -686,187 +707,12 @@ impl Store {
     /// statement costs a round trip (to the server, or to SQLite's worker thread), and group
     /// commit is only worth it if the batch is cheap to write.
     pub async fn commit(&self, node: &str, writes: &[ExecutionWrite]) -> Result<Vec<bool>> {
-        let mut tx = self.writer.begin().await?;
-        let mut accepted = vec![false; writes.len()];
-        // Marks the first write of `arn` in `chunk` (indices into `writes`) not yet accepted:
-        // a batch may hold two creates of one ARN, and only the first can win.
-        let mut accept = |chunk: &[usize], arn: &str| {
-            if let Some(&i) = chunk.iter().find(|&&i| writes[i].arn == arn && !accepted[i]) {
-                accepted[i] = true;
-            }
-        };
-
-        // New executions: inserted unless the ARN exists.
-        let creates: Vec<usize> =
-            (0..writes.len()).filter(|&i| writes[i].create.is_some()).collect();
-        for chunk in pow2_chunks(&creates, 32) {
-            let sql = format!(
-                "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {} \
-                 ON CONFLICT (arn) DO NOTHING RETURNING arn",
-                placeholders(chunk.len(), 18)
-            );
-            let mut q = sqlx::query(&sql);
-            for &i in chunk {
-                let w = &writes[i];
-                let e = w.create.as_ref().expect("a create");
-                let end = w.end.as_ref();
-                q = q
-                    .bind(&e.arn)
-                    .bind(&e.machine_arn)
-                    .bind(&e.name)
-                    .bind(&e.revision_id)
-                    .bind(end.map_or(e.status.as_str(), |end| end.status.as_str()))
-                    .bind(&e.input)
-                    .bind(end.and_then(|end| end.output.clone()))
-                    .bind(end.and_then(|end| end.error.clone()))
-                    .bind(end.and_then(|end| end.cause.clone()))
-                    .bind(e.start_ms)
-                    .bind(end.map(|end| end.stop_ms))
-                    .bind(node)
-                    .bind(w.next_seq)
-                    .bind(w.event_count)
-                    .bind(e.redrive_count)
-                    .bind(&e.parent)
-                    .bind(&e.version_arn)
-                    .bind(&e.alias_arn);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                let arn: String = row.try_get("arn")?;
-                accept(chunk, &arn);
-            }
+        if let Some(w) = &self.sqlite_writer {
+            let (node, writes) = (node.to_owned(), writes.to_vec());
+            return w.run(move |c| sql::now(commit_in(c, &node, &writes))?).await;
         }
-
-        // Running executions: updated only by their owner.
-        let updates: Vec<usize> =
-            (0..writes.len()).filter(|&i| writes[i].create.is_none()).collect();
-        for chunk in pow2_chunks(&updates, 64) {
-            let sql = format!(
-                "UPDATE executions SET next_seq = v.column2, event_count = v.column3, \
-                 status = CASE WHEN v.column4 = 1 THEN v.column5 ELSE executions.status END, \
-                 output = CASE WHEN v.column4 = 1 THEN v.column6 ELSE executions.output END, \
-                 error = CASE WHEN v.column4 = 1 THEN v.column7 ELSE executions.error END, \
-                 cause = CASE WHEN v.column4 = 1 THEN v.column8 ELSE executions.cause END, \
-                 stop_ms = CASE WHEN v.column4 = 1 THEN v.column9 ELSE executions.stop_ms END \
-                 FROM (VALUES {}) AS v \
-                 WHERE executions.arn = v.column1 AND executions.owner = ${} \
-                 AND executions.status = 'RUNNING' RETURNING arn",
-                placeholders(chunk.len(), 9),
-                chunk.len() * 9 + 1
-            );
-            let mut q = sqlx::query(&sql);
-            for &i in chunk {
-                let w = &writes[i];
-                let end = w.end.as_ref();
-                q = q
-                    .bind(&w.arn)
-                    .bind(w.next_seq)
-                    .bind(w.event_count)
-                    .bind(i64::from(end.is_some()))
-                    .bind(end.map_or(String::new(), |e| e.status.clone()))
-                    .bind(end.and_then(|e| e.output.clone()))
-                    .bind(end.and_then(|e| e.error.clone()))
-                    .bind(end.and_then(|e| e.cause.clone()))
-                    .bind(end.map(|e| e.stop_ms));
-            }
-            q = q.bind(node);
-            for row in q.fetch_all(&mut *tx).await? {
-                let arn: String = row.try_get("arn")?;
-                accept(chunk, &arn);
-            }
-        }
-
-        let ok: Vec<&ExecutionWrite> =
-            writes.iter().zip(&accepted).filter(|(_, a)| **a).map(|(w, _)| w).collect();
-
-        // Their steps.
-        let steps: Vec<(&str, &StepRecord)> =
-            ok.iter().flat_map(|w| w.steps.iter().map(move |s| (w.arn.as_str(), s))).collect();
-        for chunk in pow2_chunks(&steps, 64) {
-            let sql = format!(
-                "INSERT INTO steps (execution_arn, seq, at_ms, input, first_event, last_event) \
-                 VALUES {}",
-                placeholders(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for (arn, s) in chunk {
-                q = q
-                    .bind(*arn)
-                    .bind(s.seq)
-                    .bind(s.at_ms)
-                    .bind(&s.input)
-                    .bind(s.first_event)
-                    .bind(s.last_event);
-            }
-            q.execute(&mut *tx).await?;
-        }
-
-        // What their steps consumed, handed out and ended.
-        let inbox_done: Vec<i64> = ok.iter().flat_map(|w| w.inbox_done.iter().copied()).collect();
-        for chunk in pow2_chunks(&inbox_done, 64) {
-            let sql = format!("DELETE FROM inbox WHERE id IN ({})", list(chunk.len(), 1));
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        for w in &ok {
-            let at = w.steps.last().map_or(0, |s| s.at_ms);
-            for token in &w.tokens_added {
-                sqlx::query(
-                    "INSERT INTO task_tokens (token, execution_arn, created_ms) VALUES ($1, $2, $3) \
-                     ON CONFLICT (token) DO NOTHING",
-                )
-                .bind(token)
-                .bind(&w.arn)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for t in &w.activity_tasks {
-                sqlx::query(
-                    "INSERT INTO activity_tasks (token, activity_arn, input, created_ms) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (token) DO NOTHING",
-                )
-                .bind(&t.token)
-                .bind(&t.activity_arn)
-                .bind(&t.input)
-                .bind(t.created_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for (arn, message) in &w.messages {
-                insert_inbox(&mut tx, arn, message, at).await?;
-            }
-        }
-        let removed: Vec<&str> =
-            ok.iter().flat_map(|w| w.tokens_removed.iter().map(String::as_str)).collect();
-        for chunk in pow2_chunks(&removed, 64) {
-            for table in ["task_tokens", "activity_tasks"] {
-                let sql = format!("DELETE FROM {table} WHERE token IN ({})", list(chunk.len(), 1));
-                let mut q = sqlx::query(&sql);
-                for t in chunk {
-                    q = q.bind(*t);
-                }
-                q.execute(&mut *tx).await?;
-            }
-        }
-        // Nothing reads an ended execution's tokens or inbox any more.
-        let ended: Vec<&str> =
-            ok.iter().filter(|w| w.end.is_some()).map(|w| w.arn.as_str()).collect();
-        for chunk in pow2_chunks(&ended, 64) {
-            for table in ["task_tokens", "inbox"] {
-                let sql = format!(
-                    "DELETE FROM {table} WHERE execution_arn IN ({})",
-                    list(chunk.len(), 1)
-                );
-                let mut q = sqlx::query(&sql);
-                for arn in chunk {
-                    q = q.bind(*arn);
-                }
-                q.execute(&mut *tx).await?;
-            }
-        }
+        let mut tx = self.begin_write().await?;
+        let accepted = commit_in(&mut *tx, node, writes).await?;
         tx.commit().await?;
         Ok(accepted)
     }
@@ -913,7 +759,7 @@ impl Store {
 
     /// Leaves a message for an execution's owner.
     pub async fn push_inbox(&self, execution_arn: &str, message: &str, now_ms: i64) -> Result<i64> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = insert_inbox(&mut tx, execution_arn, message, now_ms).await?;
         tx.commit().await?;
         Ok(id)
@@ -989,7 +835,7 @@ impl Store {
 
     /// Hands back everything `node` owns, for another node to take at once.
     pub async fn release(&self, node: &str) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE executions SET owner = NULL WHERE owner = $1 AND status = 'RUNNING'")
             .bind(node)
             .execute(&mut *tx)
@@ -1093,7 +939,7 @@ impl Store {
 
     /// Deletes finished executions that stopped before `before_ms`, with their steps.
     pub async fn purge_finished(&self, before_ms: i64, limit: i64) -> Result<u64> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT arn FROM executions WHERE status <> 'RUNNING' AND stop_ms < $1 LIMIT $2",
         )
@@ -1115,6 +961,187 @@ impl Store {
         tx.commit().await?;
         Ok(rows.len() as u64)
     }
+}
+
+/// The batch of [`Store::commit`], on an open transaction.
+async fn commit_in<C: sql::Conn>(
+    c: &mut C,
+    node: &str,
+    writes: &[ExecutionWrite],
+) -> Result<Vec<bool>> {
+    use sql::Arg;
+    let mut accepted = vec![false; writes.len()];
+    // Marks the first write of `arn` in `chunk` (indices into `writes`) not yet accepted:
+    // a batch may hold two creates of one ARN, and only the first can win.
+    let mut accept = |chunk: &[usize], arn: &str| {
+        if let Some(&i) = chunk.iter().find(|&&i| writes[i].arn == arn && !accepted[i]) {
+            accepted[i] = true;
+        }
+    };
+
+    // New executions: inserted unless the ARN exists.
+    let creates: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].create.is_some()).collect();
+    for chunk in pow2_chunks(&creates, 32) {
+        let sql = format!(
+            "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {} \
+             ON CONFLICT (arn) DO NOTHING RETURNING arn",
+            placeholders(chunk.len(), 18)
+        );
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 18);
+        for &i in chunk {
+            let w = &writes[i];
+            let Some(e) = w.create.as_ref() else { continue };
+            let end = w.end.as_ref();
+            args.extend([
+                Arg::from(&e.arn),
+                Arg::from(&e.machine_arn),
+                Arg::from(&e.name),
+                Arg::from(&e.revision_id),
+                Arg::from(end.map_or(e.status.as_str(), |end| end.status.as_str())),
+                Arg::from(&e.input),
+                Arg::from(end.and_then(|end| end.output.as_deref())),
+                Arg::from(end.and_then(|end| end.error.as_deref())),
+                Arg::from(end.and_then(|end| end.cause.as_deref())),
+                Arg::from(e.start_ms),
+                Arg::from(end.map(|end| end.stop_ms)),
+                Arg::from(node),
+                Arg::from(w.next_seq),
+                Arg::from(w.event_count),
+                Arg::from(e.redrive_count),
+                Arg::from(&e.parent),
+                Arg::from(&e.version_arn),
+                Arg::from(&e.alias_arn),
+            ]);
+        }
+        for row in c.query(&sql, &args).await? {
+            let arn = row.into_iter().next().unwrap_or(sql::Val::Null).text()?;
+            accept(chunk, &arn);
+        }
+    }
+
+    // Running executions: updated only by their owner.
+    let updates: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].create.is_none()).collect();
+    for chunk in pow2_chunks(&updates, 64) {
+        let sql = format!(
+            "UPDATE executions SET next_seq = v.column2, event_count = v.column3, \
+             status = CASE WHEN v.column4 = 1 THEN v.column5 ELSE executions.status END, \
+             output = CASE WHEN v.column4 = 1 THEN v.column6 ELSE executions.output END, \
+             error = CASE WHEN v.column4 = 1 THEN v.column7 ELSE executions.error END, \
+             cause = CASE WHEN v.column4 = 1 THEN v.column8 ELSE executions.cause END, \
+             stop_ms = CASE WHEN v.column4 = 1 THEN v.column9 ELSE executions.stop_ms END \
+             FROM (VALUES {}) AS v \
+             WHERE executions.arn = v.column1 AND executions.owner = ${} \
+             AND executions.status = 'RUNNING' RETURNING arn",
+            placeholders(chunk.len(), 9),
+            chunk.len() * 9 + 1
+        );
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 9 + 1);
+        for &i in chunk {
+            let w = &writes[i];
+            let end = w.end.as_ref();
+            args.extend([
+                Arg::from(&w.arn),
+                Arg::from(w.next_seq),
+                Arg::from(w.event_count),
+                Arg::from(i64::from(end.is_some())),
+                Arg::from(end.map_or("", |e| e.status.as_str())),
+                Arg::from(end.and_then(|e| e.output.as_deref())),
+                Arg::from(end.and_then(|e| e.error.as_deref())),
+                Arg::from(end.and_then(|e| e.cause.as_deref())),
+                Arg::from(end.map(|e| e.stop_ms)),
+            ]);
+        }
+        args.push(Arg::from(node));
+        for row in c.query(&sql, &args).await? {
+            let arn = row.into_iter().next().unwrap_or(sql::Val::Null).text()?;
+            accept(chunk, &arn);
+        }
+    }
+
+    let ok: Vec<&ExecutionWrite> =
+        writes.iter().zip(&accepted).filter(|(_, a)| **a).map(|(w, _)| w).collect();
+
+    // Their steps.
+    let steps: Vec<(&str, &StepRecord)> =
+        ok.iter().flat_map(|w| w.steps.iter().map(move |s| (w.arn.as_str(), s))).collect();
+    for chunk in pow2_chunks(&steps, 64) {
+        let sql = format!(
+            "INSERT INTO steps (execution_arn, seq, at_ms, input, first_event, last_event) \
+             VALUES {}",
+            placeholders(chunk.len(), 6)
+        );
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 6);
+        for (arn, s) in chunk {
+            args.extend([
+                Arg::from(*arn),
+                Arg::from(s.seq),
+                Arg::from(s.at_ms),
+                Arg::from(&s.input),
+                Arg::from(s.first_event),
+                Arg::from(s.last_event),
+            ]);
+        }
+        c.query(&sql, &args).await?;
+    }
+
+    // What their steps consumed, handed out and ended.
+    let inbox_done: Vec<i64> = ok.iter().flat_map(|w| w.inbox_done.iter().copied()).collect();
+    for chunk in pow2_chunks(&inbox_done, 64) {
+        let sql = format!("DELETE FROM inbox WHERE id IN ({})", list(chunk.len(), 1));
+        let args: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        c.query(&sql, &args).await?;
+    }
+    for w in &ok {
+        let at = w.steps.last().map_or(0, |s| s.at_ms);
+        for token in &w.tokens_added {
+            c.query(
+                "INSERT INTO task_tokens (token, execution_arn, created_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (token) DO NOTHING",
+                &[Arg::from(token), Arg::from(&w.arn), Arg::from(at)],
+            )
+            .await?;
+        }
+        for t in &w.activity_tasks {
+            c.query(
+                "INSERT INTO activity_tasks (token, activity_arn, input, created_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (token) DO NOTHING",
+                &[
+                    Arg::from(&t.token),
+                    Arg::from(&t.activity_arn),
+                    Arg::from(&t.input),
+                    Arg::from(t.created_ms),
+                ],
+            )
+            .await?;
+        }
+        for (arn, message) in &w.messages {
+            c.query(
+                "INSERT INTO inbox (execution_arn, message, created_ms) VALUES ($1, $2, $3)",
+                &[Arg::from(arn), Arg::from(message), Arg::from(at)],
+            )
+            .await?;
+        }
+    }
+    let removed: Vec<&str> =
+        ok.iter().flat_map(|w| w.tokens_removed.iter().map(String::as_str)).collect();
+    for chunk in pow2_chunks(&removed, 64) {
+        let args: Vec<Arg<'_>> = chunk.iter().map(|t| Arg::from(*t)).collect();
+        for table in ["task_tokens", "activity_tasks"] {
+            let sql = format!("DELETE FROM {table} WHERE token IN ({})", list(chunk.len(), 1));
+            c.query(&sql, &args).await?;
+        }
+    }
+    // Nothing reads an ended execution's tokens or inbox any more.
+    let ended: Vec<&str> = ok.iter().filter(|w| w.end.is_some()).map(|w| w.arn.as_str()).collect();
+    for chunk in pow2_chunks(&ended, 64) {
+        let args: Vec<Arg<'_>> = chunk.iter().map(|a| Arg::from(*a)).collect();
+        for table in ["task_tokens", "inbox"] {
+            let sql =
+                format!("DELETE FROM {table} WHERE execution_arn IN ({})", list(chunk.len(), 1));
+            c.query(&sql, &args).await?;
+        }
+    }
+    Ok(accepted)
 }
 
 /// Splits `items` into chunks whose lengths are powers of two, at most `max`: multi-row

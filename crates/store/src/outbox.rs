@@ -7,8 +7,9 @@
 //! derived from what asked for it, so a repeat is the same message, inserted once. The topics' fan-out worker takes rows in `seq` order, makes
 //! the deliveries, and deletes the rows in one transaction.
 
-use sqlx::Row;
+use sqlx::Row as _;
 
+use crate::sql::{Arg, Conn, Row, Val};
 use crate::{from_row, Result, Store};
 
 /// One event on its way to a topic.
@@ -31,18 +32,15 @@ pub struct OutboxRecord {
 
 /// Inserts an event in an open transaction, beside the write that caused it. `false` when
 /// a message with its id exists already (a repeated publish).
-pub(crate) async fn insert_outbox(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    r: &OutboxRecord,
-) -> Result<bool> {
-    Ok(insert_outbox_many(tx, std::slice::from_ref(r)).await?.first().copied().unwrap_or(false))
+pub(crate) async fn insert_outbox<C: Conn>(c: &mut C, r: &OutboxRecord) -> Result<bool> {
+    Ok(insert_outbox_many(c, std::slice::from_ref(r)).await?.first().copied().unwrap_or(false))
 }
 
-/// Inserts events into the outbox, a multi-row statement per chunk (on SQLite every statement
-/// is a round trip to sqlx's connection thread); for each, whether it was new. The same id
-/// twice: the first is the one inserted.
-pub(crate) async fn insert_outbox_many(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+/// Inserts events into the outbox, a multi-row statement per chunk (a statement is a round
+/// trip to the database); for each, whether it was new. The same id twice: the first is the
+/// one inserted.
+pub(crate) async fn insert_outbox_many<C: Conn>(
+    c: &mut C,
     records: &[OutboxRecord],
 ) -> Result<Vec<bool>> {
     let mut new = std::collections::HashSet::new();
@@ -52,22 +50,45 @@ pub(crate) async fn insert_outbox_many(
              created_ms) VALUES {} ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
             crate::placeholders(chunk.len(), 7)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 7);
         for r in chunk {
-            q = q
-                .bind(&r.message_id)
-                .bind(&r.topic)
-                .bind(&r.body)
-                .bind(&r.attributes)
-                .bind(&r.subject)
-                .bind(&r.ordering_key)
-                .bind(r.created_ms);
+            args.extend([
+                Arg::from(&r.message_id),
+                Arg::from(&r.topic),
+                Arg::from(&r.body),
+                Arg::from(&r.attributes),
+                Arg::from(&r.subject),
+                Arg::from(&r.ordering_key),
+                Arg::from(r.created_ms),
+            ]);
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            new.insert(row.try_get::<String, _>(0)?);
+        for row in c.query(&sql, &args).await? {
+            new.insert(first(row).text()?);
         }
     }
     Ok(records.iter().map(|r| new.remove(&r.message_id)).collect())
+}
+
+/// An outbox row read as `seq, message_id, topic, body, attributes, subject, ordering_key,
+/// created_ms`.
+pub(crate) fn outbox_from(row: Row) -> Result<OutboxRecord> {
+    let mut v = row.into_iter();
+    let mut next = || v.next().unwrap_or(Val::Null);
+    Ok(OutboxRecord {
+        seq: next().int()?,
+        message_id: next().text()?,
+        topic: next().text()?,
+        body: next().text()?,
+        attributes: next().text()?,
+        subject: next().opt_text()?,
+        ordering_key: next().opt_text()?,
+        created_ms: next().int()?,
+    })
+}
+
+/// The first value of a row (`RETURNING id`).
+pub(crate) fn first(row: Row) -> Val {
+    row.into_iter().next().unwrap_or(Val::Null)
 }
 
 impl Store {

@@ -15,8 +15,10 @@
 //! outbox order), so one key's messages go one at a time, in order, while other keys and
 //! unkeyed messages flow in parallel.
 
-use sqlx::Row;
+use sqlx::Row as _;
 
+use crate::outbox::{first, insert_outbox_many, outbox_from};
+use crate::sql::{self, Arg, Conn, Row, Val};
 use crate::{from_row, Backend, OutboxRecord, Result, Store};
 
 /// A topic.
@@ -230,7 +232,7 @@ impl Store {
     /// Deletes a topic with its subscriptions; its pending deliveries are dropped (the
     /// attempts and dead letters already recorded stay readable by id). `false` if absent.
     pub async fn delete_topic(&self, name: &str) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("DELETE FROM topics WHERE name = $1").bind(name).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM subscriptions WHERE topic = $1")
@@ -293,7 +295,7 @@ impl Store {
 
     /// Deletes a subscription of `topic` and its pending deliveries; `false` if absent.
     pub async fn delete_subscription(&self, topic: &str, id: &str) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM subscriptions WHERE id = $1 AND topic = $2")
             .bind(id)
             .bind(topic)
@@ -330,7 +332,7 @@ impl Store {
     /// long): no new deliveries are made for it, and its pending ones go to the dead letters
     /// with `reason`. `false` if absent or not active (so only one caller reports it).
     pub async fn disable_subscription(&self, id: &str, reason: &str, now_ms: i64) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE subscriptions SET status = 'disabled', updated_ms = $2 \
              WHERE id = $1 AND status = 'active'",
@@ -383,10 +385,14 @@ impl Store {
     /// once), so messages keep their order across nodes.
     pub async fn fan_out<F>(&self, limit: i64, now_ms: i64, route: F) -> Result<(u64, u64)>
     where
-        F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64>,
+        F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64> + Send + 'static,
     {
-        let mut tx = self.writer.begin().await?;
-        let done = fan_out_in(&mut tx, self.backend, limit, now_ms, route).await?;
+        let backend = self.backend;
+        if let Some(w) = &self.sqlite_writer {
+            return w.run(move |c| sql::now(fan_out_in(c, backend, limit, now_ms, route))?).await;
+        }
+        let mut tx = self.begin_write().await?;
+        let done = fan_out_in(&mut *tx, backend, limit, now_ms, route).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -407,11 +413,24 @@ impl Store {
         route: F,
     ) -> Result<(Vec<bool>, (u64, u64))>
     where
-        F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64>,
+        F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64> + Send + 'static,
     {
-        let mut tx = self.writer.begin().await?;
-        let inserted = crate::outbox::insert_outbox_many(&mut tx, records).await?;
-        let done = fan_out_in(&mut tx, self.backend, limit, now_ms, route).await?;
+        let backend = self.backend;
+        if let Some(w) = &self.sqlite_writer {
+            let records = records.to_vec();
+            return w
+                .run(move |c| {
+                    sql::now(async {
+                        let inserted = insert_outbox_many(c, &records).await?;
+                        let done = fan_out_in(c, backend, limit, now_ms, route).await?;
+                        Ok((inserted, done))
+                    })?
+                })
+                .await;
+        }
+        let mut tx = self.begin_write().await?;
+        let inserted = insert_outbox_many(&mut *tx, records).await?;
+        let done = fan_out_in(&mut *tx, backend, limit, now_ms, route).await?;
         tx.commit().await?;
         Ok((inserted, done))
     }
@@ -428,9 +447,14 @@ impl Store {
         lease_until_ms: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>> {
-        let mut conn = self.writer.acquire().await?;
         let claim = Claim { now_ms, lease_until_ms, limit };
-        claim_in(&mut conn, self.backend, node, &claim).await
+        let backend = self.backend;
+        if let Some(w) = &self.sqlite_writer {
+            let node = node.to_owned();
+            return w.run(move |c| sql::now(claim_in(c, backend, &node, &claim))?).await;
+        }
+        let mut conn = self.writer.acquire().await?;
+        claim_in(&mut *conn, backend, node, &claim).await
     }
 
     /// Records an attempt and what follows it, in one transaction, if `node` still holds
@@ -484,81 +508,15 @@ impl Store {
         attempts: &[(AttemptRecord, AttemptEnd)],
         claim: Option<Claim>,
     ) -> Result<(FinishedAttempts, Vec<DeliveryRecord>)> {
-        // One multi-row statement per chunk for the deliveries, one for their attempts: on
-        // SQLite every statement is a round trip to sqlx's connection thread, so a group of
-        // attempts costs a few of them, not two per attempt.
-        let mut tx = self.writer.begin().await?;
-        let mut held = std::collections::HashSet::new();
-        for chunk in crate::pow2_chunks(attempts, 64) {
-            let sql = format!(
-                "UPDATE deliveries SET attempts = attempts + 1, status = v.column2, \
-                 last_error = v.column3, \
-                 next_attempt_ms = CASE WHEN v.column4 = 1 THEN v.column5 ELSE next_attempt_ms END, \
-                 lease_owner = NULL, lease_until_ms = 0, updated_ms = v.column6 \
-                 FROM (VALUES {}) AS v \
-                 WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ${} \
-                 AND deliveries.status = 'pending' RETURNING deliveries.id",
-                crate::placeholders(chunk.len(), 6),
-                chunk.len() * 6 + 1
-            );
-            let mut q = sqlx::query(&sql);
-            for (attempt, end) in chunk {
-                let (status, next) = match *end {
-                    AttemptEnd::Delivered => ("delivered", None),
-                    AttemptEnd::RetryAt(at) => ("pending", Some(at)),
-                    AttemptEnd::Dead => ("dead", None),
-                };
-                let error = match (&attempt.error, attempt.status_code) {
-                    (Some(e), _) => Some(e.clone()),
-                    (None, Some(code)) if *end != AttemptEnd::Delivered => {
-                        Some(format!("HTTP {code}"))
-                    }
-                    _ => None,
-                };
-                q = q
-                    .bind(attempt.delivery_id)
-                    .bind(status)
-                    .bind(error)
-                    .bind(i64::from(next.is_some()))
-                    .bind(next.unwrap_or(0))
-                    .bind(attempt.at_ms);
-            }
-            for row in q.bind(node).fetch_all(&mut *tx).await? {
-                held.insert(row.try_get::<i64, _>(0)?);
-            }
+        let backend = self.backend;
+        if let Some(w) = &self.sqlite_writer {
+            let (node, attempts) = (node.to_owned(), attempts.to_vec());
+            return w.run(move |c| sql::now(finish_in(c, backend, &node, &attempts, claim))?).await;
         }
-        // An attempt is kept when its node still held the delivery (once per delivery).
-        let kept: Vec<bool> = attempts.iter().map(|(a, _)| held.remove(&a.delivery_id)).collect();
-        let records: Vec<&AttemptRecord> =
-            attempts.iter().zip(&kept).filter(|(_, k)| **k).map(|((a, _), _)| a).collect();
-        for chunk in crate::pow2_chunks(&records, 64) {
-            let sql = format!(
-                "INSERT INTO delivery_attempts ({}) VALUES {}",
-                &ATTEMPT_COLUMNS[4..],
-                crate::placeholders(chunk.len(), 9)
-            );
-            let mut q = sqlx::query(&sql);
-            for attempt in chunk {
-                q = q
-                    .bind(attempt.delivery_id)
-                    .bind(&attempt.subscription_id)
-                    .bind(&attempt.message_id)
-                    .bind(attempt.attempt)
-                    .bind(attempt.at_ms)
-                    .bind(attempt.status_code)
-                    .bind(&attempt.error)
-                    .bind(attempt.latency_ms)
-                    .bind(&attempt.response);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        let failing = record_streaks(&mut tx, attempts, &kept).await?;
-        let claimed = match claim {
-            Some(c) if c.limit > 0 => claim_in(&mut tx, self.backend, node, &c).await?,
-            _ => Vec::new(),
-        };
+        let mut tx = self.begin_write().await?;
+        let done = finish_in(&mut *tx, backend, node, attempts, claim).await?;
         tx.commit().await?;
-        Ok((FinishedAttempts { kept, failing }, claimed))
+        Ok(done)
     }
 
     /// Removes one batch of what the retention period is over for: up to `batch` finished
@@ -567,7 +525,7 @@ impl Store {
     /// remain; in one transaction, so the writer is held for one bounded batch. Call it
     /// again while a count reaches `batch`.
     pub async fn purge_deliveries(&self, before_ms: i64, batch: i64) -> Result<Purged> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT id FROM deliveries WHERE status <> 'pending' AND updated_ms < $1 \
              ORDER BY updated_ms LIMIT $2",
@@ -614,8 +572,12 @@ impl Store {
     /// Publishes several events in one transaction (a group commit): for each, whether it
     /// was new, as [`Store::publish`].
     pub async fn publish_batch(&self, records: &[OutboxRecord]) -> Result<Vec<bool>> {
-        let mut tx = self.writer.begin().await?;
-        let inserted = crate::outbox::insert_outbox_many(&mut tx, records).await?;
+        if let Some(w) = &self.sqlite_writer {
+            let records = records.to_vec();
+            return w.run(move |c| sql::now(insert_outbox_many(c, &records))?).await;
+        }
+        let mut tx = self.begin_write().await?;
+        let inserted = insert_outbox_many(&mut *tx, records).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -742,8 +704,8 @@ impl Store {
 
 /// Leases due deliveries, as [`Store::claim_deliveries`], on an open connection or
 /// transaction.
-async fn claim_in(
-    conn: &mut sqlx::AnyConnection,
+async fn claim_in<C: Conn>(
+    c: &mut C,
     backend: Backend,
     node: &str,
     claim: &Claim,
@@ -752,7 +714,7 @@ async fn claim_in(
         Backend::Sqlite => "",
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
     };
-    let rows = sqlx::query(&format!(
+    let sql = format!(
         "UPDATE deliveries SET lease_owner = $1, lease_until_ms = $3 WHERE id IN (\
            SELECT d.id FROM deliveries d WHERE d.status = 'pending' \
            AND d.next_attempt_ms <= $2 AND d.lease_until_ms <= $2 \
@@ -761,46 +723,88 @@ async fn claim_in(
              AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.seq < d.seq)) \
            ORDER BY d.next_attempt_ms, d.seq LIMIT $4{skip_locked}) \
          RETURNING {DELIVERY_COLUMNS}"
-    ))
-    .bind(node)
-    .bind(claim.now_ms)
-    .bind(claim.lease_until_ms)
-    .bind(claim.limit)
-    .fetch_all(conn)
-    .await?;
-    let mut out: Vec<DeliveryRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
+    );
+    let args = [
+        Arg::from(node),
+        Arg::from(claim.now_ms),
+        Arg::from(claim.lease_until_ms),
+        Arg::from(claim.limit),
+    ];
+    let rows = c.query(&sql, &args).await?;
+    let mut out: Vec<DeliveryRecord> =
+        rows.into_iter().map(delivery_from).collect::<Result<_>>()?;
     out.sort_by_key(|d| (d.next_attempt_ms, d.seq));
     Ok(out)
 }
 
-/// The fan-out of [`Store::fan_out`], in an open transaction: on PostgreSQL only when this
+/// A delivery read as [`DELIVERY_COLUMNS`].
+fn delivery_from(row: Row) -> Result<DeliveryRecord> {
+    let mut v = row.into_iter();
+    let mut next = || v.next().unwrap_or(Val::Null);
+    Ok(DeliveryRecord {
+        id: next().int()?,
+        seq: next().int()?,
+        message_id: next().text()?,
+        subscription_id: next().text()?,
+        topic: next().text()?,
+        ordering_key: next().opt_text()?,
+        status: next().text()?,
+        attempts: next().int()?,
+        next_attempt_ms: next().int()?,
+        lease_owner: next().opt_text()?,
+        lease_until_ms: next().int()?,
+        last_error: next().opt_text()?,
+        created_ms: next().int()?,
+        updated_ms: next().int()?,
+    })
+}
+
+/// A subscription read as [`SUBSCRIPTION_COLUMNS`].
+fn subscription_from(row: Row) -> Result<SubscriptionRecord> {
+    let mut v = row.into_iter();
+    let mut next = || v.next().unwrap_or(Val::Null);
+    Ok(SubscriptionRecord {
+        id: next().text()?,
+        topic: next().text()?,
+        endpoint: next().text()?,
+        filter_policy: next().opt_text()?,
+        filter_scope: next().text()?,
+        raw: next().int()?,
+        secrets: next().text()?,
+        retry_schedule: next().opt_text()?,
+        status: next().text()?,
+        created_ms: next().int()?,
+        updated_ms: next().int()?,
+    })
+}
+
+/// The fan-out of [`Store::fan_out`], on an open transaction: on PostgreSQL only when this
 /// transaction gets the fan-out lock (`(0, 0)` otherwise).
-async fn fan_out_in<F>(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+async fn fan_out_in<C, F>(
+    c: &mut C,
     backend: Backend,
     limit: i64,
     now_ms: i64,
     mut route: F,
 ) -> Result<(u64, u64)>
 where
+    C: Conn,
     F: FnMut(&OutboxRecord, &SubscriptionRecord) -> Option<i64>,
 {
     if backend == Backend::Postgres {
-        let row = sqlx::query("SELECT pg_try_advisory_xact_lock(7472) AS got")
-            .fetch_one(&mut **tx)
-            .await?;
-        if !row.try_get::<bool, _>("got")? {
+        let got = c.query("SELECT pg_try_advisory_xact_lock(7472)", &[]).await?;
+        if got.into_iter().next().map(first).map(Val::int).transpose()? != Some(1) {
             return Ok((0, 0));
         }
     }
-    let rows = sqlx::query(
-        "SELECT seq, message_id, topic, body, attributes, subject, ordering_key, created_ms \
-         FROM outbox ORDER BY seq LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(&mut **tx)
-    .await?;
-    let events: Vec<OutboxRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
+    let rows = c
+        .query(
+            "SELECT seq, message_id, topic, body, attributes, subject, ordering_key, created_ms \
+             FROM outbox ORDER BY seq LIMIT $1",
+            &[Arg::from(limit)],
+        )
+        .await?;
+    let events: Vec<OutboxRecord> = rows.into_iter().map(outbox_from).collect::<Result<_>>()?;
     if events.is_empty() {
         return Ok((0, 0));
     }
@@ -815,33 +819,32 @@ where
              ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
             crate::placeholders(chunk.len(), 8)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 8);
         for e in chunk {
-            q = q
-                .bind(&e.message_id)
-                .bind(e.seq)
-                .bind(&e.topic)
-                .bind(&e.body)
-                .bind(&e.attributes)
-                .bind(&e.subject)
-                .bind(&e.ordering_key)
-                .bind(e.created_ms);
+            args.extend([
+                Arg::from(&e.message_id),
+                Arg::from(e.seq),
+                Arg::from(&e.topic),
+                Arg::from(&e.body),
+                Arg::from(&e.attributes),
+                Arg::from(&e.subject),
+                Arg::from(&e.ordering_key),
+                Arg::from(e.created_ms),
+            ]);
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            new_ids.insert(row.try_get::<String, _>("message_id")?);
+        for row in c.query(&sql, &args).await? {
+            new_ids.insert(first(row).text()?);
         }
     }
     let mut deliveries = Vec::new();
     for e in events.iter().filter(|e| new_ids.contains(&e.message_id)) {
         if !subscriptions.contains_key(&e.topic) {
-            let rows = sqlx::query(&format!(
+            let sql = format!(
                 "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions \
                  WHERE topic = $1 AND status = 'active' ORDER BY created_ms, id"
-            ))
-            .bind(&e.topic)
-            .fetch_all(&mut **tx)
-            .await?;
-            let subs = rows.iter().map(from_row).collect::<Result<_>>()?;
+            );
+            let rows = c.query(&sql, &[Arg::from(&e.topic)]).await?;
+            let subs = rows.into_iter().map(subscription_from).collect::<Result<_>>()?;
             subscriptions.insert(e.topic.clone(), subs);
         }
         for s in &subscriptions[&e.topic] {
@@ -873,40 +876,123 @@ where
             &DELIVERY_COLUMNS[4..],
             values.join(", ")
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 7);
         for (e, sub, first_attempt_ms) in chunk {
-            q = q
-                .bind(e.seq)
-                .bind(&e.message_id)
-                .bind(sub)
-                .bind(&e.topic)
-                .bind(&e.ordering_key)
-                .bind(*first_attempt_ms)
-                .bind(now_ms);
+            args.extend([
+                Arg::from(e.seq),
+                Arg::from(&e.message_id),
+                Arg::from(sub),
+                Arg::from(&e.topic),
+                Arg::from(&e.ordering_key),
+                Arg::from(*first_attempt_ms),
+                Arg::from(now_ms),
+            ]);
         }
-        q.execute(&mut **tx).await?;
+        c.query(&sql, &args).await?;
     }
     // Exactly the rows read: on PostgreSQL a lower `seq` may commit meanwhile, and it
     // must stay for the next round.
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     for chunk in crate::pow2_chunks(&seqs, 64) {
-        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("DELETE FROM outbox WHERE seq IN ({})", list.join(", "));
-        let mut q = sqlx::query(&sql);
-        for seq in chunk {
-            q = q.bind(*seq);
-        }
-        q.execute(&mut **tx).await?;
+        let sql = format!("DELETE FROM outbox WHERE seq IN ({})", crate::list(chunk.len(), 1));
+        let args: Vec<Arg<'_>> = chunk.iter().map(|seq| Arg::from(*seq)).collect();
+        c.query(&sql, &args).await?;
     }
     Ok((deliveries.len() as u64, events.len() as u64))
+}
+
+/// The group of [`Store::finish_attempts_and_claim`], on an open transaction: a
+/// multi-row statement per chunk for the deliveries, one for their attempts, one for the
+/// streaks, and the claim.
+async fn finish_in<C: Conn>(
+    c: &mut C,
+    backend: Backend,
+    node: &str,
+    attempts: &[(AttemptRecord, AttemptEnd)],
+    claim: Option<Claim>,
+) -> Result<(FinishedAttempts, Vec<DeliveryRecord>)> {
+    let mut held = std::collections::HashSet::new();
+    for chunk in crate::pow2_chunks(attempts, 64) {
+        let sql = format!(
+            "UPDATE deliveries SET attempts = attempts + 1, status = v.column2, \
+             last_error = v.column3, \
+             next_attempt_ms = CASE WHEN v.column4 = 1 THEN v.column5 ELSE next_attempt_ms END, \
+             lease_owner = NULL, lease_until_ms = 0, updated_ms = v.column6 \
+             FROM (VALUES {}) AS v \
+             WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ${} \
+             AND deliveries.status = 'pending' RETURNING deliveries.id",
+            crate::placeholders(chunk.len(), 6),
+            chunk.len() * 6 + 1
+        );
+        let errors: Vec<Option<String>> = chunk
+            .iter()
+            .map(|(attempt, end)| match (&attempt.error, attempt.status_code) {
+                (Some(e), _) => Some(e.clone()),
+                (None, Some(code)) if *end != AttemptEnd::Delivered => Some(format!("HTTP {code}")),
+                _ => None,
+            })
+            .collect();
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 6 + 1);
+        for ((attempt, end), error) in chunk.iter().zip(&errors) {
+            let (status, next) = match *end {
+                AttemptEnd::Delivered => ("delivered", None),
+                AttemptEnd::RetryAt(at) => ("pending", Some(at)),
+                AttemptEnd::Dead => ("dead", None),
+            };
+            args.extend([
+                Arg::from(attempt.delivery_id),
+                Arg::from(status),
+                Arg::from(error),
+                Arg::from(i64::from(next.is_some())),
+                Arg::from(next.unwrap_or(0)),
+                Arg::from(attempt.at_ms),
+            ]);
+        }
+        args.push(Arg::from(node));
+        for row in c.query(&sql, &args).await? {
+            held.insert(first(row).int()?);
+        }
+    }
+    // An attempt is kept when its node still held the delivery (once per delivery).
+    let kept: Vec<bool> = attempts.iter().map(|(a, _)| held.remove(&a.delivery_id)).collect();
+    let records: Vec<&AttemptRecord> =
+        attempts.iter().zip(&kept).filter(|(_, k)| **k).map(|((a, _), _)| a).collect();
+    for chunk in crate::pow2_chunks(&records, 64) {
+        let sql = format!(
+            "INSERT INTO delivery_attempts ({}) VALUES {}",
+            &ATTEMPT_COLUMNS[4..],
+            crate::placeholders(chunk.len(), 9)
+        );
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 9);
+        for attempt in chunk {
+            args.extend([
+                Arg::from(attempt.delivery_id),
+                Arg::from(&attempt.subscription_id),
+                Arg::from(&attempt.message_id),
+                Arg::from(attempt.attempt),
+                Arg::from(attempt.at_ms),
+                Arg::from(attempt.status_code),
+                Arg::from(&attempt.error),
+                Arg::from(attempt.latency_ms),
+                Arg::from(&attempt.response),
+            ]);
+        }
+        c.query(&sql, &args).await?;
+    }
+    let failing = record_streaks(c, attempts, &kept).await?;
+    let claimed = match claim {
+        Some(claim) if claim.limit > 0 => claim_in(c, backend, node, &claim).await?,
+        _ => Vec::new(),
+    };
+    Ok((FinishedAttempts { kept, failing }, claimed))
 }
 
 /// Keeps the subscriptions' streaks of failures for a group of attempts (the kept ones):
 /// per subscription, a success ends its streak and a failure after it begins a new one; a
 /// group of failures only begins a streak where none is running. Answers the active
 /// subscriptions that failed in the group, with their streak.
-async fn record_streaks(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+async fn record_streaks<C: Conn>(
+    c: &mut C,
     attempts: &[(AttemptRecord, AttemptEnd)],
     kept: &[bool],
 ) -> Result<Vec<FailingStreak>> {
@@ -939,13 +1025,14 @@ async fn record_streaks(
              RETURNING subscriptions.id, subscriptions.failing_since_ms",
             crate::placeholders(chunk.len(), 3)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 3);
         for (id, ok, since) in chunk {
-            q = q.bind(*id).bind(i64::from(*ok)).bind(*since);
+            args.extend([Arg::from(*id), Arg::from(i64::from(*ok)), Arg::from(*since)]);
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            let id: String = row.try_get(0)?;
-            let since: Option<i64> = row.try_get(1)?;
+        for row in c.query(&sql, &args).await? {
+            let mut v = row.into_iter();
+            let id = v.next().unwrap_or(Val::Null).text()?;
+            let since = v.next().unwrap_or(Val::Null).opt_int()?;
             let last = per.get(id.as_str()).and_then(|p| p.2);
             if let (Some(since_ms), Some(last_failure_ms)) = (since, last) {
                 failing.push(FailingStreak { subscription_id: id, since_ms, last_failure_ms });

@@ -272,8 +272,9 @@ async fn topics(store: &Store, tag: &str) {
         assert!(store.publish(&event(n, key)).await.unwrap());
     }
     // Only the first subscription's filter matches.
-    let route = |_: &OutboxRecord, s: &SubscriptionRecord| (s.id == s1.id).then_some(1_000);
-    let (made, taken) = store.fan_out(1000, 1_000, route).await.unwrap();
+    let only = s1.id.clone();
+    let route = move |_: &OutboxRecord, s: &SubscriptionRecord| (s.id == only).then_some(1_000);
+    let (made, taken) = store.fan_out(1000, 1_000, route.clone()).await.unwrap();
     assert_eq!(made, 4);
     assert!(taken >= 4);
     assert_eq!(store.outbox_len().await.unwrap(), 0, "fanned-out events leave the outbox");
@@ -436,9 +437,9 @@ async fn topic_operations(store: &Store, tag: &str) {
         assert!(store.publish(&e).await.unwrap());
     }
     // Every message to a; message 1 to b as well, not due for a long time.
-    let one = msg(1);
-    let route = |e: &OutboxRecord, s: &SubscriptionRecord| {
-        if s.id == a.id {
+    let (one, a_id) = (msg(1), a.id.clone());
+    let route = move |e: &OutboxRecord, s: &SubscriptionRecord| {
+        if s.id == a_id {
             Some(T)
         } else {
             (e.message_id == one).then_some(T + 1_000_000_000)

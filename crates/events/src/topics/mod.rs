@@ -358,7 +358,7 @@ struct Inner {
     /// Attempt outcomes waiting for the attempt recorder (a group commit).
     outcomes: mpsc::Sender<worker::Recorded>,
     /// The subscriptions' parsed filter policies and schedules, shared by both fan-outs.
-    routes: tokio::sync::Mutex<BTreeMap<String, Route>>,
+    routes: Routes,
     wake_fan_out: Notify,
     wake_delivery: Notify,
     in_flight: AtomicUsize,
@@ -387,7 +387,7 @@ impl Topics {
                 client,
                 publishes,
                 outcomes,
-                routes: tokio::sync::Mutex::new(BTreeMap::new()),
+                routes: Routes::default(),
                 wake_fan_out: Notify::new(),
                 wake_delivery: Notify::new(),
                 in_flight: AtomicUsize::new(0),
@@ -750,11 +750,9 @@ async fn publish_committer(
         let Some(inner) = topics.upgrade() else { return };
         let records: Vec<store::OutboxRecord> = group.iter().map(|(r, _)| r.clone()).collect();
         let now = now_ms();
-        let mut routes = inner.routes.lock().await;
-        let router = router(&mut routes, &inner.options.retry, now);
+        let router = inner.routes.router(&inner.options.retry, now);
         match inner.store.publish_and_fan_out(&records, FAN_OUT_BATCH, now, router).await {
             Ok((inserted, (made, taken))) => {
-                drop(routes);
                 for ((_, done), new) in group.drain(..).zip(inserted) {
                     let _ = done.send(Ok(new));
                 }
@@ -767,7 +765,6 @@ async fn publish_committer(
                 }
             }
             Err(e) => {
-                drop(routes);
                 tracing::warn!(error = %e, size = records.len(), "a group of publishes failed: trying them one by one");
                 for (r, done) in group.drain(..) {
                     let _ = done.send(inner.store.publish(&r).await.map_err(Error::from));
@@ -778,35 +775,45 @@ async fn publish_committer(
     }
 }
 
-/// What a fan-out asks of each event and active subscription of its topic: the time of
-/// the first attempt, or `None` when the subscription's filter policy does not match.
-/// Parsed policies are kept in `routes` until their subscription changes.
-fn router<'a>(
-    routes: &'a mut BTreeMap<String, Route>,
-    default: &'a RetryPolicy,
-    now: i64,
-) -> impl FnMut(&store::OutboxRecord, &store::SubscriptionRecord) -> Option<i64> + 'a {
-    // The attributes of the event at hand, parsed once for all its subscriptions.
-    let mut current: Option<(String, MessageAttributes)> = None;
-    move |e, s| {
-        let route = routes
-            .entry(s.id.clone())
-            .and_modify(|r| {
-                if r.updated_ms != s.updated_ms {
-                    *r = Route::of(s, default);
-                }
-            })
-            .or_insert_with(|| Route::of(s, default));
-        if current.as_ref().is_none_or(|(id, _)| *id != e.message_id) {
-            let attrs = serde_json::from_str::<Value>(&e.attributes)
-                .ok()
-                .and_then(|v| attributes_from_json(&v).ok())
-                .unwrap_or_default();
-            current = Some((e.message_id.clone(), attrs));
+/// The subscriptions' parsed filter policies and retry schedules, kept until their
+/// subscription changes.
+#[derive(Default, Clone)]
+struct Routes(Arc<std::sync::Mutex<BTreeMap<String, Route>>>);
+
+impl Routes {
+    /// What a fan-out asks of each event and active subscription of its topic: the time of
+    /// the first attempt, or `None` when the subscription's filter policy does not match.
+    /// The answer owns what it needs: the store may run it on its writer thread.
+    fn router(
+        &self,
+        default: &RetryPolicy,
+        now: i64,
+    ) -> impl FnMut(&store::OutboxRecord, &store::SubscriptionRecord) -> Option<i64> + Send + 'static
+    {
+        let (routes, default) = (self.0.clone(), default.clone());
+        // The attributes of the event at hand, parsed once for all its subscriptions.
+        let mut current: Option<(String, MessageAttributes)> = None;
+        move |e, s| {
+            if current.as_ref().is_none_or(|(id, _)| *id != e.message_id) {
+                let attrs = serde_json::from_str::<Value>(&e.attributes)
+                    .ok()
+                    .and_then(|v| attributes_from_json(&v).ok())
+                    .unwrap_or_default();
+                current = Some((e.message_id.clone(), attrs));
+            }
+            let attrs = current.as_ref().map(|(_, a)| a)?;
+            let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+            let route = routes
+                .entry(s.id.clone())
+                .and_modify(|r| {
+                    if r.updated_ms != s.updated_ms {
+                        *r = Route::of(s, &default);
+                    }
+                })
+                .or_insert_with(|| Route::of(s, &default));
+            let matches = route.filter.as_ref().is_none_or(|f| f.matches(&e.body, attrs));
+            matches.then(|| route.retry.first_attempt_at(now, rand::random::<f64>()))
         }
-        let attrs = current.as_ref().map(|(_, a)| a)?;
-        let matches = route.filter.as_ref().is_none_or(|f| f.matches(&e.body, attrs));
-        matches.then(|| route.retry.first_attempt_at(now, rand::random::<f64>()))
     }
 }
 
@@ -1001,10 +1008,8 @@ impl Topics {
             }
             loop {
                 let now = now_ms();
-                let mut routes = self.inner.routes.lock().await;
-                let router = router(&mut routes, &self.inner.options.retry, now);
+                let router = self.inner.routes.router(&self.inner.options.retry, now);
                 let result = self.inner.store.fan_out(FAN_OUT_BATCH, now, router).await;
-                drop(routes);
                 match result {
                     Ok((made, taken)) => {
                         if made > 0 {
