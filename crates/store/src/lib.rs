@@ -3,7 +3,10 @@
 //! One [`Store`] type serves both backends through sqlx's `Any` driver: the SQL is portable
 //! (positional `$n` parameters, `ON CONFLICT`, `RETURNING`), and the few differences (row
 //! locking with `SKIP LOCKED`, auto-increment keys) are chosen by [`Backend`]. Migrations run
-//! when the store opens.
+//! when the store opens. On a SQLite file the hottest reads and writes skip sqlx: reads run
+//! inline on a few rusqlite connections (`inline.rs`), and execution batches, publish groups,
+//! claims and attempt groups run on a writer thread that commits every waiting job in one
+//! transaction (`writer.rs`), written once for both backends against `sql::Conn`.
 //!
 //! The store knows rows, not HTTP and not the States Language: payloads are JSON text that
 //! the layers above write and read back (they version what they persist).
@@ -268,6 +271,7 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
                             Ok(())
                         })
                     })

@@ -79,6 +79,9 @@ impl Writer {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Savepoints and multi-row statements keep sub-journals: in memory, not in a
+        // temporary file opened and removed per transaction.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Multi-row statements come in a few shapes per chunk size (see `pow2_chunks`).
         conn.set_prepared_statement_cache_capacity(256);
         let (queue, jobs) = mpsc::channel();
