@@ -1705,7 +1705,7 @@ impl Execution {
         // The state's exit follows the same event as its MapStateSucceeded or
         // ParallelStateSucceeded event does. For a Distributed Map that is its MapRunSucceeded
         // event; AWS is inconsistent there (a race on its side: one definition recorded with two
-        // inputs gives both), and 10 of the corpus' 16 recordings follow MapRunSucceeded, the
+        // inputs gives both), and 11 of the corpus' 17 recordings follow MapRunSucceeded, the
         // others MapRunStarted. Baton follows the majority.
         self.th(t).prev_event = last;
         let results =
