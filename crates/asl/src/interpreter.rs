@@ -1212,19 +1212,27 @@ impl Execution {
         error_output: Option<&Value>,
         field: &str,
     ) -> Result<Value, Failure> {
+        self.with_query_env(t, result, error_output, |env| q.evaluate(env, field))
+    }
+
+    /// Runs `f` with what a JSONata expression of thread `t`'s state sees.
+    fn with_query_env<R>(
+        &self,
+        t: ThreadId,
+        result: Option<&Value>,
+        error_output: Option<&Value>,
+        f: impl FnOnce(&QueryEnv<'_>) -> R,
+    ) -> R {
         let th = self.threads[t].as_ref().unwrap();
         let ctx = self.context(th, false, None);
-        q.evaluate(
-            &QueryEnv {
-                input: &th.input,
-                result,
-                error_output,
-                context: &ctx,
-                vars: &th.vars,
-                now_millis: self.now,
-            },
-            field,
-        )
+        f(&QueryEnv {
+            input: &th.input,
+            result,
+            error_output,
+            context: &ctx,
+            vars: &th.vars,
+            now_millis: self.now,
+        })
     }
 
     fn eval_query_optional(
@@ -1233,19 +1241,7 @@ impl Execution {
         q: &Query,
         field: &str,
     ) -> Result<Option<Value>, Failure> {
-        let th = self.threads[t].as_ref().unwrap();
-        let ctx = self.context(th, false, None);
-        q.evaluate_optional(
-            &QueryEnv {
-                input: &th.input,
-                result: None,
-                error_output: None,
-                context: &ctx,
-                vars: &th.vars,
-                now_millis: self.now,
-            },
-            field,
-        )
+        self.with_query_env(t, None, None, |env| q.evaluate_optional(env, field))
     }
 
     fn select_path(&self, t: ThreadId, p: &crate::path::Path, input: &Value) -> Option<Value> {
@@ -1464,7 +1460,10 @@ impl Execution {
         let (eff, items) = if jsonata {
             let items = match &spec.items {
                 Some(q) => {
-                    let v = self.eval_query(t, q, None, None, "Items")?;
+                    // AWS has a text of its own for an `Items` that returns a function.
+                    let v = self.with_query_env(t, None, None, |env| {
+                        q.evaluate_rejecting_functions(env, "Items")
+                    })?;
                     match v {
                         Value::Array(a) => a,
                         other => return Err(unexpected_type(q, "Items", "array", &other)),
@@ -1704,7 +1703,10 @@ impl Execution {
         self.th(t).prev_event = last;
         self.event(t, kind.into(), None, || Value::Null);
         // The state's exit follows the same event as its MapStateSucceeded or
-        // ParallelStateSucceeded event does.
+        // ParallelStateSucceeded event does. For a Distributed Map that is its MapRunSucceeded
+        // event; AWS is inconsistent there (a race on its side: one definition recorded with two
+        // inputs gives both), and 11 of the corpus' 17 recordings follow MapRunSucceeded, the
+        // others MapRunStarted. Baton follows the majority.
         self.th(t).prev_event = last;
         let results =
             Value::Array(j.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect());

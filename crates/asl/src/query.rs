@@ -3,6 +3,7 @@
 //! A [`Query`] is compiled once; evaluating it hands each expression to the `jsonata` crate
 //! with `$states` and the workflow variables bound, as Step Functions does.
 
+use jsonata::Evaluated;
 use serde_json::{Map, Value};
 
 use crate::{Failure, Vars};
@@ -86,6 +87,27 @@ impl Query {
         }
     }
 
+    /// Evaluates the value like [`Query::evaluate`], but fails an expression that returns a
+    /// function with AWS's own text for it ("returned an unsupported result type"), as AWS
+    /// does for a Map's `Items`. Elsewhere a function counts as undefined: the corpus records
+    /// no text of its own for another field.
+    pub fn evaluate_rejecting_functions(
+        &self,
+        env: &QueryEnv<'_>,
+        field: &str,
+    ) -> Result<Value, Failure> {
+        let Self::Expr(e) = self else { return self.evaluate(env, field) };
+        match eval_expr(e, env, &bindings(env), field)? {
+            Evaluated::Value(v) => Ok(v),
+            Evaluated::Undefined => Err(undefined(e, field)),
+            Evaluated::Function => Err(Failure::query(format!(
+                "The JSONata expression '{}' specified for the field '{field}' returned an unsupported result type.",
+                e.source().trim()
+            ))
+            .at(field)),
+        }
+    }
+
     /// Evaluates a value that may be undefined (an expression returning nothing).
     pub fn evaluate_optional(
         &self,
@@ -93,7 +115,7 @@ impl Query {
         field: &str,
     ) -> Result<Option<Value>, Failure> {
         match self {
-            Self::Expr(e) => eval_expr(e, env, &bindings(env), field),
+            Self::Expr(e) => eval_expr(e, env, &bindings(env), field).map(Evaluated::into_option),
             other => other.evaluate(env, field).map(Some),
         }
     }
@@ -106,14 +128,9 @@ impl Query {
     ) -> Result<Value, Failure> {
         match self {
             Self::Literal(v) => Ok(v.clone()),
-            Self::Expr(e) => eval_expr(e, env, b, field)?.ok_or_else(|| {
-                Failure::query(format!(
-                    "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
-                    e.source().trim(),
-                    field
-                ))
-                .at(field)
-            }),
+            Self::Expr(e) => {
+                eval_expr(e, env, b, field)?.into_option().ok_or_else(|| undefined(e, field))
+            }
             Self::Object(parts) => {
                 let mut out = Map::with_capacity(parts.len());
                 for (k, q) in parts {
@@ -155,19 +172,30 @@ fn bindings(env: &QueryEnv<'_>) -> Map<String, Value> {
     b
 }
 
+/// `States.QueryEvaluationError` for an expression that returned nothing.
+fn undefined(e: &jsonata::Expression, field: &str) -> Failure {
+    Failure::query(format!(
+        "The JSONata expression '{}' specified for the field '{field}' returned nothing (undefined).",
+        e.source().trim(),
+    ))
+    .at(field)
+}
+
+/// Evaluates one expression; a function result stays told apart from undefined, for the
+/// fields whose AWS texts differ.
 fn eval_expr(
     e: &jsonata::Expression,
     env: &QueryEnv<'_>,
     b: &Map<String, Value>,
     field: &str,
-) -> Result<Option<Value>, Failure> {
+) -> Result<Evaluated, Failure> {
     let options = jsonata::Options {
         now_millis: Some(env.now_millis),
         time_limit_ms: None,
         max_depth: None,
         step_functions: true,
     };
-    e.evaluate(None, b, &options).map_err(|err| {
+    e.evaluate_detailed(None, b, &options).map_err(|err| {
         Failure::query(format!(
             "The JSONata expression '{}' specified for the field '{field}' threw an error during evaluation. {}: {}",
             e.source().trim(),
@@ -176,4 +204,47 @@ fn eval_expr(
         ))
         .at(field)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn eval(value: Value, reject_functions: bool) -> Result<Value, Failure> {
+        let q = Query::compile(&value).unwrap();
+        let env = QueryEnv {
+            input: &json!([1, 2]),
+            result: None,
+            error_output: None,
+            context: &json!({}),
+            vars: &Vars::new(),
+            now_millis: 0,
+        };
+        if reject_functions {
+            q.evaluate_rejecting_functions(&env, "Items")
+        } else {
+            q.evaluate(&env, "Items")
+        }
+    }
+
+    #[test]
+    fn a_function_result_has_its_own_text_where_asked_for() {
+        let f = eval(json!("{% $fn := function($x){$x} %}"), true).unwrap_err();
+        assert_eq!(f.error_name(), "States.QueryEvaluationError");
+        assert_eq!(
+            f.cause.as_deref(),
+            Some("The JSONata expression '$fn := function($x){$x}' specified for the field 'Items' returned an unsupported result type.")
+        );
+        assert_eq!(f.location.as_deref(), Some("Items"));
+        // Elsewhere a function counts as undefined.
+        let f = eval(json!("{% $sum %}"), false).unwrap_err();
+        assert!(f.cause.unwrap().ends_with("returned nothing (undefined)."));
+        // Undefined and values are as in `evaluate`.
+        let f = eval(json!("{% $nothing %}"), true).unwrap_err();
+        assert!(f.cause.unwrap().ends_with("returned nothing (undefined)."));
+        assert_eq!(eval(json!("{% $states.input %}"), true).unwrap(), json!([1, 2]));
+        assert_eq!(eval(json!([1]), true).unwrap(), json!([1]));
+    }
 }

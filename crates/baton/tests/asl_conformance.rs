@@ -1,7 +1,8 @@
 //! The ASL conformance corpus (`../shared/conformance/asl`), run through `baton exec --batch
 //! --virtual-time` exactly as a user would run it, and judged by the corpus' rules: status,
 //! then output (SUCCEEDED), error and cause (FAILED, TIMED_OUT) or error (CREATE_FAILED), as
-//! JSON values, with the recording's placeholders matching any value.
+//! JSON values, with the recording's placeholders matching any value (and baton's account id
+//! matching where a recorded ARN holds the recording's placeholder account `111111111111`).
 //!
 //! Unlike the shared checker, the Lambda cases run too: each function is a small shell
 //! command that behaves as the case's `task_resource_behaviour` describes.

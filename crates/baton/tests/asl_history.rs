@@ -7,7 +7,9 @@
 //! strings that AWS puts into event details (`input`, `output`, ...) where they parse, so an
 //! actual string is decoded wherever the recording holds a non-string in its place. The case's
 //! `snapshot_replacements` apply to the actual events, and the recording's placeholders match
-//! any value. Cases that need a Lambda function, those flagged `nondeterministic` or
+//! any value. The recording also replaced AWS's account id with `111111111111` (in
+//! `mapRunArn`, `$$.Execution.Id`, `$$.StateMachine.Id`...): where a recorded ARN holds it in
+//! its account field, and only there, the account id that `baton exec` runs as matches. Cases that need a Lambda function, those flagged `nondeterministic` or
 //! `time_dependent_input`, and those whose recording hid the order of Parallel branches' events
 //! behind placeholder ids are skipped.
 //!
@@ -16,7 +18,7 @@
 
 mod common;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The actual value with each JSON string decoded where the recorded value in its place is
 /// not a string.
@@ -107,4 +109,35 @@ fn asl_history_corpus() {
         }
     }
     common::report("ASL history corpus", &verdicts, &known);
+}
+
+/// The recording's placeholder account matches baton's account in an ARN's account field, and
+/// only there.
+#[test]
+fn placeholder_account_matches_in_the_arn_account_field_only() {
+    let account = common::baton_account();
+    assert_ne!(account, "111111111111");
+    let recorded =
+        json!("arn:<partition>:states:<region>:111111111111:stateMachine:<ArnPart_0idx>");
+    let ours = json!(format!("arn:aws:states:us-east-1:{account}:stateMachine:machine"));
+    assert!(common::matches(&recorded, &ours));
+    // Inside a longer text, as `States.Format` writes it.
+    let recorded = json!("snd={Id=arn:aws:states:us-east-1:111111111111:stateMachine:m}.");
+    assert!(common::matches(
+        &recorded,
+        &json!(format!("snd={{Id=arn:aws:states:us-east-1:{account}:stateMachine:m}}."))
+    ));
+    // The recorded account itself still matches (a definition may name it).
+    assert!(common::matches(&recorded, &recorded));
+    // Another account does not, nor do the same digits outside an ARN's account field.
+    let other = json!("arn:aws:states:us-east-1:210987654321:stateMachine:machine");
+    assert!(!common::matches(
+        &json!("arn:aws:states:us-east-1:111111111111:stateMachine:machine"),
+        &other
+    ));
+    assert!(!common::matches(&json!("111111111111"), &json!(account)));
+    assert!(!common::matches(
+        &json!("arn:aws:states:us-east-1:222222222222:stateMachine:111111111111:x"),
+        &json!(format!("arn:aws:states:us-east-1:222222222222:stateMachine:{account}:x")),
+    ));
 }

@@ -169,6 +169,28 @@ pub struct Options {
     pub step_functions: bool,
 }
 
+/// The result of [`Expression::evaluate_detailed`]: a JSON value, or one of the two results
+/// that have no JSON form, told apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluated {
+    /// A JSON value.
+    Value(Value),
+    /// JSONata's undefined: the expression returned nothing.
+    Undefined,
+    /// A function (a lambda, a built-in or a partial application).
+    Function,
+}
+
+impl Evaluated {
+    /// The value as [`Expression::evaluate`] gives it: a function, like undefined, is `None`.
+    pub fn into_option(self) -> Option<Value> {
+        match self {
+            Self::Value(v) => Some(v),
+            Self::Undefined | Self::Function => None,
+        }
+    }
+}
+
 /// A compiled expression. Cheap to clone and to share between threads.
 #[derive(Debug, Clone)]
 pub struct Expression {
@@ -212,6 +234,28 @@ impl Expression {
         options: &Options,
         stack_budget: usize,
     ) -> Result<Option<Value>, Error> {
+        self.run(input, bindings, options, stack_budget).map(Evaluated::into_option)
+    }
+
+    /// [`Expression::evaluate`], telling a function result apart from undefined: a caller that
+    /// rejects functions (Step Functions does, with a message of its own) needs to. Functions
+    /// inside an array or an object still turn into `null` items and absent members.
+    pub fn evaluate_detailed(
+        &self,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        options: &Options,
+    ) -> Result<Evaluated, Error> {
+        self.run(input, bindings, options, DEFAULT_STACK_BUDGET)
+    }
+
+    fn run(
+        &self,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        options: &Options,
+        stack_budget: usize,
+    ) -> Result<Evaluated, Error> {
         let ev = eval::Evaluator::new(options, stack_budget);
         let root = eval::new_frame(None);
         let raw = input.map(value::from_json).unwrap_or_default();
@@ -226,7 +270,10 @@ impl Expression {
             v => v.clone(),
         };
         let result = ev.eval(&self.ast, &ctx, &root)?;
-        let out = value::to_json(&result);
+        let out = match &result {
+            value::Value::Function(_) => Ok(Evaluated::Function),
+            v => value::to_json(v).map(|j| j.map_or(Evaluated::Undefined, Evaluated::Value)),
+        };
         drop(result);
         drop(ev);
         out
@@ -269,6 +316,28 @@ mod tests {
         assert_eq!(sfn("$eval('1')").unwrap_err().code, "T1006");
         assert_eq!(run("$eval('1 + 1')", Value::Null).unwrap(), Some(json!(2)));
         assert_eq!(run("$exists($uuid)", Value::Null).unwrap(), Some(json!(false)));
+    }
+
+    #[test]
+    fn a_function_result_is_told_apart_from_undefined() {
+        use serde_json::json;
+        let detailed = |expr: &str| {
+            Expression::compile(expr).unwrap().evaluate_detailed(
+                Some(&json!({"a": 1})),
+                &Map::new(),
+                &Options::default(),
+            )
+        };
+        for f in ["function($x){$x}", "$fn := function($x){$x}", "$sum", "$substring(?, 1)"] {
+            assert_eq!(detailed(f).unwrap(), Evaluated::Function, "{f}");
+            assert_eq!(run(f, json!({"a": 1})).unwrap(), None, "{f}");
+        }
+        assert_eq!(detailed("nothing").unwrap(), Evaluated::Undefined);
+        assert_eq!(detailed("a").unwrap(), Evaluated::Value(json!(1)));
+        assert_eq!(detailed("[a, $sum]").unwrap(), Evaluated::Value(json!([1, null])));
+        assert_eq!(detailed("{'f': $sum}").unwrap(), Evaluated::Value(json!({})));
+        assert_eq!(detailed("[$sum][0]").unwrap(), Evaluated::Function);
+        assert_eq!(detailed("$error('no')").unwrap_err().code, "D3137");
     }
 
     #[test]

@@ -144,7 +144,46 @@ fn placeholder_match(exp: &str, act: &str) -> Option<bool> {
     Some(rx.is_match(act))
 }
 
+/// The account id that the recording put into ARNs in place of AWS's own.
+const RECORDED_ACCOUNT: &str = "111111111111";
+
+/// The account id that `baton exec` runs as: the account field of its state machine ARN.
+pub fn baton_account() -> &'static str {
+    static ACCOUNT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ACCOUNT.get_or_init(|| {
+        let arn = asl::ExecutionInfo::default().state_machine_arn;
+        arn.split(':').nth(4).unwrap_or_default().to_owned()
+    })
+}
+
+/// The recorded string with baton's account id in every ARN whose account field is the
+/// recording's placeholder account, or `None` when it has no such ARN. Only the account field
+/// (the fifth of `arn:partition:service:region:account:resource`) is rewritten: the same
+/// digits elsewhere in a string stay as recorded.
+fn with_baton_account(exp: &str) -> Option<String> {
+    static ARN_ACCOUNT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let rx = ARN_ACCOUNT.get_or_init(|| {
+        regex::Regex::new(&format!(r"\barn:([^:\s]+):([^:\s]+):([^:\s]*):{RECORDED_ACCOUNT}:"))
+            .unwrap()
+    });
+    rx.is_match(exp).then(|| {
+        let account = baton_account();
+        rx.replace_all(exp, |c: &regex::Captures<'_>| {
+            format!("arn:{}:{}:{}:{account}:", &c[1], &c[2], &c[3])
+        })
+        .into_owned()
+    })
+}
+
+/// Matches a recorded string as it stands, or with baton's account id in place of the
+/// recording's: a definition may name the placeholder account itself (a Task's `Resource`),
+/// and baton then echoes it.
 fn str_match(exp: &str, act: &Value) -> bool {
+    str_match_as_recorded(exp, act)
+        || with_baton_account(exp).is_some_and(|exp| str_match_as_recorded(&exp, act))
+}
+
+fn str_match_as_recorded(exp: &str, act: &Value) -> bool {
     let Value::String(a) = act else { return false };
     if exp == a {
         return true;
@@ -166,7 +205,9 @@ fn str_match(exp: &str, act: &Value) -> bool {
 const IGNORED: [&str; 2] = ["SdkHttpMetadata", "SdkResponseMetadata"];
 
 /// Whether an actual value matches a recorded one under the corpus' rules: objects by their
-/// keys, numbers by value, and placeholders in recorded strings matching any text.
+/// keys, numbers by value, and placeholders in recorded strings matching any text. The
+/// recording also replaced AWS's account id in ARNs with `111111111111`; where a recorded ARN
+/// holds it in its account field, baton's own account id matches there.
 pub fn matches(exp: &Value, act: &Value) -> bool {
     match (exp, act) {
         (Value::Object(e), Value::Object(a)) => {
