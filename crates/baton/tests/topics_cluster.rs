@@ -43,7 +43,7 @@ fn config(dir: &Path) -> PathBuf {
 fn every_seventh_fails(count: Arc<AtomicUsize>) -> Script {
     Arc::new(move |_, _| {
         let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-        (if n % 7 == 0 { 500 } else { 200 }, None, Duration::from_millis(5))
+        (if n.is_multiple_of(7) { 500 } else { 200 }, None, Duration::from_millis(5))
     })
 }
 
