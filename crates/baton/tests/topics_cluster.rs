@@ -196,7 +196,14 @@ async fn two_nodes_keep_each_key_in_order_and_take_over_a_dead_nodes_deliveries(
     assert_ordered_and_complete(&receiver, &sent);
     let retried = receiver.hits().iter().filter(|h| h.status == 500).count();
     assert!(retried >= 200 / 7, "every 7th request failed: {retried} failures");
-    eprintln!("200 messages delivered in order after {:?}", started.elapsed());
+    // Both nodes delivered (their connections to the receiver are still open, kept alive).
+    let receiver_port = reqwest::Url::parse(&receiver.url).unwrap().port().unwrap();
+    let by_node = [&a, &b].map(|node| {
+        let ports = ports_to(node.pid(), receiver_port);
+        receiver.hits().iter().filter(|h| ports.contains(&h.peer_port)).count()
+    });
+    assert!(by_node.iter().all(|n| *n > 0), "both nodes delivered: {by_node:?}");
+    eprintln!("200 messages in order after {:?}, requests by node {by_node:?}", started.elapsed());
 
     // The receiver answers 503, slowly, while more messages come; node A dies in the middle
     // of attempts, whose leases node B must leave alone until they lapse, and then take.
@@ -231,7 +238,7 @@ async fn two_nodes_keep_each_key_in_order_and_take_over_a_dead_nodes_deliveries(
     let dead = ok(&b, "GET", &format!("/topics/{TOPIC}/dead-letters"), None).await;
     assert_eq!(dead["dead_letters"].as_array().map(Vec::len), Some(0), "{dead}");
     eprintln!(
-        "{} messages, {} requests, {} attempts taken over from the killed node, in {:?}",
+        "{} messages, {} requests, attempts taken over from the killed node: {}, in {:?}",
         sent.values().map(Vec::len).sum::<usize>(),
         hits.len(),
         orphans.len(),
