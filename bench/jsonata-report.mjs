@@ -29,7 +29,7 @@ for (const p of peer) {
   if (p.js_ns === undefined) {
     peerFailed.push(`${p.id} (${p.js_error})`);
   } else {
-    both.push({ id: p.id, expr: b.expr, baton: b.baton_ns, js: p.js_ns, ratio: p.js_ns / b.baton_ns });
+    both.push({ id: p.id, expr: b.expr, baton: b.baton_ns, fixed: b.baton_fixed_ns, size: JSON.stringify(b.data ?? null).length, js: p.js_ns, ratio: p.js_ns / b.baton_ns });
   }
 }
 if (both.length === 0) {
@@ -47,10 +47,16 @@ function quantile(xs, q) {
 }
 const commas = (n) => Math.round(n).toLocaleString('en-US');
 const ns = (n) => (n < 100 ? n.toFixed(1) : commas(n));
+/// A table row: the 10th, 50th and 90th percentiles of `xs`.
 const row = (name, xs, fmt) =>
   `| ${name} | ${fmt(quantile(xs, 0.1))} | ${fmt(quantile(xs, 0.5))} | ${fmt(quantile(xs, 0.9))} |`;
 const ratios = both.map((c) => c.ratio);
 const median = quantile(ratios, 0.5);
+/// The median ratio and count of the cases whose input's JSON is (or is not) under 200 bytes.
+const bySize = (small) => {
+  const xs = both.filter((c) => (c.size < 200) === small).map((c) => c.ratio);
+  return xs.length === 0 ? 'none' : `${quantile(xs, 0.5).toFixed(2)}× over ${xs.length}`;
+};
 const target = 5;
 const slowest = [...both].sort((a, b) => a.ratio - b.ratio).slice(0, 5);
 const code = (s) => '`' + s.replace(/\s+/g, ' ').replace(/`/g, "'").replace(/\|/g, '\\|').slice(0, 70) + '`';
@@ -70,9 +76,14 @@ const block = [
   row('Baton, ns per evaluation', both.map((c) => c.baton), ns),
   row('jsonata-js, ns per evaluation', both.map((c) => c.js), ns),
   row('ratio jsonata-js / Baton (× faster)', ratios, (x) => `${x.toFixed(2)}×`),
+  row("Baton's fixed part: `()` on the same input, ns", both.map((c) => c.fixed), ns),
+  row("the fixed part's share of Baton's time", both.map((c) => Math.min(1, c.fixed / c.baton)), (x) => `${Math.round(x * 100)}%`),
   '',
   `Issue 3's target, Baton at least ${target}× faster in median per expression: ` +
     `**${median >= target ? 'met' : 'missed'}** (${median.toFixed(2)}×).`,
+  '',
+  `Median ratio by the size of the input (compact JSON): under 200 bytes ${bySize(true)}; ` +
+    `200 bytes or more ${bySize(false)}.`,
   '',
   'The five expressions where Baton is furthest behind or least ahead:',
   '',

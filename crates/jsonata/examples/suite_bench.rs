@@ -7,7 +7,8 @@
 //! `budget_ms`: a third of it warms up and sizes the batches, the rest is five batches, and
 //! the figure is the median batch's time per evaluation. An evaluation includes converting
 //! the input from `serde_json` into the evaluator's values and the result back, as every
-//! caller of [`Expression::evaluate`] pays.
+//! caller of [`Expression::evaluate`] pays. That fixed part is timed on its own too, as the
+//! time of the empty expression `()` on the same input and bindings (`baton_fixed_ns`).
 //!
 //! Usage: `suite_bench SUITE_DIR OUT.jsonl [budget_ms]` (budget 3 ms by default).
 
@@ -66,6 +67,7 @@ fn run(dir: &std::path::Path, out: &std::path::Path, budget: Duration) -> Result
     let file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut file = std::io::BufWriter::new(file);
     let options = Options { now_millis: Some(1_700_000_000_000), ..Options::default() };
+    let empty = Expression::compile("()").map_err(|e| e.to_string())?;
     let (mut measured, mut skipped) = (0usize, 0usize);
     for c in cases::load(dir) {
         let Some(expected) = expected(&c) else {
@@ -93,11 +95,23 @@ fn run(dir: &std::path::Path, out: &std::path::Path, budget: Duration) -> Result
             },
             budget,
         );
+        let fixed_ns = per_evaluation_ns(
+            || {
+                let _ = black_box(empty.evaluate_with_stack_budget(
+                    c.data.as_ref(),
+                    &c.bindings,
+                    &options,
+                    STACK_BUDGET,
+                ));
+            },
+            budget,
+        );
         let mut line = json!({
             "id": c.id,
             "expr": c.expr,
             "bindings": c.bindings,
             "baton_ns": ns,
+            "baton_fixed_ns": fixed_ns,
         });
         if let Some(data) = &c.data {
             line["data"] = data.clone();

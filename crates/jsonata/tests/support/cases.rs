@@ -9,24 +9,24 @@ use serde_json::{Map, Value};
 
 /// One case of the suite: an expression, its input and bindings, and the case's whole spec
 /// (the expected result or error code, the time and depth limits).
-pub struct Case {
+pub(crate) struct Case {
     /// `group/case` (with `[i]` for a file that holds a list of cases).
-    pub id: String,
+    pub(crate) id: String,
     /// The expression's source.
-    pub expr: String,
+    pub(crate) expr: String,
     /// The input, absent when the case has none.
-    pub data: Option<Value>,
+    pub(crate) data: Option<Value>,
     /// Variable bindings, names without the `$`.
-    pub bindings: Map<String, Value>,
+    pub(crate) bindings: Map<String, Value>,
     /// The case's JSON object as the suite writes it.
-    pub spec: Map<String, Value>,
+    pub(crate) spec: Map<String, Value>,
     /// The case file holds lone surrogates, which were kept as JSONata escapes (`\\uD8..`):
     /// its expression is not the suite's text verbatim.
-    pub escaped_surrogates: bool,
+    pub(crate) escaped_surrogates: bool,
 }
 
 /// Loads every case of the suite in `dir` (`datasets/` and `groups/`), in file order.
-pub fn load(dir: &Path) -> Vec<Case> {
+pub(crate) fn load(dir: &Path) -> Vec<Case> {
     let mut datasets = BTreeMap::new();
     for e in std::fs::read_dir(dir.join("datasets")).expect("datasets") {
         let p = e.expect("entry").path();
@@ -100,7 +100,7 @@ pub fn load(dir: &Path) -> Vec<Case> {
 }
 
 /// Equality as the suite's checker judges it: numbers within a relative 1e-12.
-pub fn eq(a: &Value, b: &Value) -> bool {
+pub(crate) fn eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
