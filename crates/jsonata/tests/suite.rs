@@ -8,7 +8,7 @@
 mod cases;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use jsonata::{Expression, Options};
