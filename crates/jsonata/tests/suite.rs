@@ -2,105 +2,19 @@
 //! `shared/conformance/lib/jsonata_check.py` does. Cases listed in `known_failures.txt` may
 //! fail; any other failure fails the test. `UPDATE_KNOWN=1` rewrites that file.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+// The benchmark example reads `Case::escaped_surrogates`; the suite has no use for it.
+#[allow(dead_code)]
+#[path = "support/cases.rs"]
+mod cases;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use jsonata::{Expression, Options};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-struct Case {
-    id: String,
-    expr: String,
-    data: Option<Value>,
-    bindings: Map<String, Value>,
-    spec: Map<String, Value>,
-}
-
-fn load(dir: &Path) -> Vec<Case> {
-    let mut datasets = BTreeMap::new();
-    for e in std::fs::read_dir(dir.join("datasets")).expect("datasets") {
-        let p = e.expect("entry").path();
-        let name = p.file_stem().expect("stem").to_string_lossy().to_string();
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("read"))
-            .expect("dataset json");
-        datasets.insert(name, v);
-    }
-    let mut groups: Vec<PathBuf> = std::fs::read_dir(dir.join("groups"))
-        .expect("groups")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    groups.sort();
-    let mut cases = Vec::new();
-    for g in groups {
-        let gname = g.file_name().expect("name").to_string_lossy().to_string();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&g)
-            .expect("group")
-            .map(|e| e.expect("entry").path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
-        for f in files {
-            let stem = f.file_stem().expect("stem").to_string_lossy().to_string();
-            let text = std::fs::read_to_string(&f).expect("read");
-            // Lone surrogates cannot be Rust strings: keep them as JSONata escapes instead.
-            let raw: Value = serde_json::from_str(&text)
-                .or_else(|_| serde_json::from_str(&text.replace("\\uD8", "\\\\uD8")))
-                .expect("case json");
-            let (items, is_list) = match raw {
-                Value::Array(a) => (a, true),
-                v => (vec![v], false),
-            };
-            for (i, c) in items.into_iter().enumerate() {
-                let Value::Object(spec) = c else { continue };
-                let id = if is_list {
-                    format!("{gname}/{stem}[{i}]")
-                } else {
-                    format!("{gname}/{stem}")
-                };
-                let expr = if let Some(Value::String(file)) = spec.get("expr-file") {
-                    match std::fs::read_to_string(g.join(file)) {
-                        Ok(s) => s,
-                        Err(_) => continue,
-                    }
-                } else if let Some(Value::String(e)) = spec.get("expr") {
-                    e.clone()
-                } else {
-                    continue;
-                };
-                let data = if let Some(d) = spec.get("data") {
-                    Some(d.clone())
-                } else if let Some(Value::String(ds)) = spec.get("dataset") {
-                    datasets.get(ds).cloned()
-                } else {
-                    None
-                };
-                let bindings = match spec.get("bindings") {
-                    Some(Value::Object(b)) => b.clone(),
-                    _ => Map::new(),
-                };
-                cases.push(Case { id, expr, data, bindings, spec });
-            }
-        }
-    }
-    cases
-}
-
-fn eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
-            x == y || (x - y).abs() <= f64::max(1e-12 * f64::max(x.abs(), y.abs()), 1e-15)
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| eq(v, w)))
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| eq(v, w))
-        }
-        _ => a == b,
-    }
-}
+use cases::{eq, load, Case};
 
 fn run_case(c: &Case) -> Result<Option<Value>, jsonata::Error> {
     let options = Options {

@@ -413,6 +413,8 @@ pub(crate) fn to_string(v: &Value, pretty: bool) -> Result<Value, Error> {
 fn num_operand(v: &Value, code: &str) -> Result<Option<f64>, Error> {
     match v {
         Value::Undefined => Ok(None),
+        // NaN (from `0 % 0`, say) is not a number to jsonata-js's `isNumeric` either.
+        Value::Number(n) if n.is_nan() => Err(ferr(code)),
         Value::Number(n) => {
             check_finite(*n)?;
             Ok(Some(*n))
