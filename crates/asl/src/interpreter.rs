@@ -9,6 +9,7 @@
 //! kept in a slab; a thread waiting on a task, a timer or its children is parked, and the
 //! input that wakes it names the action it waits on.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -531,7 +532,12 @@ impl Execution {
     }
 
     fn raw(&self, t: ThreadId) -> Value {
-        self.threads[t].as_ref().expect("live thread").input.clone()
+        self.raw_ref(t).clone()
+    }
+
+    /// The raw input of thread `t`'s current state.
+    fn raw_ref(&self, t: ThreadId) -> &Value {
+        &self.threads[t].as_ref().expect("live thread").input
     }
 
     fn th(&mut self, t: ThreadId) -> &mut Thread {
@@ -743,10 +749,16 @@ impl Execution {
                     };
                     return self.finish_jsonata(t, state, &raw, Some(&out), None, out.clone());
                 }
+                // The effective input is made even with a `Result`: its paths may fail.
                 let eff = self.effective_input(t, state)?;
                 let result = match result {
                     Some(r) => r.clone(),
-                    None => eff,
+                    None => match detach(eff, self.raw_ref(t)) {
+                        Some(eff) => eff,
+                        // The whole raw input passes on; unless a `ResultPath` puts it into
+                        // the raw input, nothing reads the raw input after it.
+                        None => self.own_input(t, matches!(state.result_path, ResultPath::Replace)),
+                    },
                 };
                 self.finish_jsonpath(t, state, result)
             }
@@ -755,7 +767,10 @@ impl Execution {
                     let raw = self.raw(t);
                     return self.finish_jsonata(t, state, &raw, None, None, raw.clone());
                 }
-                let eff = self.apply_io(t, &state.input_path, self.raw(t))?;
+                let raw = self.raw_ref(t);
+                let eff = detach(self.select_io(t, &state.input_path, raw)?, raw);
+                // The thread ends here: its raw input is not read again.
+                let eff = eff.unwrap_or_else(|| self.own_input(t, true));
                 let out = self.apply_io(t, &state.output_path, eff)?;
                 Ok(Flow::Done { output: out, assigned: None, next: Transition::End })
             }
@@ -1096,19 +1111,56 @@ impl Execution {
     fn apply_io(&self, t: ThreadId, p: &IoPath, v: Value) -> Result<Value, Failure> {
         match p {
             IoPath::Identity => Ok(v),
-            IoPath::Empty => Ok(Value::Object(Map::new())),
+            _ => self.select_io(t, p, &v).map(Cow::into_owned),
+        }
+    }
+
+    /// Applies an `InputPath` or `OutputPath` to `v` without copying what it selects when it
+    /// can: the identity and a definite path on the input borrow from `v`.
+    fn select_io<'v>(
+        &self,
+        t: ThreadId,
+        p: &IoPath,
+        v: &'v Value,
+    ) -> Result<Cow<'v, Value>, Failure> {
+        match p {
+            IoPath::Identity => Ok(Cow::Borrowed(v)),
+            IoPath::Empty => Ok(Cow::Owned(Value::Object(Map::new()))),
+            // A path on the input reads neither `$$` nor variables: no context to build.
+            IoPath::Path(path) if path.reads_input() => {
+                path.lookup_in(v).map_err(|miss| Failure::runtime(path.invalid_path_cause(&miss)))
+            }
             IoPath::Path(path) => {
-                let th = self.threads[t].as_ref().unwrap();
+                let th = self.threads[t].as_ref().expect("live thread");
                 let ctx = self.context(th, false, None);
-                path.select_or_fail(&Env { input: &v, context: &ctx, vars: &th.vars })
+                path.select_or_fail(&Env { input: v, context: &ctx, vars: &th.vars })
+                    .map(Cow::Owned)
             }
         }
     }
 
-    fn effective_input(&self, t: ThreadId, state: &State) -> Result<Value, Failure> {
-        let raw = self.threads[t].as_ref().unwrap().input.clone();
-        let eff = self.apply_io(t, &state.input_path, raw)?;
-        self.apply_parameters(t, state, eff)
+    /// The effective input of a JSONPath state (`InputPath`, then `Parameters`), borrowed
+    /// from the thread's raw input when neither makes a new value.
+    fn effective_input(&self, t: ThreadId, state: &State) -> Result<Cow<'_, Value>, Failure> {
+        let th = self.threads[t].as_ref().expect("live thread");
+        let eff = self.select_io(t, &state.input_path, &th.input)?;
+        match &state.parameters {
+            Some(p) => {
+                let ctx = self.context(th, false, None);
+                p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars }).map(Cow::Owned)
+            }
+            None => Ok(eff),
+        }
+    }
+
+    /// The raw input of thread `t` as an owned value, moved out of the thread when `last_use`
+    /// says nothing reads it again (the state's output replaces it), copied otherwise.
+    fn own_input(&mut self, t: ThreadId, last_use: bool) -> Value {
+        if last_use {
+            std::mem::take(&mut self.th(t).input)
+        } else {
+            self.raw(t)
+        }
     }
 
     fn apply_parameters(&self, t: ThreadId, state: &State, eff: Value) -> Result<Value, Failure> {
@@ -1393,14 +1445,14 @@ impl Execution {
         default: Option<usize>,
     ) -> Result<Flow, Failure> {
         let jsonata = state.language == QueryLanguage::Jsonata;
-        let raw = self.raw(t);
+        let th = self.threads[t].as_ref().expect("live thread");
+        let raw = &th.input;
         let eff =
-            if jsonata { raw.clone() } else { self.apply_io(t, &state.input_path, raw.clone())? };
+            if jsonata { Cow::Borrowed(raw) } else { self.select_io(t, &state.input_path, raw)? };
         let mut chosen = None;
         for c in choices {
             let hit = match &c.condition {
                 ChoiceCondition::Rule(r) => {
-                    let th = self.threads[t].as_ref().unwrap();
                     let ctx = self.context(th, false, None);
                     r.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
                 }
@@ -1425,24 +1477,27 @@ impl Execution {
             }
         };
         // State-level Assign first, then the rule's, which wins on conflicts.
-        let mut assigned = if jsonata {
-            self.assign_with(t, state.assign.as_ref(), &raw, None, None)?
-        } else {
-            self.assign_with(t, state.assign.as_ref(), &eff, None, None)?
-        };
+        let subject = if jsonata { raw } else { &*eff };
+        let mut assigned = self.assign_with(t, state.assign.as_ref(), subject, None, None)?;
         if let Some(c) = chosen {
             let rule_assigned = self.assign_with(t, c.assign.as_ref(), &eff, None, None)?;
             if let Some(r) = rule_assigned {
                 assigned.get_or_insert_with(Vars::new).extend(r);
             }
         }
-        let output = if jsonata {
-            match chosen.and_then(|c| c.output.as_ref()).or(state.output.as_ref()) {
-                Some(q) => self.eval_query(t, q, None, None, "Output")?,
-                None => raw,
+        let query = chosen.and_then(|c| c.output.as_ref()).or(state.output.as_ref());
+        let output = match (jsonata, query) {
+            (true, Some(q)) => self.eval_query(t, q, None, None, "Output")?,
+            _ => {
+                // The state's output replaces its raw input, which nothing reads after this.
+                let eff = detach(eff, raw);
+                let eff = eff.unwrap_or_else(|| self.own_input(t, true));
+                if jsonata {
+                    eff
+                } else {
+                    self.apply_io(t, &state.output_path, eff)?
+                }
             }
-        } else {
-            self.apply_io(t, &state.output_path, eff)?
         };
         Ok(Flow::Done { output, assigned, next: Transition::Next(next) })
     }
@@ -2080,6 +2135,16 @@ fn jitter_fraction(seed: u64, attempt: u32) -> f64 {
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^= x >> 27;
     (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// An owned copy of `v`, a value selected from a thread's raw input `raw`, or `None` when it
+/// is `raw` itself: the caller then moves or copies the raw input as it needs.
+fn detach(v: Cow<'_, Value>, raw: &Value) -> Option<Value> {
+    match v {
+        Cow::Owned(v) => Some(v),
+        Cow::Borrowed(v) if std::ptr::eq(v, raw) => None,
+        Cow::Borrowed(v) => Some(v.clone()),
+    }
 }
 
 fn apply_result_path(rp: &ResultPath, raw: Value, result: Value) -> Result<Value, Failure> {

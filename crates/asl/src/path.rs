@@ -174,6 +174,12 @@ impl Path {
         self.root == Root::Context
     }
 
+    /// Whether the path is rooted at the state's input (`$`): it reads neither the context
+    /// object nor a variable, so [`Path::lookup_in`] on the input is all it needs.
+    pub fn reads_input(&self) -> bool {
+        self.root == Root::Input
+    }
+
     /// The variable the path reads (`$name...`), if it reads one.
     pub fn variable(&self) -> Option<&str> {
         match &self.root {
