@@ -1190,7 +1190,12 @@ impl Execution {
             None => result,
         };
         let assigned = self.assign_jsonpath(t, state, &result)?;
-        let raw = std::mem::take(&mut self.th(t).input);
+        let raw = match &state.result_path {
+            // A path may not apply to the input (States.ResultPathMatchFailure), and a
+            // Catch then applies its own ResultPath to the input as it was.
+            ResultPath::Path(_) => self.threads[t].as_ref().unwrap().input.clone(),
+            ResultPath::Replace | ResultPath::Discard => std::mem::take(&mut self.th(t).input),
+        };
         let combined = apply_result_path(&state.result_path, raw, result)?;
         let out = self.apply_io(t, &state.output_path, combined)?;
         Ok(Flow::Done { output: out, assigned, next: state.transition })

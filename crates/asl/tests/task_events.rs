@@ -46,3 +46,34 @@ fn other_tasks_keep_task_events() {
     assert_eq!(types[2..5], ["TaskScheduled", "TaskStarted", "TaskSucceeded"], "{types:?}");
     assert_eq!(ev[4]["taskSucceededEventDetails"]["resourceType"], "http");
 }
+
+#[test]
+fn a_caught_result_path_failure_keeps_the_state_input() {
+    let definition = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "ResultPath": "$.a.b",
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Done"}],
+              "End": true},
+        "Done": {"Type": "Pass", "End": true}}});
+    let machine = StateMachine::compile(&definition, MachineType::Standard).unwrap();
+    let input = json!({"a": 1, "keep": "me"});
+    let (mut ex, actions) =
+        Execution::start(machine, ExecutionInfo::default(), input, Options::default(), 0);
+    let id = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::RunTask(r) => Some(r.id),
+            _ => None,
+        })
+        .expect("the task runs");
+    let outcome = ex
+        .step(Input::TaskSucceeded { id, output: json!({"x": 2}) }, 10)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Finished(o) => Some(o),
+            _ => None,
+        })
+        .expect("the execution ends");
+    let asl::Outcome::Succeeded { output } = outcome else { panic!("{outcome:?}") };
+    assert_eq!((&output["a"], &output["keep"]), (&json!(1), &json!("me")), "{output}");
+    assert_eq!(output["err"]["Error"], "States.ResultPathMatchFailure", "{output}");
+}
