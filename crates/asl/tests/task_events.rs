@@ -4,12 +4,11 @@
 use asl::{Action, Execution, ExecutionInfo, Input, MachineType, Options, StateMachine};
 use serde_json::{json, Value};
 
-/// Runs a one-Task machine whose task succeeds with `{}` and returns its events.
-fn events(task: Value) -> Vec<Value> {
-    let definition = json!({"StartAt": "T", "States": {"T": task}});
-    let machine = StateMachine::compile(&definition, MachineType::Standard).unwrap();
-    let (mut ex, actions) =
-        Execution::start(machine, ExecutionInfo::default(), json!({}), Options::default(), 0);
+/// Starts `definition` on `input` up to its first task: the execution and the task's id.
+fn start_task(definition: &Value, input: Value) -> (Execution, u64) {
+    let machine = StateMachine::compile(definition, MachineType::Standard).unwrap();
+    let (ex, actions) =
+        Execution::start(machine, ExecutionInfo::default(), input, Options::default(), 0);
     let id = actions
         .iter()
         .find_map(|a| match a {
@@ -17,6 +16,12 @@ fn events(task: Value) -> Vec<Value> {
             _ => None,
         })
         .expect("the task runs");
+    (ex, id)
+}
+
+/// Runs a one-Task machine whose task succeeds with `{}` and returns its events.
+fn events(task: Value) -> Vec<Value> {
+    let (mut ex, id) = start_task(&json!({"StartAt": "T", "States": {"T": task}}), json!({}));
     ex.step(Input::TaskSucceeded { id, output: json!({}) }, 10);
     ex.history().events().iter().map(|e| e.to_json(true)).collect()
 }
@@ -54,17 +59,7 @@ fn a_caught_result_path_failure_keeps_the_state_input() {
               "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Done"}],
               "End": true},
         "Done": {"Type": "Pass", "End": true}}});
-    let machine = StateMachine::compile(&definition, MachineType::Standard).unwrap();
-    let input = json!({"a": 1, "keep": "me"});
-    let (mut ex, actions) =
-        Execution::start(machine, ExecutionInfo::default(), input, Options::default(), 0);
-    let id = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::RunTask(r) => Some(r.id),
-            _ => None,
-        })
-        .expect("the task runs");
+    let (mut ex, id) = start_task(&definition, json!({"a": 1, "keep": "me"}));
     let outcome = ex
         .step(Input::TaskSucceeded { id, output: json!({"x": 2}) }, 10)
         .into_iter()

@@ -360,10 +360,7 @@ impl Store {
     }
 
     fn skip_locked(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        }
+        skip_locked(self.backend)
     }
 
     // ----- state machines ------------------------------------------------------------------
@@ -1146,6 +1143,15 @@ async fn commit_in<C: sql::Conn>(
         }
     }
     Ok(accepted)
+}
+
+/// What a claim's `SELECT` adds to lock the rows it takes and skip those others hold:
+/// nothing on SQLite, whose one writer holds the whole database.
+fn skip_locked(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+    }
 }
 
 /// Splits `items` into chunks whose lengths are powers of two, at most `max`: multi-row

@@ -710,10 +710,7 @@ async fn claim_in<C: Conn>(
     node: &str,
     claim: &Claim,
 ) -> Result<Vec<DeliveryRecord>> {
-    let skip_locked = match backend {
-        Backend::Sqlite => "",
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-    };
+    let skip_locked = crate::skip_locked(backend);
     let sql = format!(
         "UPDATE deliveries SET lease_owner = $1, lease_until_ms = $3 WHERE id IN (\
            SELECT d.id FROM deliveries d WHERE d.status = 'pending' \
