@@ -3,7 +3,7 @@
 //! A [`Query`] is compiled once; evaluating it hands each expression to the `jsonata` crate
 //! with `$states` and the workflow variables bound, as Step Functions does.
 
-use jsonata::Evaluated;
+use jsonata::{Document, Evaluated};
 use serde_json::{Map, Value};
 
 use crate::{Failure, Vars};
@@ -83,7 +83,7 @@ impl Query {
     pub fn evaluate(&self, env: &QueryEnv<'_>, field: &str) -> Result<Value, Failure> {
         match self {
             Self::Literal(v) => Ok(v.clone()),
-            _ => self.eval_in(env, &bindings(env), field),
+            _ => self.eval_in(env, &bindings(env).as_slice(), field),
         }
     }
 
@@ -97,7 +97,7 @@ impl Query {
         field: &str,
     ) -> Result<Value, Failure> {
         let Self::Expr(e) = self else { return self.evaluate(env, field) };
-        match eval_expr(e, env, &bindings(env), field)? {
+        match eval_expr(e, env, &bindings(env).as_slice(), field)? {
             Evaluated::Value(v) => Ok(v),
             Evaluated::Undefined => Err(undefined(e, field)),
             Evaluated::Function => Err(Failure::query(format!(
@@ -115,7 +115,9 @@ impl Query {
         field: &str,
     ) -> Result<Option<Value>, Failure> {
         match self {
-            Self::Expr(e) => eval_expr(e, env, &bindings(env), field).map(Evaluated::into_option),
+            Self::Expr(e) => {
+                eval_expr(e, env, &bindings(env).as_slice(), field).map(Evaluated::into_option)
+            }
             other => other.evaluate(env, field).map(Some),
         }
     }
@@ -123,7 +125,7 @@ impl Query {
     fn eval_in(
         &self,
         env: &QueryEnv<'_>,
-        b: &Map<String, Value>,
+        b: &[(&str, &Document)],
         field: &str,
     ) -> Result<Value, Failure> {
         match self {
@@ -157,19 +159,33 @@ impl Query {
     }
 }
 
-fn bindings(env: &QueryEnv<'_>) -> Map<String, Value> {
-    let mut states = Map::new();
-    states.insert("input".into(), env.input.clone());
-    if let Some(r) = env.result {
-        states.insert("result".into(), r.clone());
+/// The variables and `$states`, converted once for all the expressions of one evaluation.
+struct Bindings<'a>(Vec<(&'a str, Document)>);
+
+impl Bindings<'_> {
+    fn as_slice(&self) -> Vec<(&str, &Document)> {
+        self.0.iter().map(|(k, d)| (*k, d)).collect()
     }
-    if let Some(e) = env.error_output {
-        states.insert("errorOutput".into(), e.clone());
+}
+
+fn bindings<'a>(env: &QueryEnv<'a>) -> Bindings<'a> {
+    let input = Document::from_json(env.input);
+    let result = env.result.map(Document::from_json);
+    let error_output = env.error_output.map(Document::from_json);
+    let context = Document::from_json(env.context);
+    let mut states = vec![("input", &input)];
+    if let Some(r) = &result {
+        states.push(("result", r));
     }
-    states.insert("context".into(), env.context.clone());
-    let mut b = env.vars.clone();
-    b.insert("states".into(), Value::Object(states));
-    b
+    if let Some(e) = &error_output {
+        states.push(("errorOutput", e));
+    }
+    states.push(("context", &context));
+    let mut b = Vec::with_capacity(env.vars.len() + 1);
+    b.extend(env.vars.iter().map(|(k, v)| (k.as_str(), Document::from_json(v))));
+    // Bound last, so it wins over a variable of the same name, as before.
+    b.push(("states", Document::object(states)));
+    Bindings(b)
 }
 
 /// `States.QueryEvaluationError` for an expression that returned nothing.
@@ -186,7 +202,7 @@ fn undefined(e: &jsonata::Expression, field: &str) -> Failure {
 fn eval_expr(
     e: &jsonata::Expression,
     env: &QueryEnv<'_>,
-    b: &Map<String, Value>,
+    b: &[(&str, &Document)],
     field: &str,
 ) -> Result<Evaluated, Failure> {
     let options = jsonata::Options {
@@ -194,8 +210,9 @@ fn eval_expr(
         time_limit_ms: None,
         max_depth: None,
         step_functions: true,
+        stack_budget: None,
     };
-    e.evaluate_detailed(None, b, &options).map_err(|err| {
+    e.evaluate_document(None, b, &options).map_err(|err| {
         Failure::query(format!(
             "The JSONata expression '{}' specified for the field '{field}' threw an error during evaluation. {}: {}",
             e.source().trim(),

@@ -167,6 +167,10 @@ pub struct Options {
     /// The Step Functions dialect: no `$eval`; `$partition`, `$range`, `$hash`, `$random`,
     /// `$uuid` and `$parse` are added.
     pub step_functions: bool,
+    /// The bytes of the calling thread's stack an evaluation may use before failing with
+    /// U1001 ([`DEFAULT_STACK_BUDGET`] when unset). Raise it only on a thread whose stack the
+    /// caller knows to be larger, leaving a margin of at least 512 KiB below its size.
+    pub stack_budget: Option<usize>,
 }
 
 /// The result of [`Expression::evaluate_detailed`]: a JSON value, or one of the two results
@@ -213,28 +217,20 @@ impl Expression {
     /// Evaluates the expression against `input` (absent when `None`) with the given variable
     /// bindings (names without the `$`). `Ok(None)` is JSONata's undefined.
     ///
-    /// Evaluation uses at most [`DEFAULT_STACK_BUDGET`] bytes of the calling thread's stack:
-    /// deeper recursion fails with U1001, so this is safe on a 2 MiB thread.
+    /// The input and the bindings are converted into the evaluator's own values on every call;
+    /// to evaluate against the same data many times, convert it once into a [`Document`] and
+    /// use [`Expression::evaluate_document`].
+    ///
+    /// Evaluation uses at most [`Options::stack_budget`] bytes of the calling thread's stack
+    /// ([`DEFAULT_STACK_BUDGET`] by default, safe on a 2 MiB thread): deeper recursion fails
+    /// with U1001.
     pub fn evaluate(
         &self,
         input: Option<&Value>,
         bindings: &Map<String, Value>,
         options: &Options,
     ) -> Result<Option<Value>, Error> {
-        self.evaluate_with_stack_budget(input, bindings, options, DEFAULT_STACK_BUDGET)
-    }
-
-    /// [`Expression::evaluate`] on a thread whose stack the caller knows to be larger: the
-    /// evaluation may use up to `stack_budget` bytes of stack before failing with U1001. Leave
-    /// a margin of at least 512 KiB below the thread's stack size.
-    pub fn evaluate_with_stack_budget(
-        &self,
-        input: Option<&Value>,
-        bindings: &Map<String, Value>,
-        options: &Options,
-        stack_budget: usize,
-    ) -> Result<Option<Value>, Error> {
-        self.run(input, bindings, options, stack_budget).map(Evaluated::into_option)
+        self.evaluate_detailed(input, bindings, options).map(Evaluated::into_option)
     }
 
     /// [`Expression::evaluate`], telling a function result apart from undefined: a caller that
@@ -246,28 +242,42 @@ impl Expression {
         bindings: &Map<String, Value>,
         options: &Options,
     ) -> Result<Evaluated, Error> {
-        self.run(input, bindings, options, DEFAULT_STACK_BUDGET)
+        let input = input.map(value::from_json).unwrap_or_default();
+        let bindings = bindings.iter().map(|(k, v)| (k.as_str(), value::from_json(v)));
+        self.run(input, bindings, options)
     }
 
-    fn run(
+    /// [`Expression::evaluate_detailed`] on data converted beforehand: nothing is converted
+    /// but the result. Evaluation never changes a document (a transform works on a copy), so
+    /// one document serves any number of evaluations.
+    pub fn evaluate_document(
         &self,
-        input: Option<&Value>,
-        bindings: &Map<String, Value>,
+        input: Option<&Document>,
+        bindings: &[(&str, &Document)],
         options: &Options,
-        stack_budget: usize,
     ) -> Result<Evaluated, Error> {
-        let ev = eval::Evaluator::new(options, stack_budget);
+        let input = input.map(|d| d.0.clone()).unwrap_or_default();
+        self.run(input, bindings.iter().map(|(k, d)| (*k, d.0.clone())), options)
+    }
+
+    fn run<'b>(
+        &self,
+        input: value::Value,
+        bindings: impl Iterator<Item = (&'b str, value::Value)>,
+        options: &Options,
+    ) -> Result<Evaluated, Error> {
+        let ev =
+            eval::Evaluator::new(options, options.stack_budget.unwrap_or(DEFAULT_STACK_BUDGET));
         let root = eval::new_frame(None);
-        let raw = input.map(value::from_json).unwrap_or_default();
-        root.bind(value::Str::from("$"), raw.clone());
+        root.bind(value::Str::from("$"), input.clone());
         for (k, v) in bindings {
-            root.bind(value::Str::from(k.as_str()), value::from_json(v));
+            root.bind(value::Str::from(k), v);
         }
-        let ctx = match &raw {
+        let ctx = match &input {
             value::Value::Array(_) => {
-                value::Value::array_flags(vec![raw.clone()], value::SEQ | value::OUTER)
+                value::Value::array_flags(vec![input], value::SEQ | value::OUTER)
             }
-            v => v.clone(),
+            _ => input,
         };
         let result = ev.eval(&self.ast, &ctx, &root)?;
         let out = match &result {
@@ -277,6 +287,39 @@ impl Expression {
         drop(result);
         drop(ev);
         out
+    }
+}
+
+/// JSON data converted once into the evaluator's own values, for evaluating against many
+/// times ([`Expression::evaluate_document`]) without converting it on every call. Cheap to
+/// clone (its parts are shared); not `Send`, as the evaluator's values are reference-counted
+/// for one thread.
+#[derive(Clone)]
+pub struct Document(value::Value);
+
+impl Document {
+    /// Converts a JSON value.
+    pub fn from_json(v: &Value) -> Self {
+        Self(value::from_json(v))
+    }
+
+    /// An object of the given members, in order, sharing their documents (a later member
+    /// of the same name replaces an earlier one).
+    pub fn object<'a>(members: impl IntoIterator<Item = (&'a str, &'a Document)>) -> Self {
+        let mut m = value::ObjMap::default();
+        for (k, d) in members {
+            m.insert(value::Str::from(k), d.0.clone());
+        }
+        Self(value::Value::object(m))
+    }
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match value::to_json(&self.0) {
+            Ok(Some(v)) => write!(f, "Document({v})"),
+            _ => f.write_str("Document(undefined)"),
+        }
     }
 }
 
@@ -316,6 +359,47 @@ mod tests {
         assert_eq!(sfn("$eval('1')").unwrap_err().code, "T1006");
         assert_eq!(run("$eval('1 + 1')", Value::Null).unwrap(), Some(json!(2)));
         assert_eq!(run("$exists($uuid)", Value::Null).unwrap(), Some(json!(false)));
+    }
+
+    #[test]
+    fn a_document_serves_many_evaluations_unchanged() {
+        use serde_json::json;
+        let data = json!({"order": {"items": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}]}});
+        let doc = Document::from_json(&data);
+        let limit = Document::from_json(&json!(1));
+        let o = Options::default();
+        let eval = |expr: &str| {
+            Expression::compile(expr).unwrap().evaluate_document(
+                Some(&doc),
+                &[("limit", &limit)],
+                &o,
+            )
+        };
+        // A transform changes a copy: the document itself keeps its members.
+        let t = eval("order ~> |items|{'qty': qty * 10}, ['sku']|").unwrap();
+        assert_eq!(t, Evaluated::Value(json!({"items": [{"qty": 20}, {"qty": 10}]})));
+        assert_eq!(eval("$sum(order.items.qty)").unwrap(), Evaluated::Value(json!(3)));
+        assert_eq!(eval("order.items[qty > $limit].sku").unwrap(), Evaluated::Value(json!("a")));
+        // A singleton-keeping path marks arrays as jsonata-js does; later results are alike.
+        assert_eq!(eval("order.items[].sku[]").unwrap(), Evaluated::Value(json!(["a", "b"])));
+        assert_eq!(eval("order.items[0].sku").unwrap(), Evaluated::Value(json!("a")));
+        assert_eq!(eval("$").unwrap(), Evaluated::Value(data.clone()));
+        assert_eq!(eval("$nothing").unwrap(), Evaluated::Undefined);
+        assert_eq!(eval("$sum").unwrap(), Evaluated::Function);
+        // Same answers as converting on every call.
+        let e = Expression::compile("order.items.(sku & qty)").unwrap();
+        assert_eq!(
+            e.evaluate_document(Some(&doc), &[], &o).unwrap().into_option(),
+            e.evaluate(Some(&data), &Map::new(), &o).unwrap()
+        );
+        // An object of documents, as a caller builds `$states` from parts.
+        let states = Document::object([("input", &doc), ("limit", &limit)]);
+        let e = Expression::compile("$states.input.order.items[-1].sku & $states.limit").unwrap();
+        assert_eq!(
+            e.evaluate_document(None, &[("states", &states)], &o).unwrap(),
+            Evaluated::Value(json!("b1"))
+        );
+        assert_eq!(format!("{limit:?}"), "Document(1)");
     }
 
     #[test]
