@@ -167,6 +167,34 @@ impl State {
             StateKind::Map(_) => "Map",
         }
     }
+
+    /// The type of the history event that enters the state, e.g. `PassStateEntered`.
+    pub fn entered_event(&self) -> &'static str {
+        match self.kind {
+            StateKind::Pass { .. } => "PassStateEntered",
+            StateKind::Task(_) => "TaskStateEntered",
+            StateKind::Choice { .. } => "ChoiceStateEntered",
+            StateKind::Wait(_) => "WaitStateEntered",
+            StateKind::Succeed => "SucceedStateEntered",
+            StateKind::Fail { .. } => "FailStateEntered",
+            StateKind::Parallel { .. } => "ParallelStateEntered",
+            StateKind::Map(_) => "MapStateEntered",
+        }
+    }
+
+    /// The type of the history event that leaves the state, e.g. `PassStateExited`.
+    pub fn exited_event(&self) -> &'static str {
+        match self.kind {
+            StateKind::Pass { .. } => "PassStateExited",
+            StateKind::Task(_) => "TaskStateExited",
+            StateKind::Choice { .. } => "ChoiceStateExited",
+            StateKind::Wait(_) => "WaitStateExited",
+            StateKind::Succeed => "SucceedStateExited",
+            StateKind::Fail { .. } => "FailStateExited",
+            StateKind::Parallel { .. } => "ParallelStateExited",
+            StateKind::Map(_) => "MapStateExited",
+        }
+    }
 }
 
 /// What a state does.

@@ -554,7 +554,7 @@ impl Execution {
     fn event(
         &mut self,
         t: ThreadId,
-        kind: String,
+        kind: &'static str,
         key: Option<&'static str>,
         details: impl FnOnce() -> Value,
     ) -> u64 {
@@ -655,13 +655,12 @@ impl Execution {
         if matches!(th.phase, Phase::Enter) {
             th.entered_time = now;
             th.entered_prev = th.prev_event;
-            let name = state.name.clone();
             let input = payload_if(self.history.record, &self.th(t).input);
             let id = self.event(
                 t,
-                format!("{}StateEntered", state.type_name()),
+                state.entered_event(),
                 Some("stateEnteredEventDetails"),
-                || json!({"input": input, "inputDetails": not_truncated(), "name": name}),
+                || json!({"input": input, "inputDetails": not_truncated(), "name": state.name}),
             );
             self.th(t).entered_event = id;
         }
@@ -724,7 +723,7 @@ impl Execution {
         }
         let (error, cause, location) = (f.error.clone(), f.cause.clone(), f.location.clone());
         let name = state.name.clone();
-        self.event(t, "EvaluationFailed".into(), Some("evaluationFailedEventDetails"), || {
+        self.event(t, "EvaluationFailed", Some("evaluationFailedEventDetails"), || {
             let mut d = error_details(error, cause, None);
             if let Some(l) = location {
                 d["location"] = Value::String(l);
@@ -733,7 +732,7 @@ impl Execution {
             d
         });
         if on_entry && matches!(state.kind, StateKind::Map(_)) {
-            self.event(t, "MapStateFailed".into(), None, || Value::Null);
+            self.event(t, "MapStateFailed", None, || Value::Null);
         }
     }
 
@@ -835,7 +834,7 @@ impl Execution {
                     let eff = self.apply_io(t, &state.input_path, self.raw(t))?;
                     self.apply_parameters(t, state, eff)?
                 };
-                self.event(t, "ParallelStateStarted".into(), None, || Value::Null);
+                self.event(t, "ParallelStateStarted", None, || Value::Null);
                 let started = self.th(t).prev_event;
                 let vars = self.th(t).vars.clone();
                 let mut running = Vec::with_capacity(branches.len());
@@ -893,8 +892,9 @@ impl Execution {
             let input_s = payload(&task_input);
             if family == Family::Activity {
                 let r = resource.to_owned();
-                self.event(t, "ActivityScheduled".into(), Some("activityScheduledEventDetails"), || {
-                    let mut d = json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
+                self.event(t, "ActivityScheduled", Some("activityScheduledEventDetails"), || {
+                    let mut d =
+                        json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
                     if let Some(s) = timeout {
                         d["timeoutInSeconds"] = json!(s);
                     }
@@ -903,25 +903,20 @@ impl Execution {
                     }
                     d
                 });
-                self.event(
-                    t,
-                    "ActivityStarted".into(),
-                    Some("activityStartedEventDetails"),
-                    || json!({}),
-                );
+                self.event(t, "ActivityStarted", Some("activityStartedEventDetails"), || json!({}));
             } else if family == Family::Lambda {
                 let r = resource.to_owned();
-                self.event(t, "LambdaFunctionScheduled".into(), Some("lambdaFunctionScheduledEventDetails"), || {
+                self.event(t, "LambdaFunctionScheduled", Some("lambdaFunctionScheduledEventDetails"), || {
                     let mut d = json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
                     if let Some(s) = timeout {
                         d["timeoutInSeconds"] = json!(s);
                     }
                     d
                 });
-                self.event(t, "LambdaFunctionStarted".into(), None, || Value::Null);
+                self.event(t, "LambdaFunctionStarted", None, || Value::Null);
             } else {
                 let (rt, rn) = (rtype.clone(), rname.clone());
-                self.event(t, "TaskScheduled".into(), Some("taskScheduledEventDetails"), || {
+                self.event(t, "TaskScheduled", Some("taskScheduledEventDetails"), || {
                     let mut d = json!({"parameters": input_s, "region": region, "resource": rn, "resourceType": rt});
                     if let Some(s) = timeout {
                         d["timeoutInSeconds"] = json!(s);
@@ -934,14 +929,14 @@ impl Execution {
                 let (rt, rn) = (rtype, rname);
                 self.event(
                     t,
-                    "TaskStarted".into(),
+                    "TaskStarted",
                     Some("taskStartedEventDetails"),
                     || json!({"resource": rn, "resourceType": rt}),
                 );
             }
         } else {
-            self.event(t, String::new(), None, || Value::Null);
-            self.event(t, String::new(), None, || Value::Null);
+            self.event(t, "", None, || Value::Null);
+            self.event(t, "", None, || Value::Null);
         }
         let action = self.new_action(Waiter::Task(t));
         let timeout_timer = timeout.map(|s| {
@@ -1000,17 +995,17 @@ impl Execution {
                         let (kind, key) = w.family.end("Succeeded");
                         self.event(
                             t,
-                            kind.into(),
+                            kind,
                             Some(key),
                             || json!({"output": out, "outputDetails": not_truncated()}),
                         );
                     } else {
-                        self.event(t, "TaskSucceeded".into(), Some("taskSucceededEventDetails"), || {
+                        self.event(t, "TaskSucceeded", Some("taskSucceededEventDetails"), || {
                             json!({"output": out, "outputDetails": not_truncated(), "resource": rname, "resourceType": rtype})
                         });
                     }
                 } else {
-                    self.event(t, String::new(), None, || Value::Null);
+                    self.event(t, "", None, || Value::Null);
                 }
                 let flow = self.task_result(t, state, output);
                 self.after(t, state, flow);
@@ -1019,9 +1014,9 @@ impl Execution {
                 let (e, c) = (f.error.clone(), f.cause.clone());
                 if w.family != Family::Task {
                     let (kind, key) = w.family.end("Failed");
-                    self.event(t, kind.into(), Some(key), || error_details(e, c, None));
+                    self.event(t, kind, Some(key), || error_details(e, c, None));
                 } else {
-                    self.event(t, "TaskFailed".into(), Some("taskFailedEventDetails"), || {
+                    self.event(t, "TaskFailed", Some("taskFailedEventDetails"), || {
                         error_details(e, c, Some((rname, rtype)))
                     });
                 }
@@ -1066,11 +1061,11 @@ impl Execution {
         let err = error.to_owned();
         if w.family != Family::Task {
             let (kind, key) = w.family.end("TimedOut");
-            self.event(t, kind.into(), Some(key), || json!({ "error": err }));
+            self.event(t, kind, Some(key), || json!({ "error": err }));
         } else {
             self.event(
                 t,
-                "TaskTimedOut".into(),
+                "TaskTimedOut",
                 Some("taskTimedOutEventDetails"),
                 || json!({"error": err, "resource": rname, "resourceType": rtype}),
             );
@@ -1608,7 +1603,7 @@ impl Execution {
         let n = inputs.len();
         self.event(
             t,
-            "MapStateStarted".into(),
+            "MapStateStarted",
             Some("mapStateStartedEventDetails"),
             || json!({ "length": n }),
         );
@@ -1686,7 +1681,7 @@ impl Execution {
             );
             Some(self.event(
                 t,
-                "MapRunStarted".into(),
+                "MapRunStarted",
                 Some("mapRunStartedEventDetails"),
                 || json!({ "mapRunArn": arn }),
             ))
@@ -1727,7 +1722,7 @@ impl Execution {
             } else {
                 self.event(
                     t,
-                    "MapIterationStarted".into(),
+                    "MapIterationStarted",
                     Some("mapIterationStartedEventDetails"),
                     || json!({"index": i, "name": name}),
                 )
@@ -1751,7 +1746,7 @@ impl Execution {
         let Phase::Join(j) = &self.th(t).phase else { return };
         let Some(started) = j.map_run else { return };
         self.th(t).prev_event = started;
-        self.event(t, "MapRunSucceeded".into(), None, || Value::Null);
+        self.event(t, "MapRunSucceeded", None, || Value::Null);
     }
 
     fn join_complete(&mut self, t: ThreadId, state: &State) -> Flow {
@@ -1761,7 +1756,7 @@ impl Execution {
         let kind = if j.map { "MapStateSucceeded" } else { "ParallelStateSucceeded" };
         let last = self.history.last_id();
         self.th(t).prev_event = last;
-        self.event(t, kind.into(), None, || Value::Null);
+        self.event(t, kind, None, || Value::Null);
         // The state's exit follows the same event as its MapStateSucceeded or
         // ParallelStateSucceeded event does. For a Distributed Map that is its MapRunSucceeded
         // event; AWS is inconsistent there (a race on its side: one definition recorded with two
@@ -1803,7 +1798,6 @@ impl Execution {
             return;
         }
         if !matches!(state.kind, StateKind::Fail { .. }) {
-            let name = state.name.clone();
             let record = self.history.record;
             let out = payload_if(record, &output);
             let assigned_s = if record {
@@ -1814,22 +1808,17 @@ impl Execution {
             } else {
                 None
             };
-            self.event(
-                t,
-                format!("{}StateExited", state.type_name()),
-                Some("stateExitedEventDetails"),
-                || {
-                    let mut d = Map::new();
-                    if let Some(a) = assigned_s {
-                        d.insert("assignedVariables".into(), a);
-                        d.insert("assignedVariablesDetails".into(), not_truncated());
-                    }
-                    d.insert("name".into(), Value::String(name));
-                    d.insert("output".into(), out);
-                    d.insert("outputDetails".into(), not_truncated());
-                    Value::Object(d)
-                },
-            );
+            self.event(t, state.exited_event(), Some("stateExitedEventDetails"), || {
+                let mut d = Map::new();
+                if let Some(a) = assigned_s {
+                    d.insert("assignedVariables".into(), a);
+                    d.insert("assignedVariablesDetails".into(), not_truncated());
+                }
+                d.insert("name".into(), Value::String(state.name.clone()));
+                d.insert("output".into(), out);
+                d.insert("outputDetails".into(), not_truncated());
+                Value::Object(d)
+            });
         }
         self.transitions += 1;
         if let Some(a) = assigned {
@@ -1878,7 +1867,7 @@ impl Execution {
                     self.th(p).prev_event = th.prev_event;
                     self.event(
                         p,
-                        "MapIterationSucceeded".into(),
+                        "MapIterationSucceeded",
                         Some("mapIterationSucceededEventDetails"),
                         || json!({"index": slot, "name": name}),
                     );
@@ -1938,7 +1927,7 @@ impl Execution {
                             self.th(p).prev_event = th.prev_event;
                             self.event(
                                 p,
-                                "MapIterationFailed".into(),
+                                "MapIterationFailed",
                                 Some("mapIterationFailedEventDetails"),
                                 || json!({"index": slot, "name": name}),
                             );
@@ -1980,12 +1969,12 @@ impl Execution {
                 }
                 if distributed {
                     let (e, c) = (f.error.clone(), f.cause.clone());
-                    self.event(p, "MapRunFailed".into(), Some("mapRunFailedEventDetails"), || {
+                    self.event(p, "MapRunFailed", Some("mapRunFailedEventDetails"), || {
                         error_details(e, c, None)
                     });
                 }
                 let kind = if map { "MapStateFailed" } else { "ParallelStateFailed" };
-                self.event(p, kind.into(), None, || Value::Null);
+                self.event(p, kind, None, || Value::Null);
                 self.catch_or_fail(p, pstate, f);
             }
         }
