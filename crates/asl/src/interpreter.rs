@@ -184,6 +184,10 @@ struct Thread {
     retries: Vec<u32>,
     /// `$$.Map.Item` for an iteration of a Map.
     map_item: Option<(usize, Value)>,
+    /// Whether `input` is a state's output that passed the payload size check.
+    input_checked: bool,
+    /// `input` serialized as its history events show it, when it has been.
+    input_payload: Option<String>,
 }
 
 #[derive(Debug)]
@@ -295,10 +299,35 @@ pub struct Execution {
     rng: Option<u64>,
 }
 
+/// Where a state's output comes from, relative to the state's raw input: the raw input's size
+/// check and history payload stand for the output's when it is the same document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The raw input itself, unchanged.
+    Input,
+    /// A part of the raw input (its JSON text is no longer than the input's).
+    PartOfInput,
+    /// Anything else.
+    New,
+}
+
+impl Origin {
+    /// The origin of `v`, selected from `raw` (a value of origin `self`).
+    // Whether `v` is borrowed is what it says: a `&Value` would not tell.
+    #[allow(clippy::ptr_arg)]
+    fn of_selected(self, v: &Cow<'_, Value>, raw: &Value) -> Self {
+        match (self, v) {
+            (Self::New, _) | (_, Cow::Owned(_)) => Self::New,
+            (_, Cow::Borrowed(v)) if std::ptr::eq(*v, raw) => self,
+            _ => Self::PartOfInput,
+        }
+    }
+}
+
 /// The result of running a state's body up to its end.
 enum Flow {
     /// The state finished with this output and goes on.
-    Done { output: Value, assigned: Option<Vars>, next: Transition },
+    Done { output: Value, assigned: Option<Vars>, next: Transition, origin: Origin },
     /// The state parked the thread (task, timer, children).
     Parked,
     /// The state failed.
@@ -335,12 +364,15 @@ impl Execution {
         };
         ex.rng = ex.options.random_seed;
         let role = ex.info.role_arn.clone();
+        // The first state's entry shows the same payload.
+        let input_s = ex.history.record.then(|| payload_string(&input));
+        let started = input_s.clone();
         ex.history.push(
             0,
             now,
             "ExecutionStarted",
             Some("executionStartedEventDetails"),
-            || json!({"input": payload(&input), "inputDetails": not_truncated(), "roleArn": role}),
+            || json!({"input": started, "inputDetails": not_truncated(), "roleArn": role}),
         );
         if let Some(secs) = machine.timeout_seconds {
             let id = ex.new_action(Waiter::ExecutionTimeout);
@@ -349,6 +381,7 @@ impl Execution {
         let start = machine.start_at;
         // The first state's entry follows no event (AWS records previousEventId 0 for it).
         let t = ex.spawn(machine, start, input, Vars::new(), None, 0, None);
+        ex.th(t).input_payload = input_s;
         ex.ready.push_back(t);
         ex.run_seeded();
         let actions = std::mem::take(&mut ex.actions);
@@ -518,6 +551,8 @@ impl Execution {
             entered_time: self.now,
             retries: vec![0; n],
             map_item,
+            input_checked: false,
+            input_payload: None,
         };
         match self.free.pop() {
             Some(id) => {
@@ -649,18 +684,23 @@ impl Execution {
 
     fn advance(&mut self, t: ThreadId) {
         let now = self.now;
+        let record = self.history.record;
         let th = self.th(t);
         let machine = th.machine.clone();
         let state = &machine.states[th.state];
         if matches!(th.phase, Phase::Enter) {
             th.entered_time = now;
             th.entered_prev = th.prev_event;
-            let input = payload_if(self.history.record, &self.th(t).input);
+            // The previous state's exit (or the execution's start) may have serialized the
+            // input already; the state's exit reuses the string when its output is the input.
+            let cached = th.input_payload.take();
+            let input_s = record.then(|| cached.unwrap_or_else(|| payload_string(&th.input)));
+            th.input_payload = input_s.clone();
             let id = self.event(
                 t,
                 state.entered_event(),
                 Some("stateEnteredEventDetails"),
-                || json!({"input": input, "inputDetails": not_truncated(), "name": state.name}),
+                || json!({"input": input_s, "inputDetails": not_truncated(), "name": state.name}),
             );
             self.th(t).entered_event = id;
         }
@@ -672,8 +712,8 @@ impl Execution {
     fn after(&mut self, t: ThreadId, state: &State, flow: Flow) {
         match flow {
             Flow::Parked => {}
-            Flow::Done { output, assigned, next } => {
-                self.exit_state(t, state, output, assigned, next)
+            Flow::Done { output, assigned, next, origin } => {
+                self.exit_state(t, state, output, assigned, next, origin)
             }
             Flow::Fail(f) => self.handle_failure(t, state, f),
             Flow::Terminal(f) => self.thread_failed(t, f),
@@ -742,36 +782,54 @@ impl Execution {
             StateKind::Pass { result } => {
                 if jsonata {
                     let raw = self.raw(t);
-                    let out = match result {
-                        Some(r) => r.clone(),
-                        None => raw.clone(),
+                    let (out, origin) = match result {
+                        Some(r) => (r.clone(), Origin::New),
+                        None => (raw.clone(), Origin::Input),
                     };
-                    return self.finish_jsonata(t, state, &raw, Some(&out), None, out.clone());
+                    return self.finish_jsonata(
+                        t,
+                        state,
+                        &raw,
+                        Some(&out),
+                        None,
+                        out.clone(),
+                        origin,
+                    );
                 }
                 // The effective input is made even with a `Result`: its paths may fail.
                 let eff = self.effective_input(t, state)?;
-                let result = match result {
-                    Some(r) => r.clone(),
-                    None => match detach(eff, self.raw_ref(t)) {
-                        Some(eff) => eff,
-                        // The whole raw input passes on; unless a `ResultPath` puts it into
-                        // the raw input, nothing reads the raw input after it.
-                        None => self.own_input(t, matches!(state.result_path, ResultPath::Replace)),
-                    },
+                let (result, origin) = match result {
+                    Some(r) => (r.clone(), Origin::New),
+                    None => {
+                        let origin = Origin::Input.of_selected(&eff, self.raw_ref(t));
+                        let result = match detach(eff, self.raw_ref(t)) {
+                            Some(eff) => eff,
+                            // The whole raw input passes on; unless a `ResultPath` puts it
+                            // into the raw input, nothing reads the raw input after it.
+                            None => {
+                                let last = matches!(state.result_path, ResultPath::Replace);
+                                self.own_input(t, last)
+                            }
+                        };
+                        (result, origin)
+                    }
                 };
-                self.finish_jsonpath(t, state, result)
+                self.finish_jsonpath(t, state, result, origin)
             }
             StateKind::Succeed => {
                 if jsonata {
                     let raw = self.raw(t);
-                    return self.finish_jsonata(t, state, &raw, None, None, raw.clone());
+                    let out = raw.clone();
+                    return self.finish_jsonata(t, state, &raw, None, None, out, Origin::Input);
                 }
                 let raw = self.raw_ref(t);
-                let eff = detach(self.select_io(t, &state.input_path, raw)?, raw);
+                let eff = self.select_io(t, &state.input_path, raw)?;
+                let origin = Origin::Input.of_selected(&eff, raw);
+                let eff = detach(eff, raw);
                 // The thread ends here: its raw input is not read again.
                 let eff = eff.unwrap_or_else(|| self.own_input(t, true));
-                let out = self.apply_io(t, &state.output_path, eff)?;
-                Ok(Flow::Done { output: out, assigned: None, next: Transition::End })
+                let (output, origin) = self.apply_output(t, &state.output_path, eff, origin)?;
+                Ok(Flow::Done { output, assigned: None, next: Transition::End, origin })
             }
             StateKind::Fail { error, cause } => {
                 let error = self.dynamic_string(t, error.as_ref(), "Error")?;
@@ -1028,9 +1086,9 @@ impl Execution {
     fn task_result(&mut self, t: ThreadId, state: &State, output: Value) -> Flow {
         let r = if state.language == QueryLanguage::Jsonata {
             let raw = self.raw(t);
-            self.finish_jsonata(t, state, &raw, Some(&output), None, output.clone())
+            self.finish_jsonata(t, state, &raw, Some(&output), None, output.clone(), Origin::New)
         } else {
-            self.finish_jsonpath(t, state, output)
+            self.finish_jsonpath(t, state, output, Origin::New)
         };
         r.unwrap_or_else(|f| self.state_error(t, state, f))
     }
@@ -1082,12 +1140,13 @@ impl Execution {
                 let state = &machine.states[self.th(t).state];
                 let flow = if state.language == QueryLanguage::Jsonata {
                     let raw = self.raw(t);
-                    self.finish_jsonata(t, state, &raw, None, None, raw.clone())
+                    self.finish_jsonata(t, state, &raw, None, None, raw.clone(), Origin::Input)
                 } else {
                     self.apply_io(t, &state.input_path, self.raw(t)).and_then(|eff| {
                         let assigned = self.assign_jsonpath(t, state, &eff)?;
                         let out = self.apply_io(t, &state.output_path, eff)?;
-                        Ok(Flow::Done { output: out, assigned, next: state.transition })
+                        let (next, origin) = (state.transition, Origin::New);
+                        Ok(Flow::Done { output: out, assigned, next, origin })
                     })
                 };
                 let flow = flow.unwrap_or_else(|f| self.state_error(t, state, f));
@@ -1175,14 +1234,15 @@ impl Execution {
         t: ThreadId,
         state: &State,
         result: Value,
+        origin: Origin,
     ) -> Result<Flow, Failure> {
-        let result = match &state.result_selector {
+        let (result, origin) = match &state.result_selector {
             Some(sel) => {
                 let th = self.threads[t].as_ref().unwrap();
                 let ctx = self.context(th, false, None);
-                sel.evaluate(&Env { input: &result, context: &ctx, vars: &th.vars })?
+                (sel.evaluate(&Env { input: &result, context: &ctx, vars: &th.vars })?, Origin::New)
             }
-            None => result,
+            None => (result, origin),
         };
         let assigned = self.assign_jsonpath(t, state, &result)?;
         let raw = match &state.result_path {
@@ -1191,9 +1251,32 @@ impl Execution {
             ResultPath::Path(_) => self.threads[t].as_ref().unwrap().input.clone(),
             ResultPath::Replace | ResultPath::Discard => std::mem::take(&mut self.th(t).input),
         };
+        let origin = match &state.result_path {
+            ResultPath::Replace => origin,
+            ResultPath::Discard => Origin::Input,
+            ResultPath::Path(_) => Origin::New,
+        };
         let combined = apply_result_path(&state.result_path, raw, result)?;
-        let out = self.apply_io(t, &state.output_path, combined)?;
-        Ok(Flow::Done { output: out, assigned, next: state.transition })
+        let (output, origin) = self.apply_output(t, &state.output_path, combined, origin)?;
+        Ok(Flow::Done { output, assigned, next: state.transition, origin })
+    }
+
+    /// Applies an `OutputPath` to `v`, a value of origin `origin`: the output and its origin.
+    fn apply_output(
+        &self,
+        t: ThreadId,
+        p: &IoPath,
+        v: Value,
+        origin: Origin,
+    ) -> Result<(Value, Origin), Failure> {
+        match p {
+            IoPath::Identity => Ok((v, origin)),
+            _ => {
+                let selected = self.select_io(t, p, &v)?;
+                let origin = origin.of_selected(&selected, &v);
+                Ok((selected.into_owned(), origin))
+            }
+        }
     }
 
     fn assign_jsonpath(
@@ -1239,6 +1322,7 @@ impl Execution {
     }
 
     /// Assign and Output of a JSONata state.
+    #[allow(clippy::too_many_arguments)]
     fn finish_jsonata(
         &mut self,
         t: ThreadId,
@@ -1247,13 +1331,14 @@ impl Execution {
         result: Option<&Value>,
         error_output: Option<&Value>,
         default_output: Value,
+        default_origin: Origin,
     ) -> Result<Flow, Failure> {
         let assigned = self.assign_with(t, state.assign.as_ref(), raw, result, error_output)?;
-        let output = match &state.output {
-            Some(q) => self.eval_query(t, q, result, error_output, "Output")?,
-            None => default_output,
+        let (output, origin) = match &state.output {
+            Some(q) => (self.eval_query(t, q, result, error_output, "Output")?, Origin::New),
+            None => (default_output, default_origin),
         };
-        Ok(Flow::Done { output, assigned, next: state.transition })
+        Ok(Flow::Done { output, assigned, next: state.transition, origin })
     }
 
     fn eval_query(
@@ -1486,20 +1571,21 @@ impl Execution {
             }
         }
         let query = chosen.and_then(|c| c.output.as_ref()).or(state.output.as_ref());
-        let output = match (jsonata, query) {
-            (true, Some(q)) => self.eval_query(t, q, None, None, "Output")?,
+        let (output, origin) = match (jsonata, query) {
+            (true, Some(q)) => (self.eval_query(t, q, None, None, "Output")?, Origin::New),
             _ => {
+                let origin = Origin::Input.of_selected(&eff, raw);
                 // The state's output replaces its raw input, which nothing reads after this.
                 let eff = detach(eff, raw);
                 let eff = eff.unwrap_or_else(|| self.own_input(t, true));
                 if jsonata {
-                    eff
+                    (eff, origin)
                 } else {
-                    self.apply_io(t, &state.output_path, eff)?
+                    self.apply_output(t, &state.output_path, eff, origin)?
                 }
             }
         };
-        Ok(Flow::Done { output, assigned, next: Transition::Next(next) })
+        Ok(Flow::Done { output, assigned, next: Transition::Next(next), origin })
     }
 
     // ----- Map -----------------------------------------------------------------------------
@@ -1767,9 +1853,9 @@ impl Execution {
             Value::Array(j.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect());
         let flow = if state.language == QueryLanguage::Jsonata {
             let raw = self.raw(t);
-            self.finish_jsonata(t, state, &raw, Some(&results), None, results.clone())
+            self.finish_jsonata(t, state, &raw, Some(&results), None, results.clone(), Origin::New)
         } else {
-            self.finish_jsonpath(t, state, results)
+            self.finish_jsonpath(t, state, results, Origin::New)
         };
         flow.unwrap_or_else(|f| self.state_error(t, state, f))
     }
@@ -1783,10 +1869,22 @@ impl Execution {
         output: Value,
         assigned: Option<Vars>,
         next: Transition,
+        origin: Origin,
     ) {
-        if self.options.max_payload_bytes > 0
-            && payload_len(&output) > self.options.max_payload_bytes
-        {
+        let record = self.history.record;
+        let limit = self.options.max_payload_bytes;
+        let th = self.th(t);
+        // The history payload of the output: the input's when the output is the input.
+        let cached = th.input_payload.take().filter(|_| origin == Origin::Input);
+        let out_s = record.then(|| cached.unwrap_or_else(|| payload_string(&output)));
+        let over = limit > 0
+            && match &out_s {
+                Some(s) => s.len() > limit,
+                // An input that passed the check, or a part of it, passes it again.
+                None if th.input_checked && origin != Origin::New => false,
+                None => payload_exceeds(&output, limit),
+            };
+        if over {
             let f = Failure::new(
                 names::DATA_LIMIT_EXCEEDED,
                 format!(
@@ -1798,8 +1896,7 @@ impl Execution {
             return;
         }
         if !matches!(state.kind, StateKind::Fail { .. }) {
-            let record = self.history.record;
-            let out = payload_if(record, &output);
+            let out = Value::from(out_s.clone());
             let assigned_s = if record {
                 // An empty Assign leaves no assignedVariables in the event, as on AWS.
                 assigned.as_ref().filter(|a| !a.is_empty()).map(|a| {
@@ -1829,22 +1926,27 @@ impl Execution {
                 let th = self.th(t);
                 th.state = n;
                 th.input = output;
+                th.input_checked = true;
+                th.input_payload = out_s;
                 th.phase = Phase::Enter;
                 let retries = th.machine.states[n].retry.len();
                 th.retries.clear();
                 th.retries.resize(retries, 0);
                 self.ready.push_back(t);
             }
-            Transition::End => self.thread_succeeded(t, output),
+            Transition::End => self.thread_succeeded(t, output, out_s),
         }
     }
 
-    fn thread_succeeded(&mut self, t: ThreadId, output: Value) {
+    /// Ends thread `t` with `output`, whose history payload `output_s` is, when it has been
+    /// made.
+    fn thread_succeeded(&mut self, t: ThreadId, output: Value, output_s: Option<String>) {
         let th = self.threads[t].take().expect("live thread");
         self.free.push(t);
         match th.parent {
             None => {
-                let out = payload_if(self.history.record, &output);
+                let record = self.history.record;
+                let out = record.then(|| output_s.unwrap_or_else(|| payload_string(&output)));
                 self.history.push(
                     th.prev_event,
                     self.now,
@@ -2087,7 +2189,8 @@ impl Execution {
             };
             match r {
                 Ok((output, assigned)) => {
-                    self.exit_state(t, state, output, assigned, Transition::Next(c.next));
+                    let next = Transition::Next(c.next);
+                    self.exit_state(t, state, output, assigned, next, Origin::New);
                 }
                 Err(f) => {
                     let f = self.runtime_error(t, f);
@@ -2201,12 +2304,46 @@ pub fn resource_parts(resource: &str) -> (String, String) {
     (String::new(), resource.to_owned())
 }
 
-fn payload_if(record: bool, v: &Value) -> Value {
-    if record {
-        payload(v)
-    } else {
-        Value::Null
+/// `v` serialized as history event details show it.
+fn payload_string(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Whether `v`'s JSON text is longer than `limit` bytes. A walk bounds the length without
+/// formatting anything (a float takes at most 24 bytes, an escaped byte at most 6), and only a
+/// bound over the limit is checked exactly.
+fn payload_exceeds(v: &Value, limit: usize) -> bool {
+    payload_bound(v) > limit && payload_len(v) > limit
+}
+
+/// An upper bound of the length of `v`'s JSON text.
+fn payload_bound(v: &Value) -> usize {
+    fn string_bound(s: &str) -> usize {
+        let escaped = s.bytes().filter(|&b| b < 0x20 || b == b'"' || b == b'\\').count();
+        s.len() + 2 + 5 * escaped
     }
+    match v {
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => digits(u),
+            (None, Some(i)) => 1 + digits(i.unsigned_abs()),
+            (None, None) => 24,
+        },
+        Value::String(s) => string_bound(s),
+        Value::Array(a) => {
+            2 + a.len().saturating_sub(1) + a.iter().map(payload_bound).sum::<usize>()
+        }
+        Value::Object(m) => {
+            let fields: usize = m.iter().map(|(k, v)| string_bound(k) + 1 + payload_bound(v)).sum();
+            2 + m.len().saturating_sub(1) + fields
+        }
+    }
+}
+
+/// The number of decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 fn payload_len(v: &Value) -> usize {
