@@ -91,6 +91,30 @@ fn tasks_and_maps() -> Value {
     }})
 }
 
+/// Expressions that read `$$` (or not) in every field that may.
+fn context_reads() -> Value {
+    json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"name.$": "$$.State.Name", "plain.$": "$.a", "start.$": "$$.Execution.StartTime"},
+              "Parameters": {"f.$": "States.Format('{}/{}', States.JsonToString($$.Execution.Input), $$.StateMachine.Name)", "a.$": "$.a"},
+              "Next": "T"},
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+              "Parameters": {"name.$": "$name", "entered.$": "$$.State.EnteredTime", "retries.$": "$$.State.RetryCount"},
+              "ResultSelector": {"p.$": "$.Payload", "who.$": "$$.Execution.Name", "n.$": "$start"},
+              "ResultPath": "$.t", "OutputPath": "$", "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [
+                {"Variable": "$name", "StringEquals": "zzz", "Next": "O"},
+                {"Not": {"Variable": "$$.Execution.Input.a", "NumericEquals": 1}, "Next": "O"},
+                {"And": [{"Variable": "$.a", "NumericEqualsPath": "$$.Execution.Input.a"}, {"Variable": "$plain", "IsPresent": true}], "Next": "V"}],
+              "Default": "O"},
+        "V": {"Type": "Pass", "InputPath": "$name", "ResultPath": "$", "Next": "O"},
+        "O": {"Type": "Pass", "InputPath": "$$.Execution", "OutputPath": "$.Input", "Next": "M"},
+        "M": {"Type": "Map", "ItemsPath": "$.list", "ItemSelector": {"v.$": "$$.Map.Item.Value", "plain.$": "$.a"},
+              "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "I", "States": {
+                  "I": {"Type": "Pass", "Parameters": {"ctx.$": "$$.State.Name", "v.$": "$.v"}, "End": true}}},
+              "End": true}
+    }})
+}
+
 fn cases() -> Vec<(&'static str, Value, Value, Value)> {
     let doc =
         json!({"n": 1, "f": 1.25, "s": "a\u{1}\"b\\c\u{e9}", "list": [1, -2, 3.5e300, null, true]});
@@ -104,6 +128,18 @@ fn cases() -> Vec<(&'static str, Value, Value, Value)> {
             tasks_and_maps(),
             json!({"a": 1, "items": [{"q": 1}, "two", 3.0, [4]], "doc": doc}),
             json!({"Payload": {"ok": true, "s": "\n"}}),
+        ),
+        (
+            "context_reads",
+            context_reads(),
+            json!({"a": 1, "list": [1, {"b": 2}]}),
+            json!({"Payload": 5}),
+        ),
+        (
+            "context_reads_other",
+            context_reads(),
+            json!({"a": 2, "list": []}),
+            json!({"Payload": 6}),
         ),
     ]
 }
