@@ -680,6 +680,16 @@ impl Execution {
         Value::Object(c)
     }
 
+    /// The context object for an expression that reads it (`reads`), null for one that
+    /// does not.
+    fn context_if(&self, t: &Thread, reads: bool) -> Value {
+        if reads {
+            self.context(t, false, None)
+        } else {
+            Value::Null
+        }
+    }
+
     // ----- running a state -----------------------------------------------------------------
 
     fn advance(&mut self, t: ThreadId) {
@@ -863,12 +873,12 @@ impl Execution {
                         .then(|| self.task_token(self.next_action));
                     let input = match &state.parameters {
                         Some(p) => {
-                            let ctx = self.context(
-                                self.threads[t].as_ref().unwrap(),
-                                false,
-                                token.as_deref(),
-                            );
                             let th = self.threads[t].as_ref().unwrap();
+                            let ctx = if p.reads_context() {
+                                self.context(th, false, token.as_deref())
+                            } else {
+                                Value::Null
+                            };
                             p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
                         }
                         None => eff,
@@ -1186,7 +1196,7 @@ impl Execution {
             }
             IoPath::Path(path) => {
                 let th = self.threads[t].as_ref().expect("live thread");
-                let ctx = self.context(th, false, None);
+                let ctx = self.context_if(th, path.is_context_path());
                 path.select_or_fail(&Env { input: v, context: &ctx, vars: &th.vars })
                     .map(Cow::Owned)
             }
@@ -1200,7 +1210,7 @@ impl Execution {
         let eff = self.select_io(t, &state.input_path, &th.input)?;
         match &state.parameters {
             Some(p) => {
-                let ctx = self.context(th, false, None);
+                let ctx = self.context_if(th, p.reads_context());
                 p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars }).map(Cow::Owned)
             }
             None => Ok(eff),
@@ -1221,7 +1231,7 @@ impl Execution {
         match &state.parameters {
             Some(p) => {
                 let th = self.threads[t].as_ref().unwrap();
-                let ctx = self.context(th, false, None);
+                let ctx = self.context_if(th, p.reads_context());
                 p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })
             }
             None => Ok(eff),
@@ -1239,7 +1249,7 @@ impl Execution {
         let (result, origin) = match &state.result_selector {
             Some(sel) => {
                 let th = self.threads[t].as_ref().unwrap();
-                let ctx = self.context(th, false, None);
+                let ctx = self.context_if(th, sel.reads_context());
                 (sel.evaluate(&Env { input: &result, context: &ctx, vars: &th.vars })?, Origin::New)
             }
             None => (result, origin),
@@ -1298,7 +1308,11 @@ impl Execution {
     ) -> Result<Option<Vars>, Failure> {
         let Some(assign) = assign else { return Ok(None) };
         let th = self.threads[t].as_ref().unwrap();
-        let ctx = self.context(th, false, None);
+        let reads = match assign {
+            Assign::Template(tpl) => tpl.reads_context(),
+            Assign::Query(_) => true,
+        };
+        let ctx = self.context_if(th, reads);
         let v = match assign {
             Assign::Template(tpl) => {
                 tpl.evaluate(&Env { input: subject, context: &ctx, vars: &th.vars })?
@@ -1383,7 +1397,7 @@ impl Execution {
 
     fn select_path(&self, t: ThreadId, p: &crate::path::Path, input: &Value) -> Option<Value> {
         let th = self.threads[t].as_ref().unwrap();
-        let ctx = self.context(th, false, None);
+        let ctx = self.context_if(th, p.is_context_path());
         p.select(&Env { input, context: &ctx, vars: &th.vars })
     }
 
@@ -1538,7 +1552,7 @@ impl Execution {
         for c in choices {
             let hit = match &c.condition {
                 ChoiceCondition::Rule(r) => {
-                    let ctx = self.context(th, false, None);
+                    let ctx = self.context_if(th, r.reads_context());
                     r.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
                 }
                 ChoiceCondition::Query(q) => {
@@ -1659,8 +1673,11 @@ impl Execution {
         for (i, item) in items.into_iter().enumerate() {
             let input = if let Some(sel) = &spec.item_selector {
                 let th = self.threads[t].as_ref().unwrap();
-                let mut ctx = self.context(th, false, None);
-                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                let mut ctx = Value::Null;
+                if sel.reads_context() {
+                    ctx = self.context(th, false, None);
+                    ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                }
                 sel.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
             } else if let Some(q) = &spec.item_selector_query {
                 let th = self.threads[t].as_ref().unwrap();
