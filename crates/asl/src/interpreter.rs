@@ -349,7 +349,8 @@ impl Execution {
             info,
             history: History::new(options.record_history),
             options,
-            input: input.clone(),
+            // `$$.Execution.Input`, kept only for a machine that may read it.
+            input: if machine.reads_context { input.clone() } else { Value::Null },
             start_time: iso_millis(now),
             now,
             threads: Vec::new(),

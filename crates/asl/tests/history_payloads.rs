@@ -263,3 +263,21 @@ fn the_limit_is_exact_in_bytes() {
         assert_limit_exceeded(&limited(&def, json!({}), &json!({}), exact - 1, record), "A");
     }
 }
+
+#[test]
+fn the_execution_input_is_in_the_context_wherever_it_is_read() {
+    let input = json!({"a": [1, 2], "b": "c"});
+    let nested = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.a",
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "I", "States": {
+            "I": {"Type": "Pass", "Parameters": {"in.$": "$$.Execution.Input.b"}, "End": true}}},
+        "End": true}}});
+    let jsonata = json!({"StartAt": "J", "States": {"J": {"Type": "Pass", "QueryLanguage": "JSONata",
+        "Output": "{% $states.context.Execution.Input %}", "End": true}}});
+    for record in [false, true] {
+        let options = || Options { record_history: record, ..Default::default() };
+        let out = run(&nested, input.clone(), &json!({}), options())["outcome"].clone();
+        assert_eq!(out["output"], json!([{"in": "c"}, {"in": "c"}]));
+        let out = run(&jsonata, input.clone(), &json!({}), options())["outcome"].clone();
+        assert_eq!(out["output"], input);
+    }
+}
