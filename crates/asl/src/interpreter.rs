@@ -1820,7 +1820,6 @@ impl Execution {
             }
             let Some((i, input)) = j.pending_items.pop_front() else { return };
             let distributed = j.map_run.is_some();
-            let name = state.name.clone();
             let started = if distributed {
                 0
             } else {
@@ -1828,7 +1827,7 @@ impl Execution {
                     t,
                     "MapIterationStarted",
                     Some("mapIterationStartedEventDetails"),
-                    || json!({"index": i, "name": name}),
+                    || json!({"index": i, "name": state.name}),
                 )
             };
             let vars = self.th(t).vars.clone();
@@ -1983,13 +1982,12 @@ impl Execution {
                 let map = j.map;
                 let distributed = j.map_run.is_some();
                 if map && !distributed {
-                    let name = pstate.name.clone();
                     self.th(p).prev_event = th.prev_event;
                     self.event(
                         p,
                         "MapIterationSucceeded",
                         Some("mapIterationSucceededEventDetails"),
-                        || json!({"index": slot, "name": name}),
+                        || json!({"index": slot, "name": pstate.name}),
                     );
                     // The next iteration starts after the last event of this one, not after
                     // its MapIterationSucceeded event.
