@@ -2320,9 +2320,15 @@ pub fn resource_parts(resource: &str) -> (String, String) {
     (String::new(), resource.to_owned())
 }
 
-/// `v` serialized as history event details show it.
+/// `v` serialized as history event details show it, into a buffer sized once from the
+/// length's bound (growing it step by step cost more than the walk).
 fn payload_string(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    let mut buf = Vec::with_capacity(payload_bound(v).min(1 << 20));
+    match serde_json::to_writer(&mut buf, v) {
+        // serde_json writes valid UTF-8.
+        Ok(()) => String::from_utf8(buf).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Whether `v`'s JSON text is longer than `limit` bytes. A walk bounds the length without
