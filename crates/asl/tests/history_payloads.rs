@@ -115,6 +115,25 @@ fn context_reads() -> Value {
     }})
 }
 
+/// Maps whose fields read the effective input after the items (or not).
+fn map_fields() -> Value {
+    json!({"StartAt": "A", "States": {
+        "A": {"Type": "Map", "InputPath": "$.m", "ItemsPath": "$.items", "MaxConcurrencyPath": "$.mc",
+              "ToleratedFailureCountPath": "$.tc", "ToleratedFailurePercentagePath": "$.tp",
+              "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "I", "States": {
+                  "I": {"Type": "Pass", "End": true}}},
+              "ResultPath": "$.out", "Next": "B"},
+        "B": {"Type": "Map", "InputPath": "$.m", "ItemsPath": "$.items", "MaxConcurrency": 1,
+              "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "J", "States": {
+                  "J": {"Type": "Pass", "Result": "x", "End": true}}},
+              "Next": "C"},
+        "C": {"Type": "Map", "ItemsPath": "$", "ItemSelector": {"v.$": "$$.Map.Item.Value", "all.$": "$"},
+              "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "K", "States": {
+                  "K": {"Type": "Pass", "End": true}}},
+              "End": true}
+    }})
+}
+
 fn cases() -> Vec<(&'static str, Value, Value, Value)> {
     let doc =
         json!({"n": 1, "f": 1.25, "s": "a\u{1}\"b\\c\u{e9}", "list": [1, -2, 3.5e300, null, true]});
@@ -135,6 +154,13 @@ fn cases() -> Vec<(&'static str, Value, Value, Value)> {
             json!({"a": 1, "list": [1, {"b": 2}]}),
             json!({"Payload": 5}),
         ),
+        (
+            "map_fields",
+            map_fields(),
+            json!({"m": {"items": [1, [2], {"c": 3}], "mc": 2, "tc": 0, "tp": 50}}),
+            json!({}),
+        ),
+        ("map_fields_bad", map_fields(), json!({"m": {"items": {"not": "array"}}}), json!({})),
         (
             "context_reads_other",
             context_reads(),
