@@ -1612,8 +1612,8 @@ impl Execution {
         spec: &crate::definition::MapSpec,
     ) -> Result<Flow, Failure> {
         let jsonata = state.language == QueryLanguage::Jsonata;
-        let raw = self.raw(t);
         let (eff, items) = if jsonata {
+            let raw = self.raw(t);
             let items = match &spec.items {
                 Some(q) => {
                     // AWS has a text of its own for an `Items` that returns a function.
@@ -1634,12 +1634,13 @@ impl Execution {
                     }
                 },
             };
-            (raw.clone(), items)
+            (raw, items)
         } else {
-            let eff = self.apply_io(t, &state.input_path, raw)?;
-            let items_v = self.apply_io(t, &spec.items_path, eff.clone())?;
-            let items = match items_v {
-                Value::Array(a) => a,
+            let raw = self.raw_ref(t);
+            let eff = self.select_io(t, &state.input_path, raw)?;
+            let items = match self.select_io(t, &spec.items_path, &eff)? {
+                Cow::Owned(Value::Array(a)) => a,
+                Cow::Borrowed(Value::Array(a)) => a.clone(),
                 other => {
                     return Err(Failure::runtime(format!(
                         "Item must be an array. Item was: {}",
@@ -1647,7 +1648,12 @@ impl Execution {
                     )))
                 }
             };
-            (eff, items)
+            // Only the paths of these fields read the effective input after the items.
+            let reads_eff = spec.item_selector.is_some()
+                || matches!(spec.max_concurrency, Dynamic::Path(_))
+                || matches!(spec.tolerated_failure_count, Some(Dynamic::Path(_)))
+                || matches!(spec.tolerated_failure_percentage, Some(Dynamic::Path(_)));
+            (if reads_eff { eff.into_owned() } else { Value::Null }, items)
         };
         let max_concurrency = match &spec.max_concurrency {
             Dynamic::Fixed(n) => *n,
