@@ -368,13 +368,14 @@ impl Execution {
         // The first state's entry shows the same payload.
         let input_s = ex.history.record.then(|| payload_string(&input));
         let started = input_s.clone();
-        ex.history.push(
-            0,
-            now,
-            "ExecutionStarted",
-            Some("executionStartedEventDetails"),
-            || json!({"input": started, "inputDetails": not_truncated(), "roleArn": role}),
-        );
+        ex.history.push(0, now, "ExecutionStarted", Some("executionStartedEventDetails"), || {
+            let role = Value::String(role);
+            details([
+                ("input", started.into()),
+                ("inputDetails", not_truncated()),
+                ("roleArn", role),
+            ])
+        });
         if let Some(secs) = machine.timeout_seconds {
             let id = ex.new_action(Waiter::ExecutionTimeout);
             ex.actions.push(Action::StartTimer { id, fire_at_millis: now + secs as i64 * 1000 });
@@ -707,12 +708,14 @@ impl Execution {
             let cached = th.input_payload.take();
             let input_s = record.then(|| cached.unwrap_or_else(|| payload_string(&th.input)));
             th.input_payload = input_s.clone();
-            let id = self.event(
-                t,
-                state.entered_event(),
-                Some("stateEnteredEventDetails"),
-                || json!({"input": input_s, "inputDetails": not_truncated(), "name": state.name}),
-            );
+            let id = self.event(t, state.entered_event(), Some("stateEnteredEventDetails"), || {
+                let name = Value::String(state.name.clone());
+                details([
+                    ("input", input_s.into()),
+                    ("inputDetails", not_truncated()),
+                    ("name", name),
+                ])
+            });
             self.th(t).entered_event = id;
         }
         self.th(t).phase = Phase::Done;
@@ -1975,7 +1978,7 @@ impl Execution {
                     self.now,
                     "ExecutionSucceeded",
                     Some("executionSucceededEventDetails"),
-                    || json!({"output": out, "outputDetails": not_truncated()}),
+                    || details([("output", out.into()), ("outputDetails", not_truncated())]),
                 );
                 self.finish(Outcome::Succeeded { output });
             }
@@ -2324,6 +2327,16 @@ pub fn resource_parts(resource: &str) -> (String, String) {
         return (parts[2].to_owned(), parts[5..].join(":"));
     }
     (String::new(), resource.to_owned())
+}
+
+/// An event's details object of `fields` in their order, the values moved in (`json!` would
+/// copy them: a payload string is as long as the payload).
+fn details<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    let mut m = Map::with_capacity(N);
+    for (k, v) in fields {
+        m.insert(k.to_owned(), v);
+    }
+    Value::Object(m)
 }
 
 /// `v` serialized as history event details show it, into a buffer sized once from the
