@@ -167,6 +167,18 @@ impl Rule {
         Ok(Self { kind })
     }
 
+    /// Whether evaluating the rule reads the context object (`$$`).
+    pub fn reads_context(&self) -> bool {
+        match &self.kind {
+            Kind::And(rules) | Kind::Or(rules) => rules.iter().any(Rule::reads_context),
+            Kind::Not(r) => r.reads_context(),
+            Kind::Test { variable, test } => {
+                variable.is_context_path()
+                    || matches!(test, Test::Compare(_, _, Operand::Path(p)) if p.is_context_path())
+            }
+        }
+    }
+
     /// Evaluates the rule.
     pub fn evaluate(&self, env: &Env<'_>) -> Result<bool, Failure> {
         match &self.kind {

@@ -69,6 +69,10 @@ pub struct StateMachine {
     pub index: HashMap<String, usize>,
     /// `TimeoutSeconds` of the whole execution (root machine only).
     pub timeout_seconds: Option<u64>,
+    /// Whether an expression of the definition may read the context object (root machine
+    /// only): it mentions `$$` or uses JSONata. Without, an execution keeps no copy of its
+    /// input for `$$.Execution.Input`.
+    pub reads_context: bool,
 }
 
 /// Where a state goes when it is done.
@@ -167,6 +171,34 @@ impl State {
             StateKind::Map(_) => "Map",
         }
     }
+
+    /// The type of the history event that enters the state, e.g. `PassStateEntered`.
+    pub fn entered_event(&self) -> &'static str {
+        match self.kind {
+            StateKind::Pass { .. } => "PassStateEntered",
+            StateKind::Task(_) => "TaskStateEntered",
+            StateKind::Choice { .. } => "ChoiceStateEntered",
+            StateKind::Wait(_) => "WaitStateEntered",
+            StateKind::Succeed => "SucceedStateEntered",
+            StateKind::Fail { .. } => "FailStateEntered",
+            StateKind::Parallel { .. } => "ParallelStateEntered",
+            StateKind::Map(_) => "MapStateEntered",
+        }
+    }
+
+    /// The type of the history event that leaves the state, e.g. `PassStateExited`.
+    pub fn exited_event(&self) -> &'static str {
+        match self.kind {
+            StateKind::Pass { .. } => "PassStateExited",
+            StateKind::Task(_) => "TaskStateExited",
+            StateKind::Choice { .. } => "ChoiceStateExited",
+            StateKind::Wait(_) => "WaitStateExited",
+            StateKind::Succeed => "SucceedStateExited",
+            StateKind::Fail { .. } => "FailStateExited",
+            StateKind::Parallel { .. } => "ParallelStateExited",
+            StateKind::Map(_) => "MapStateExited",
+        }
+    }
 }
 
 /// What a state does.
@@ -239,7 +271,9 @@ impl StateMachine {
         }
         let language =
             QueryLanguage::parse(definition.get("QueryLanguage"), QueryLanguage::JsonPath);
-        Compiler.machine(definition, language, "").map(Arc::new)
+        let mut machine = Compiler.machine(definition, language, "")?;
+        machine.reads_context = may_read_context(definition);
+        Ok(Arc::new(machine))
     }
 
     /// Validates and compiles a definition given as text.
@@ -257,6 +291,19 @@ impl StateMachine {
     /// Looks up a state by name.
     pub fn state(&self, name: &str) -> Option<&State> {
         self.index.get(name).map(|&i| &self.states[i])
+    }
+}
+
+/// Whether anything in a definition may read the context object: a string (or key) that
+/// mentions `$$`, which every JSONPath, template and intrinsic reading it does, or JSONata,
+/// whose expressions may reach `$states.context` in ways a text search cannot rule out.
+fn may_read_context(v: &Value) -> bool {
+    let mentions = |s: &str| s.contains("$$") || s == "JSONata";
+    match v {
+        Value::String(s) => mentions(s),
+        Value::Array(a) => a.iter().any(may_read_context),
+        Value::Object(m) => m.iter().any(|(k, v)| mentions(k) || may_read_context(v)),
+        _ => false,
     }
 }
 
@@ -300,7 +347,7 @@ impl Compiler {
         }
         let timeout_seconds =
             def.get("TimeoutSeconds").map(|v| uint(v, "/TimeoutSeconds")).transpose()?;
-        Ok(StateMachine { start_at, states, index, timeout_seconds })
+        Ok(StateMachine { start_at, states, index, timeout_seconds, reads_context: false })
     }
 
     fn state(

@@ -74,7 +74,7 @@ impl History {
         &mut self,
         previous: u64,
         now: i64,
-        kind: impl Into<String>,
+        kind: &'static str,
         details_key: Option<&'static str>,
         details: impl FnOnce() -> Value,
     ) -> u64 {

@@ -184,6 +184,10 @@ struct Thread {
     retries: Vec<u32>,
     /// `$$.Map.Item` for an iteration of a Map.
     map_item: Option<(usize, Value)>,
+    /// Whether `input` is a state's output that passed the payload size check.
+    input_checked: bool,
+    /// `input` serialized as its history events show it, when it has been.
+    input_payload: Option<String>,
 }
 
 #[derive(Debug)]
@@ -279,7 +283,7 @@ pub struct Execution {
     info: ExecutionInfo,
     options: Options,
     input: Value,
-    /// `$$.Execution.StartTime`, formatted once.
+    /// `$$.Execution.StartTime`, formatted once (for a machine that may read `$$`).
     start_time: String,
     now: i64,
     threads: Vec<Option<Thread>>,
@@ -295,10 +299,35 @@ pub struct Execution {
     rng: Option<u64>,
 }
 
+/// Where a state's output comes from, relative to the state's raw input: the raw input's size
+/// check and history payload stand for the output's when it is the same document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The raw input itself, unchanged.
+    Input,
+    /// A part of the raw input (its JSON text is no longer than the input's).
+    PartOfInput,
+    /// Anything else.
+    New,
+}
+
+impl Origin {
+    /// The origin of `v`, selected from `raw` (a value of origin `self`).
+    // Whether `v` is borrowed is what it says: a `&Value` would not tell.
+    #[allow(clippy::ptr_arg)]
+    fn of_selected(self, v: &Cow<'_, Value>, raw: &Value) -> Self {
+        match (self, v) {
+            (Self::New, _) | (_, Cow::Owned(_)) => Self::New,
+            (_, Cow::Borrowed(v)) if std::ptr::eq(*v, raw) => self,
+            _ => Self::PartOfInput,
+        }
+    }
+}
+
 /// The result of running a state's body up to its end.
 enum Flow {
     /// The state finished with this output and goes on.
-    Done { output: Value, assigned: Option<Vars>, next: Transition },
+    Done { output: Value, assigned: Option<Vars>, next: Transition, origin: Origin },
     /// The state parked the thread (task, timer, children).
     Parked,
     /// The state failed.
@@ -320,8 +349,9 @@ impl Execution {
             info,
             history: History::new(options.record_history),
             options,
-            input: input.clone(),
-            start_time: iso_millis(now),
+            // `$$.Execution.Input`, kept only for a machine that may read it.
+            input: if machine.reads_context { input.clone() } else { Value::Null },
+            start_time: if machine.reads_context { iso_millis(now) } else { String::new() },
             now,
             threads: Vec::new(),
             free: Vec::new(),
@@ -335,13 +365,17 @@ impl Execution {
         };
         ex.rng = ex.options.random_seed;
         let role = ex.info.role_arn.clone();
-        ex.history.push(
-            0,
-            now,
-            "ExecutionStarted",
-            Some("executionStartedEventDetails"),
-            || json!({"input": payload(&input), "inputDetails": not_truncated(), "roleArn": role}),
-        );
+        // The first state's entry shows the same payload.
+        let input_s = ex.history.record.then(|| payload_string(&input));
+        let started = input_s.clone();
+        ex.history.push(0, now, "ExecutionStarted", Some("executionStartedEventDetails"), || {
+            let role = Value::String(role);
+            details([
+                ("input", started.into()),
+                ("inputDetails", not_truncated()),
+                ("roleArn", role),
+            ])
+        });
         if let Some(secs) = machine.timeout_seconds {
             let id = ex.new_action(Waiter::ExecutionTimeout);
             ex.actions.push(Action::StartTimer { id, fire_at_millis: now + secs as i64 * 1000 });
@@ -349,6 +383,7 @@ impl Execution {
         let start = machine.start_at;
         // The first state's entry follows no event (AWS records previousEventId 0 for it).
         let t = ex.spawn(machine, start, input, Vars::new(), None, 0, None);
+        ex.th(t).input_payload = input_s;
         ex.ready.push_back(t);
         ex.run_seeded();
         let actions = std::mem::take(&mut ex.actions);
@@ -518,6 +553,8 @@ impl Execution {
             entered_time: self.now,
             retries: vec![0; n],
             map_item,
+            input_checked: false,
+            input_payload: None,
         };
         match self.free.pop() {
             Some(id) => {
@@ -554,7 +591,7 @@ impl Execution {
     fn event(
         &mut self,
         t: ThreadId,
-        kind: String,
+        kind: &'static str,
         key: Option<&'static str>,
         details: impl FnOnce() -> Value,
     ) -> u64 {
@@ -645,24 +682,40 @@ impl Execution {
         Value::Object(c)
     }
 
+    /// The context object for an expression that reads it (`reads`), null for one that
+    /// does not.
+    fn context_if(&self, t: &Thread, reads: bool) -> Value {
+        if reads {
+            self.context(t, false, None)
+        } else {
+            Value::Null
+        }
+    }
+
     // ----- running a state -----------------------------------------------------------------
 
     fn advance(&mut self, t: ThreadId) {
         let now = self.now;
+        let record = self.history.record;
         let th = self.th(t);
         let machine = th.machine.clone();
         let state = &machine.states[th.state];
         if matches!(th.phase, Phase::Enter) {
             th.entered_time = now;
             th.entered_prev = th.prev_event;
-            let name = state.name.clone();
-            let input = payload_if(self.history.record, &self.th(t).input);
-            let id = self.event(
-                t,
-                format!("{}StateEntered", state.type_name()),
-                Some("stateEnteredEventDetails"),
-                || json!({"input": input, "inputDetails": not_truncated(), "name": name}),
-            );
+            // The previous state's exit (or the execution's start) may have serialized the
+            // input already; the state's exit reuses the string when its output is the input.
+            let cached = th.input_payload.take();
+            let input_s = record.then(|| cached.unwrap_or_else(|| payload_string(&th.input)));
+            th.input_payload = input_s.clone();
+            let id = self.event(t, state.entered_event(), Some("stateEnteredEventDetails"), || {
+                let name = Value::String(state.name.clone());
+                details([
+                    ("input", input_s.into()),
+                    ("inputDetails", not_truncated()),
+                    ("name", name),
+                ])
+            });
             self.th(t).entered_event = id;
         }
         self.th(t).phase = Phase::Done;
@@ -673,8 +726,8 @@ impl Execution {
     fn after(&mut self, t: ThreadId, state: &State, flow: Flow) {
         match flow {
             Flow::Parked => {}
-            Flow::Done { output, assigned, next } => {
-                self.exit_state(t, state, output, assigned, next)
+            Flow::Done { output, assigned, next, origin } => {
+                self.exit_state(t, state, output, assigned, next, origin)
             }
             Flow::Fail(f) => self.handle_failure(t, state, f),
             Flow::Terminal(f) => self.thread_failed(t, f),
@@ -724,7 +777,7 @@ impl Execution {
         }
         let (error, cause, location) = (f.error.clone(), f.cause.clone(), f.location.clone());
         let name = state.name.clone();
-        self.event(t, "EvaluationFailed".into(), Some("evaluationFailedEventDetails"), || {
+        self.event(t, "EvaluationFailed", Some("evaluationFailedEventDetails"), || {
             let mut d = error_details(error, cause, None);
             if let Some(l) = location {
                 d["location"] = Value::String(l);
@@ -733,7 +786,7 @@ impl Execution {
             d
         });
         if on_entry && matches!(state.kind, StateKind::Map(_)) {
-            self.event(t, "MapStateFailed".into(), None, || Value::Null);
+            self.event(t, "MapStateFailed", None, || Value::Null);
         }
     }
 
@@ -743,36 +796,54 @@ impl Execution {
             StateKind::Pass { result } => {
                 if jsonata {
                     let raw = self.raw(t);
-                    let out = match result {
-                        Some(r) => r.clone(),
-                        None => raw.clone(),
+                    let (out, origin) = match result {
+                        Some(r) => (r.clone(), Origin::New),
+                        None => (raw.clone(), Origin::Input),
                     };
-                    return self.finish_jsonata(t, state, &raw, Some(&out), None, out.clone());
+                    return self.finish_jsonata(
+                        t,
+                        state,
+                        &raw,
+                        Some(&out),
+                        None,
+                        out.clone(),
+                        origin,
+                    );
                 }
                 // The effective input is made even with a `Result`: its paths may fail.
                 let eff = self.effective_input(t, state)?;
-                let result = match result {
-                    Some(r) => r.clone(),
-                    None => match detach(eff, self.raw_ref(t)) {
-                        Some(eff) => eff,
-                        // The whole raw input passes on; unless a `ResultPath` puts it into
-                        // the raw input, nothing reads the raw input after it.
-                        None => self.own_input(t, matches!(state.result_path, ResultPath::Replace)),
-                    },
+                let (result, origin) = match result {
+                    Some(r) => (r.clone(), Origin::New),
+                    None => {
+                        let origin = Origin::Input.of_selected(&eff, self.raw_ref(t));
+                        let result = match detach(eff, self.raw_ref(t)) {
+                            Some(eff) => eff,
+                            // The whole raw input passes on; unless a `ResultPath` puts it
+                            // into the raw input, nothing reads the raw input after it.
+                            None => {
+                                let last = matches!(state.result_path, ResultPath::Replace);
+                                self.own_input(t, last)
+                            }
+                        };
+                        (result, origin)
+                    }
                 };
-                self.finish_jsonpath(t, state, result)
+                self.finish_jsonpath(t, state, result, origin)
             }
             StateKind::Succeed => {
                 if jsonata {
                     let raw = self.raw(t);
-                    return self.finish_jsonata(t, state, &raw, None, None, raw.clone());
+                    let out = raw.clone();
+                    return self.finish_jsonata(t, state, &raw, None, None, out, Origin::Input);
                 }
                 let raw = self.raw_ref(t);
-                let eff = detach(self.select_io(t, &state.input_path, raw)?, raw);
+                let eff = self.select_io(t, &state.input_path, raw)?;
+                let origin = Origin::Input.of_selected(&eff, raw);
+                let eff = detach(eff, raw);
                 // The thread ends here: its raw input is not read again.
                 let eff = eff.unwrap_or_else(|| self.own_input(t, true));
-                let out = self.apply_io(t, &state.output_path, eff)?;
-                Ok(Flow::Done { output: out, assigned: None, next: Transition::End })
+                let (output, origin) = self.apply_output(t, &state.output_path, eff, origin)?;
+                Ok(Flow::Done { output, assigned: None, next: Transition::End, origin })
             }
             StateKind::Fail { error, cause } => {
                 let error = self.dynamic_string(t, error.as_ref(), "Error")?;
@@ -806,12 +877,12 @@ impl Execution {
                         .then(|| self.task_token(self.next_action));
                     let input = match &state.parameters {
                         Some(p) => {
-                            let ctx = self.context(
-                                self.threads[t].as_ref().unwrap(),
-                                false,
-                                token.as_deref(),
-                            );
                             let th = self.threads[t].as_ref().unwrap();
+                            let ctx = if p.reads_context() {
+                                self.context(th, false, token.as_deref())
+                            } else {
+                                Value::Null
+                            };
                             p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
                         }
                         None => eff,
@@ -835,7 +906,7 @@ impl Execution {
                     let eff = self.apply_io(t, &state.input_path, self.raw(t))?;
                     self.apply_parameters(t, state, eff)?
                 };
-                self.event(t, "ParallelStateStarted".into(), None, || Value::Null);
+                self.event(t, "ParallelStateStarted", None, || Value::Null);
                 let started = self.th(t).prev_event;
                 let vars = self.th(t).vars.clone();
                 let mut running = Vec::with_capacity(branches.len());
@@ -893,8 +964,9 @@ impl Execution {
             let input_s = payload(&task_input);
             if family == Family::Activity {
                 let r = resource.to_owned();
-                self.event(t, "ActivityScheduled".into(), Some("activityScheduledEventDetails"), || {
-                    let mut d = json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
+                self.event(t, "ActivityScheduled", Some("activityScheduledEventDetails"), || {
+                    let mut d =
+                        json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
                     if let Some(s) = timeout {
                         d["timeoutInSeconds"] = json!(s);
                     }
@@ -903,25 +975,20 @@ impl Execution {
                     }
                     d
                 });
-                self.event(
-                    t,
-                    "ActivityStarted".into(),
-                    Some("activityStartedEventDetails"),
-                    || json!({}),
-                );
+                self.event(t, "ActivityStarted", Some("activityStartedEventDetails"), || json!({}));
             } else if family == Family::Lambda {
                 let r = resource.to_owned();
-                self.event(t, "LambdaFunctionScheduled".into(), Some("lambdaFunctionScheduledEventDetails"), || {
+                self.event(t, "LambdaFunctionScheduled", Some("lambdaFunctionScheduledEventDetails"), || {
                     let mut d = json!({"input": input_s, "inputDetails": not_truncated(), "resource": r});
                     if let Some(s) = timeout {
                         d["timeoutInSeconds"] = json!(s);
                     }
                     d
                 });
-                self.event(t, "LambdaFunctionStarted".into(), None, || Value::Null);
+                self.event(t, "LambdaFunctionStarted", None, || Value::Null);
             } else {
                 let (rt, rn) = (rtype.clone(), rname.clone());
-                self.event(t, "TaskScheduled".into(), Some("taskScheduledEventDetails"), || {
+                self.event(t, "TaskScheduled", Some("taskScheduledEventDetails"), || {
                     let mut d = json!({"parameters": input_s, "region": region, "resource": rn, "resourceType": rt});
                     if let Some(s) = timeout {
                         d["timeoutInSeconds"] = json!(s);
@@ -934,14 +1001,14 @@ impl Execution {
                 let (rt, rn) = (rtype, rname);
                 self.event(
                     t,
-                    "TaskStarted".into(),
+                    "TaskStarted",
                     Some("taskStartedEventDetails"),
                     || json!({"resource": rn, "resourceType": rt}),
                 );
             }
         } else {
-            self.event(t, String::new(), None, || Value::Null);
-            self.event(t, String::new(), None, || Value::Null);
+            self.event(t, "", None, || Value::Null);
+            self.event(t, "", None, || Value::Null);
         }
         let action = self.new_action(Waiter::Task(t));
         let timeout_timer = timeout.map(|s| {
@@ -1000,17 +1067,17 @@ impl Execution {
                         let (kind, key) = w.family.end("Succeeded");
                         self.event(
                             t,
-                            kind.into(),
+                            kind,
                             Some(key),
                             || json!({"output": out, "outputDetails": not_truncated()}),
                         );
                     } else {
-                        self.event(t, "TaskSucceeded".into(), Some("taskSucceededEventDetails"), || {
+                        self.event(t, "TaskSucceeded", Some("taskSucceededEventDetails"), || {
                             json!({"output": out, "outputDetails": not_truncated(), "resource": rname, "resourceType": rtype})
                         });
                     }
                 } else {
-                    self.event(t, String::new(), None, || Value::Null);
+                    self.event(t, "", None, || Value::Null);
                 }
                 let flow = self.task_result(t, state, output);
                 self.after(t, state, flow);
@@ -1019,9 +1086,9 @@ impl Execution {
                 let (e, c) = (f.error.clone(), f.cause.clone());
                 if w.family != Family::Task {
                     let (kind, key) = w.family.end("Failed");
-                    self.event(t, kind.into(), Some(key), || error_details(e, c, None));
+                    self.event(t, kind, Some(key), || error_details(e, c, None));
                 } else {
-                    self.event(t, "TaskFailed".into(), Some("taskFailedEventDetails"), || {
+                    self.event(t, "TaskFailed", Some("taskFailedEventDetails"), || {
                         error_details(e, c, Some((rname, rtype)))
                     });
                 }
@@ -1033,9 +1100,9 @@ impl Execution {
     fn task_result(&mut self, t: ThreadId, state: &State, output: Value) -> Flow {
         let r = if state.language == QueryLanguage::Jsonata {
             let raw = self.raw(t);
-            self.finish_jsonata(t, state, &raw, Some(&output), None, output.clone())
+            self.finish_jsonata(t, state, &raw, Some(&output), None, output.clone(), Origin::New)
         } else {
-            self.finish_jsonpath(t, state, output)
+            self.finish_jsonpath(t, state, output, Origin::New)
         };
         r.unwrap_or_else(|f| self.state_error(t, state, f))
     }
@@ -1066,11 +1133,11 @@ impl Execution {
         let err = error.to_owned();
         if w.family != Family::Task {
             let (kind, key) = w.family.end("TimedOut");
-            self.event(t, kind.into(), Some(key), || json!({ "error": err }));
+            self.event(t, kind, Some(key), || json!({ "error": err }));
         } else {
             self.event(
                 t,
-                "TaskTimedOut".into(),
+                "TaskTimedOut",
                 Some("taskTimedOutEventDetails"),
                 || json!({"error": err, "resource": rname, "resourceType": rtype}),
             );
@@ -1087,12 +1154,13 @@ impl Execution {
                 let state = &machine.states[self.th(t).state];
                 let flow = if state.language == QueryLanguage::Jsonata {
                     let raw = self.raw(t);
-                    self.finish_jsonata(t, state, &raw, None, None, raw.clone())
+                    self.finish_jsonata(t, state, &raw, None, None, raw.clone(), Origin::Input)
                 } else {
                     self.apply_io(t, &state.input_path, self.raw(t)).and_then(|eff| {
                         let assigned = self.assign_jsonpath(t, state, &eff)?;
                         let out = self.apply_io(t, &state.output_path, eff)?;
-                        Ok(Flow::Done { output: out, assigned, next: state.transition })
+                        let (next, origin) = (state.transition, Origin::New);
+                        Ok(Flow::Done { output: out, assigned, next, origin })
                     })
                 };
                 let flow = flow.unwrap_or_else(|f| self.state_error(t, state, f));
@@ -1132,7 +1200,7 @@ impl Execution {
             }
             IoPath::Path(path) => {
                 let th = self.threads[t].as_ref().expect("live thread");
-                let ctx = self.context(th, false, None);
+                let ctx = self.context_if(th, path.is_context_path());
                 path.select_or_fail(&Env { input: v, context: &ctx, vars: &th.vars })
                     .map(Cow::Owned)
             }
@@ -1146,7 +1214,7 @@ impl Execution {
         let eff = self.select_io(t, &state.input_path, &th.input)?;
         match &state.parameters {
             Some(p) => {
-                let ctx = self.context(th, false, None);
+                let ctx = self.context_if(th, p.reads_context());
                 p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars }).map(Cow::Owned)
             }
             None => Ok(eff),
@@ -1167,7 +1235,7 @@ impl Execution {
         match &state.parameters {
             Some(p) => {
                 let th = self.threads[t].as_ref().unwrap();
-                let ctx = self.context(th, false, None);
+                let ctx = self.context_if(th, p.reads_context());
                 p.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })
             }
             None => Ok(eff),
@@ -1180,14 +1248,15 @@ impl Execution {
         t: ThreadId,
         state: &State,
         result: Value,
+        origin: Origin,
     ) -> Result<Flow, Failure> {
-        let result = match &state.result_selector {
+        let (result, origin) = match &state.result_selector {
             Some(sel) => {
                 let th = self.threads[t].as_ref().unwrap();
-                let ctx = self.context(th, false, None);
-                sel.evaluate(&Env { input: &result, context: &ctx, vars: &th.vars })?
+                let ctx = self.context_if(th, sel.reads_context());
+                (sel.evaluate(&Env { input: &result, context: &ctx, vars: &th.vars })?, Origin::New)
             }
-            None => result,
+            None => (result, origin),
         };
         let assigned = self.assign_jsonpath(t, state, &result)?;
         let raw = match &state.result_path {
@@ -1196,9 +1265,32 @@ impl Execution {
             ResultPath::Path(_) => self.threads[t].as_ref().unwrap().input.clone(),
             ResultPath::Replace | ResultPath::Discard => std::mem::take(&mut self.th(t).input),
         };
+        let origin = match &state.result_path {
+            ResultPath::Replace => origin,
+            ResultPath::Discard => Origin::Input,
+            ResultPath::Path(_) => Origin::New,
+        };
         let combined = apply_result_path(&state.result_path, raw, result)?;
-        let out = self.apply_io(t, &state.output_path, combined)?;
-        Ok(Flow::Done { output: out, assigned, next: state.transition })
+        let (output, origin) = self.apply_output(t, &state.output_path, combined, origin)?;
+        Ok(Flow::Done { output, assigned, next: state.transition, origin })
+    }
+
+    /// Applies an `OutputPath` to `v`, a value of origin `origin`: the output and its origin.
+    fn apply_output(
+        &self,
+        t: ThreadId,
+        p: &IoPath,
+        v: Value,
+        origin: Origin,
+    ) -> Result<(Value, Origin), Failure> {
+        match p {
+            IoPath::Identity => Ok((v, origin)),
+            _ => {
+                let selected = self.select_io(t, p, &v)?;
+                let origin = origin.of_selected(&selected, &v);
+                Ok((selected.into_owned(), origin))
+            }
+        }
     }
 
     fn assign_jsonpath(
@@ -1220,7 +1312,11 @@ impl Execution {
     ) -> Result<Option<Vars>, Failure> {
         let Some(assign) = assign else { return Ok(None) };
         let th = self.threads[t].as_ref().unwrap();
-        let ctx = self.context(th, false, None);
+        let reads = match assign {
+            Assign::Template(tpl) => tpl.reads_context(),
+            Assign::Query(_) => true,
+        };
+        let ctx = self.context_if(th, reads);
         let v = match assign {
             Assign::Template(tpl) => {
                 tpl.evaluate(&Env { input: subject, context: &ctx, vars: &th.vars })?
@@ -1244,6 +1340,7 @@ impl Execution {
     }
 
     /// Assign and Output of a JSONata state.
+    #[allow(clippy::too_many_arguments)]
     fn finish_jsonata(
         &mut self,
         t: ThreadId,
@@ -1252,13 +1349,14 @@ impl Execution {
         result: Option<&Value>,
         error_output: Option<&Value>,
         default_output: Value,
+        default_origin: Origin,
     ) -> Result<Flow, Failure> {
         let assigned = self.assign_with(t, state.assign.as_ref(), raw, result, error_output)?;
-        let output = match &state.output {
-            Some(q) => self.eval_query(t, q, result, error_output, "Output")?,
-            None => default_output,
+        let (output, origin) = match &state.output {
+            Some(q) => (self.eval_query(t, q, result, error_output, "Output")?, Origin::New),
+            None => (default_output, default_origin),
         };
-        Ok(Flow::Done { output, assigned, next: state.transition })
+        Ok(Flow::Done { output, assigned, next: state.transition, origin })
     }
 
     fn eval_query(
@@ -1303,7 +1401,7 @@ impl Execution {
 
     fn select_path(&self, t: ThreadId, p: &crate::path::Path, input: &Value) -> Option<Value> {
         let th = self.threads[t].as_ref().unwrap();
-        let ctx = self.context(th, false, None);
+        let ctx = self.context_if(th, p.is_context_path());
         p.select(&Env { input, context: &ctx, vars: &th.vars })
     }
 
@@ -1458,7 +1556,7 @@ impl Execution {
         for c in choices {
             let hit = match &c.condition {
                 ChoiceCondition::Rule(r) => {
-                    let ctx = self.context(th, false, None);
+                    let ctx = self.context_if(th, r.reads_context());
                     r.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
                 }
                 ChoiceCondition::Query(q) => {
@@ -1491,20 +1589,21 @@ impl Execution {
             }
         }
         let query = chosen.and_then(|c| c.output.as_ref()).or(state.output.as_ref());
-        let output = match (jsonata, query) {
-            (true, Some(q)) => self.eval_query(t, q, None, None, "Output")?,
+        let (output, origin) = match (jsonata, query) {
+            (true, Some(q)) => (self.eval_query(t, q, None, None, "Output")?, Origin::New),
             _ => {
+                let origin = Origin::Input.of_selected(&eff, raw);
                 // The state's output replaces its raw input, which nothing reads after this.
                 let eff = detach(eff, raw);
                 let eff = eff.unwrap_or_else(|| self.own_input(t, true));
                 if jsonata {
-                    eff
+                    (eff, origin)
                 } else {
-                    self.apply_io(t, &state.output_path, eff)?
+                    self.apply_output(t, &state.output_path, eff, origin)?
                 }
             }
         };
-        Ok(Flow::Done { output, assigned, next: Transition::Next(next) })
+        Ok(Flow::Done { output, assigned, next: Transition::Next(next), origin })
     }
 
     // ----- Map -----------------------------------------------------------------------------
@@ -1516,8 +1615,8 @@ impl Execution {
         spec: &crate::definition::MapSpec,
     ) -> Result<Flow, Failure> {
         let jsonata = state.language == QueryLanguage::Jsonata;
-        let raw = self.raw(t);
         let (eff, items) = if jsonata {
+            let raw = self.raw(t);
             let items = match &spec.items {
                 Some(q) => {
                     // AWS has a text of its own for an `Items` that returns a function.
@@ -1538,12 +1637,13 @@ impl Execution {
                     }
                 },
             };
-            (raw.clone(), items)
+            (raw, items)
         } else {
-            let eff = self.apply_io(t, &state.input_path, raw)?;
-            let items_v = self.apply_io(t, &spec.items_path, eff.clone())?;
-            let items = match items_v {
-                Value::Array(a) => a,
+            let raw = self.raw_ref(t);
+            let eff = self.select_io(t, &state.input_path, raw)?;
+            let items = match self.select_io(t, &spec.items_path, &eff)? {
+                Cow::Owned(Value::Array(a)) => a,
+                Cow::Borrowed(Value::Array(a)) => a.clone(),
                 other => {
                     return Err(Failure::runtime(format!(
                         "Item must be an array. Item was: {}",
@@ -1551,7 +1651,12 @@ impl Execution {
                     )))
                 }
             };
-            (eff, items)
+            // Only the paths of these fields read the effective input after the items.
+            let reads_eff = spec.item_selector.is_some()
+                || matches!(spec.max_concurrency, Dynamic::Path(_))
+                || matches!(spec.tolerated_failure_count, Some(Dynamic::Path(_)))
+                || matches!(spec.tolerated_failure_percentage, Some(Dynamic::Path(_)));
+            (if reads_eff { eff.into_owned() } else { Value::Null }, items)
         };
         let max_concurrency = match &spec.max_concurrency {
             Dynamic::Fixed(n) => *n,
@@ -1578,8 +1683,11 @@ impl Execution {
         for (i, item) in items.into_iter().enumerate() {
             let input = if let Some(sel) = &spec.item_selector {
                 let th = self.threads[t].as_ref().unwrap();
-                let mut ctx = self.context(th, false, None);
-                ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                let mut ctx = Value::Null;
+                if sel.reads_context() {
+                    ctx = self.context(th, false, None);
+                    ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                }
                 sel.evaluate(&Env { input: &eff, context: &ctx, vars: &th.vars })?
             } else if let Some(q) = &spec.item_selector_query {
                 let th = self.threads[t].as_ref().unwrap();
@@ -1608,7 +1716,7 @@ impl Execution {
         let n = inputs.len();
         self.event(
             t,
-            "MapStateStarted".into(),
+            "MapStateStarted",
             Some("mapStateStartedEventDetails"),
             || json!({ "length": n }),
         );
@@ -1686,7 +1794,7 @@ impl Execution {
             );
             Some(self.event(
                 t,
-                "MapRunStarted".into(),
+                "MapRunStarted",
                 Some("mapRunStartedEventDetails"),
                 || json!({ "mapRunArn": arn }),
             ))
@@ -1721,15 +1829,14 @@ impl Execution {
             }
             let Some((i, input)) = j.pending_items.pop_front() else { return };
             let distributed = j.map_run.is_some();
-            let name = state.name.clone();
             let started = if distributed {
                 0
             } else {
                 self.event(
                     t,
-                    "MapIterationStarted".into(),
+                    "MapIterationStarted",
                     Some("mapIterationStartedEventDetails"),
-                    || json!({"index": i, "name": name}),
+                    || json!({"index": i, "name": state.name}),
                 )
             };
             let vars = self.th(t).vars.clone();
@@ -1751,7 +1858,7 @@ impl Execution {
         let Phase::Join(j) = &self.th(t).phase else { return };
         let Some(started) = j.map_run else { return };
         self.th(t).prev_event = started;
-        self.event(t, "MapRunSucceeded".into(), None, || Value::Null);
+        self.event(t, "MapRunSucceeded", None, || Value::Null);
     }
 
     fn join_complete(&mut self, t: ThreadId, state: &State) -> Flow {
@@ -1761,7 +1868,7 @@ impl Execution {
         let kind = if j.map { "MapStateSucceeded" } else { "ParallelStateSucceeded" };
         let last = self.history.last_id();
         self.th(t).prev_event = last;
-        self.event(t, kind.into(), None, || Value::Null);
+        self.event(t, kind, None, || Value::Null);
         // The state's exit follows the same event as its MapStateSucceeded or
         // ParallelStateSucceeded event does. For a Distributed Map that is its MapRunSucceeded
         // event; AWS is inconsistent there (a race on its side: one definition recorded with two
@@ -1772,9 +1879,9 @@ impl Execution {
             Value::Array(j.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect());
         let flow = if state.language == QueryLanguage::Jsonata {
             let raw = self.raw(t);
-            self.finish_jsonata(t, state, &raw, Some(&results), None, results.clone())
+            self.finish_jsonata(t, state, &raw, Some(&results), None, results.clone(), Origin::New)
         } else {
-            self.finish_jsonpath(t, state, results)
+            self.finish_jsonpath(t, state, results, Origin::New)
         };
         flow.unwrap_or_else(|f| self.state_error(t, state, f))
     }
@@ -1788,10 +1895,22 @@ impl Execution {
         output: Value,
         assigned: Option<Vars>,
         next: Transition,
+        origin: Origin,
     ) {
-        if self.options.max_payload_bytes > 0
-            && payload_len(&output) > self.options.max_payload_bytes
-        {
+        let record = self.history.record;
+        let limit = self.options.max_payload_bytes;
+        let th = self.th(t);
+        // The history payload of the output: the input's when the output is the input.
+        let cached = th.input_payload.take().filter(|_| origin == Origin::Input);
+        let out_s = record.then(|| cached.unwrap_or_else(|| payload_string(&output)));
+        let over = limit > 0
+            && match &out_s {
+                Some(s) => s.len() > limit,
+                // An input that passed the check, or a part of it, passes it again.
+                None if th.input_checked && origin != Origin::New => false,
+                None => payload_exceeds(&output, limit),
+            };
+        if over {
             let f = Failure::new(
                 names::DATA_LIMIT_EXCEEDED,
                 format!(
@@ -1803,9 +1922,7 @@ impl Execution {
             return;
         }
         if !matches!(state.kind, StateKind::Fail { .. }) {
-            let name = state.name.clone();
-            let record = self.history.record;
-            let out = payload_if(record, &output);
+            let out = Value::from(out_s.clone());
             let assigned_s = if record {
                 // An empty Assign leaves no assignedVariables in the event, as on AWS.
                 assigned.as_ref().filter(|a| !a.is_empty()).map(|a| {
@@ -1814,22 +1931,17 @@ impl Execution {
             } else {
                 None
             };
-            self.event(
-                t,
-                format!("{}StateExited", state.type_name()),
-                Some("stateExitedEventDetails"),
-                || {
-                    let mut d = Map::new();
-                    if let Some(a) = assigned_s {
-                        d.insert("assignedVariables".into(), a);
-                        d.insert("assignedVariablesDetails".into(), not_truncated());
-                    }
-                    d.insert("name".into(), Value::String(name));
-                    d.insert("output".into(), out);
-                    d.insert("outputDetails".into(), not_truncated());
-                    Value::Object(d)
-                },
-            );
+            self.event(t, state.exited_event(), Some("stateExitedEventDetails"), || {
+                let mut d = Map::new();
+                if let Some(a) = assigned_s {
+                    d.insert("assignedVariables".into(), a);
+                    d.insert("assignedVariablesDetails".into(), not_truncated());
+                }
+                d.insert("name".into(), Value::String(state.name.clone()));
+                d.insert("output".into(), out);
+                d.insert("outputDetails".into(), not_truncated());
+                Value::Object(d)
+            });
         }
         self.transitions += 1;
         if let Some(a) = assigned {
@@ -1840,28 +1952,33 @@ impl Execution {
                 let th = self.th(t);
                 th.state = n;
                 th.input = output;
+                th.input_checked = true;
+                th.input_payload = out_s;
                 th.phase = Phase::Enter;
                 let retries = th.machine.states[n].retry.len();
                 th.retries.clear();
                 th.retries.resize(retries, 0);
                 self.ready.push_back(t);
             }
-            Transition::End => self.thread_succeeded(t, output),
+            Transition::End => self.thread_succeeded(t, output, out_s),
         }
     }
 
-    fn thread_succeeded(&mut self, t: ThreadId, output: Value) {
+    /// Ends thread `t` with `output`, whose history payload `output_s` is, when it has been
+    /// made.
+    fn thread_succeeded(&mut self, t: ThreadId, output: Value, output_s: Option<String>) {
         let th = self.threads[t].take().expect("live thread");
         self.free.push(t);
         match th.parent {
             None => {
-                let out = payload_if(self.history.record, &output);
+                let record = self.history.record;
+                let out = record.then(|| output_s.unwrap_or_else(|| payload_string(&output)));
                 self.history.push(
                     th.prev_event,
                     self.now,
                     "ExecutionSucceeded",
                     Some("executionSucceededEventDetails"),
-                    || json!({"output": out, "outputDetails": not_truncated()}),
+                    || details([("output", out.into()), ("outputDetails", not_truncated())]),
                 );
                 self.finish(Outcome::Succeeded { output });
             }
@@ -1874,13 +1991,12 @@ impl Execution {
                 let map = j.map;
                 let distributed = j.map_run.is_some();
                 if map && !distributed {
-                    let name = pstate.name.clone();
                     self.th(p).prev_event = th.prev_event;
                     self.event(
                         p,
-                        "MapIterationSucceeded".into(),
+                        "MapIterationSucceeded",
                         Some("mapIterationSucceededEventDetails"),
-                        || json!({"index": slot, "name": name}),
+                        || json!({"index": slot, "name": pstate.name}),
                     );
                     // The next iteration starts after the last event of this one, not after
                     // its MapIterationSucceeded event.
@@ -1938,7 +2054,7 @@ impl Execution {
                             self.th(p).prev_event = th.prev_event;
                             self.event(
                                 p,
-                                "MapIterationFailed".into(),
+                                "MapIterationFailed",
                                 Some("mapIterationFailedEventDetails"),
                                 || json!({"index": slot, "name": name}),
                             );
@@ -1980,12 +2096,12 @@ impl Execution {
                 }
                 if distributed {
                     let (e, c) = (f.error.clone(), f.cause.clone());
-                    self.event(p, "MapRunFailed".into(), Some("mapRunFailedEventDetails"), || {
+                    self.event(p, "MapRunFailed", Some("mapRunFailedEventDetails"), || {
                         error_details(e, c, None)
                     });
                 }
                 let kind = if map { "MapStateFailed" } else { "ParallelStateFailed" };
-                self.event(p, kind.into(), None, || Value::Null);
+                self.event(p, kind, None, || Value::Null);
                 self.catch_or_fail(p, pstate, f);
             }
         }
@@ -2098,7 +2214,8 @@ impl Execution {
             };
             match r {
                 Ok((output, assigned)) => {
-                    self.exit_state(t, state, output, assigned, Transition::Next(c.next));
+                    let next = Transition::Next(c.next);
+                    self.exit_state(t, state, output, assigned, next, Origin::New);
                 }
                 Err(f) => {
                     let f = self.runtime_error(t, f);
@@ -2212,12 +2329,64 @@ pub fn resource_parts(resource: &str) -> (String, String) {
     (String::new(), resource.to_owned())
 }
 
-fn payload_if(record: bool, v: &Value) -> Value {
-    if record {
-        payload(v)
-    } else {
-        Value::Null
+/// An event's details object of `fields` in their order, the values moved in (`json!` would
+/// copy them: a payload string is as long as the payload).
+fn details<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    let mut m = Map::with_capacity(N);
+    for (k, v) in fields {
+        m.insert(k.to_owned(), v);
     }
+    Value::Object(m)
+}
+
+/// `v` serialized as history event details show it, into a buffer sized once from the
+/// length's bound (growing it step by step cost more than the walk).
+fn payload_string(v: &Value) -> String {
+    let mut buf = Vec::with_capacity(payload_bound(v).min(1 << 20));
+    match serde_json::to_writer(&mut buf, v) {
+        // serde_json writes valid UTF-8.
+        Ok(()) => String::from_utf8(buf).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Whether `v`'s JSON text is longer than `limit` bytes. A walk bounds the length without
+/// formatting anything (a float takes at most 24 bytes, an escaped byte at most 6), and only a
+/// bound over the limit is checked exactly.
+fn payload_exceeds(v: &Value, limit: usize) -> bool {
+    payload_bound(v) > limit && payload_len(v) > limit
+}
+
+/// An upper bound of the length of `v`'s JSON text.
+fn payload_bound(v: &Value) -> usize {
+    fn string_bound(s: &str) -> usize {
+        // A sum rather than a filtered count: it vectorizes.
+        let escaped: usize =
+            s.bytes().map(|b| usize::from(b < 0x20 || b == b'"' || b == b'\\')).sum();
+        s.len() + 2 + 5 * escaped
+    }
+    match v {
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => digits(u),
+            (None, Some(i)) => 1 + digits(i.unsigned_abs()),
+            (None, None) => 24,
+        },
+        Value::String(s) => string_bound(s),
+        Value::Array(a) => {
+            2 + a.len().saturating_sub(1) + a.iter().map(payload_bound).sum::<usize>()
+        }
+        Value::Object(m) => {
+            let fields: usize = m.iter().map(|(k, v)| string_bound(k) + 1 + payload_bound(v)).sum();
+            2 + m.len().saturating_sub(1) + fields
+        }
+    }
+}
+
+/// The number of decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 fn payload_len(v: &Value) -> usize {

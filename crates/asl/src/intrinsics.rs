@@ -153,6 +153,21 @@ impl Call {
     pub fn evaluate(&self, env: &Env<'_>) -> Result<Value, Failure> {
         self.inner.evaluate(env)
     }
+
+    /// Whether an argument, at any depth, reads the context object (`$$`).
+    pub fn reads_context(&self) -> bool {
+        self.inner.reads_context()
+    }
+}
+
+impl Inner {
+    fn reads_context(&self) -> bool {
+        self.args.iter().any(|a| match a {
+            Arg::Literal { .. } => false,
+            Arg::Path(p) => p.is_context_path(),
+            Arg::Call(c) => c.reads_context(),
+        })
+    }
 }
 
 /// Whether a string is (meant as) an intrinsic function call.

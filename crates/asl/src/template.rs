@@ -15,6 +15,8 @@ use crate::{Env, Failure};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     root: Node,
+    /// Whether a `.$` field reads the context object (`$$`).
+    reads_context: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +46,14 @@ impl Template {
     /// `The value for the field 'x.$' must be a valid JSONPath or a valid intrinsic function
     /// call`).
     pub fn compile(raw: &Value) -> Result<Self, String> {
-        Ok(Self { root: compile_node(raw)? })
+        let root = compile_node(raw)?;
+        Ok(Self { reads_context: node_reads_context(&root), root })
+    }
+
+    /// Whether evaluating the template reads the context object (`$$`): without, it needs
+    /// none built.
+    pub fn reads_context(&self) -> bool {
+        self.reads_context
     }
 
     /// Whether the template has no `.$` field anywhere (it evaluates to itself).
@@ -130,6 +139,18 @@ fn compile_node(raw: &Value) -> Result<Node, String> {
             }
         }
         other => Ok(Node::Literal(other.clone())),
+    }
+}
+
+fn node_reads_context(node: &Node) -> bool {
+    match node {
+        Node::Literal(_) => false,
+        Node::Array(items) => items.iter().any(node_reads_context),
+        Node::Object(fields) => fields.iter().any(|(_, f)| match f {
+            Field::Node(n) => node_reads_context(n),
+            Field::Path { path, .. } => path.is_context_path(),
+            Field::Call(c) => c.reads_context(),
+        }),
     }
 }
 
