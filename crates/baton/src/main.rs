@@ -19,6 +19,12 @@ mod topics_cmd;
 mod up_cmd;
 mod validate_cmd;
 
+/// mimalloc rather than the system allocator: the server allocates and frees small buffers
+/// (JSON values, HTTP headers, SQL arguments) at a high rate, and glibc's malloc was about a
+/// sixth of its CPU under load (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Baton: the building blocks of a cloud-native application in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "baton", version, about)]
