@@ -292,7 +292,9 @@ pub struct Execution {
     waits: HashMap<ActionId, Waiter>,
     next_action: ActionId,
     history: History,
-    outcome: Option<Outcome>,
+    /// The status the execution ended with; the outcome itself went out in
+    /// `Action::Finished`, not copied.
+    ended: Option<&'static str>,
     actions: Vec<Action>,
     transitions: u64,
     /// The state of the execution's random generator, when it has a seed.
@@ -358,7 +360,7 @@ impl Execution {
             ready: VecDeque::new(),
             waits: HashMap::new(),
             next_action: 1,
-            outcome: None,
+            ended: None,
             actions: Vec::new(),
             transitions: 0,
             rng: None,
@@ -393,7 +395,7 @@ impl Execution {
     /// Applies an input at time `now` and returns the actions it leads to.
     pub fn step(&mut self, input: Input, now: i64) -> Vec<Action> {
         self.now = now.max(self.now);
-        if self.outcome.is_some() {
+        if self.ended.is_some() {
             return Vec::new();
         }
         match input {
@@ -463,9 +465,11 @@ impl Execution {
         self.rng = rng;
     }
 
-    /// How the execution ended, once it has.
-    pub fn outcome(&self) -> Option<&Outcome> {
-        self.outcome.as_ref()
+    /// How the execution ended (`SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`), once it has.
+    /// The outcome with its output or error is the payload of the `Action::Finished` that
+    /// ended it.
+    pub fn status(&self) -> Option<&'static str> {
+        self.ended
     }
 
     /// The history so far.
@@ -607,7 +611,7 @@ impl Execution {
 
     fn run(&mut self) {
         while let Some(t) = self.ready.pop_front() {
-            if self.outcome.is_some() {
+            if self.ended.is_some() {
                 self.ready.clear();
                 return;
             }
@@ -642,8 +646,8 @@ impl Execution {
         }
         self.waits.clear();
         self.ready.clear();
-        self.actions.push(Action::Finished(outcome.clone()));
-        self.outcome = Some(outcome);
+        self.ended = Some(outcome.status());
+        self.actions.push(Action::Finished(outcome));
     }
 
     // ----- the context object --------------------------------------------------------------

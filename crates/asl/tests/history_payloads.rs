@@ -16,6 +16,7 @@ fn run(definition: &Value, input: Value, task_output: &Value, options: Options) 
     let (mut ex, mut actions) =
         Execution::start(machine, ExecutionInfo::default(), input, options, 1_000);
     let mut now = 1_000;
+    let mut finished = None;
     while let Some(a) = actions.pop() {
         now += 1;
         let next = match a {
@@ -23,11 +24,17 @@ fn run(definition: &Value, input: Value, task_output: &Value, options: Options) 
                 ex.step(Input::TaskSucceeded { id: r.id, output: task_output.clone() }, now)
             }
             Action::StartTimer { id, .. } => ex.step(Input::TimerFired { id }, now),
-            Action::Cancel { .. } | Action::Finished(_) => Vec::new(),
+            Action::Cancel { .. } => Vec::new(),
+            Action::Finished(o) => {
+                finished = Some(o);
+                Vec::new()
+            }
         };
         actions.extend(next);
     }
-    let outcome = match ex.outcome().expect("the execution ended") {
+    let outcome = finished.expect("the execution ended");
+    assert_eq!(ex.status(), Some(outcome.status()));
+    let outcome = match outcome {
         Outcome::Succeeded { output } => json!({"status": "SUCCEEDED", "output": output}),
         Outcome::Failed { error, cause } => {
             json!({"status": "FAILED", "error": error, "cause": cause})
