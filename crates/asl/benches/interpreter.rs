@@ -6,7 +6,8 @@
 //! `Action::Finished` and the drop of the execution and its outcome; each execution gets its
 //! own copy of the input, made outside the timed part (a server owns the input it parsed and
 //! moves it in). Criterion reports elements per second, where one element is one state
-//! transition as `Execution::transitions` counts it.
+//! transition as `Execution::transitions` counts it. The benchmark allocates with mimalloc,
+//! as the `baton` binary does.
 //! `bench/interpreter.sh` runs this together with the Node peer and writes
 //! `docs/benchmarks.md`.
 
@@ -17,6 +18,10 @@ use std::time::Duration;
 use asl::{Action, Execution, ExecutionInfo, MachineType, Options, Outcome, StateMachine};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::Value;
+
+/// The allocator the `baton` binary runs the interpreter with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A workload shared with the peers: `{"description", "definition", "input"}`.
 struct Workload {
