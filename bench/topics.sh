@@ -2,7 +2,8 @@
 # Topics: deliveries per second to a local receiver and publish-to-delivery latency, through
 # the real `baton up` (release build) on SQLite and, with BATON_BENCH_POSTGRES_URL set, on
 # PostgreSQL. Each run prints one JSON line per load: a burst (COUNT messages, 32 publishes
-# in flight) and a trickle (500 messages, one at a time: the latency without a queue).
+# in flight), a trickle (500 messages, one at a time: the latency without a queue) and a
+# batched burst (COUNT messages in batches of 10, as SNS's PublishBatch, 8 batches in flight).
 # The figures go to docs/benchmarks.md by hand, with the machine and the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ run() {
   echo "== $label ($addr)"
   "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 32
   "$BIN/examples/topics_bench" --endpoint "$addr" --count 500 --concurrency 1
+  "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 8 --batch 10
   kill "$pid"
   wait "$pid" || true
   rm -rf "$dir"

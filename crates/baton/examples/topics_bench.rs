@@ -3,14 +3,15 @@
 //!
 //! ```sh
 //! cargo run --release --example topics_bench -- --endpoint http://127.0.0.1:8080 \
-//!     --count 20000 --concurrency 32
+//!     --count 20000 --concurrency 32 [--batch 10]
 //! ```
 //!
 //! It starts a webhook receiver on 127.0.0.1:0 (answers 200 at once), creates a topic with
 //! one raw subscription to it, then keeps `--concurrency` publishes in flight until
-//! `--count` messages are acknowledged, and waits until every one has arrived. A message's
-//! latency runs from the start of its publish request to its arrival at the receiver
-//! (its first arrival: repeats are counted apart). `bench/topics.sh` runs it.
+//! `--count` messages are acknowledged, and waits until every one has arrived. With
+//! `--batch N` each publish request carries N messages (a batch, as SNS's PublishBatch).
+//! A message's latency runs from the start of its publish request to its arrival at the
+//! receiver (its first arrival: repeats are counted apart). `bench/topics.sh` runs it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +36,7 @@ async fn main() {
     let endpoint = arg("--endpoint").unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let count: u64 = arg("--count").map_or(20_000, |v| v.parse().expect("--count N"));
     let concurrency: u64 = arg("--concurrency").map_or(32, |v| v.parse().expect("--concurrency N"));
+    let batch: u64 = arg("--batch").map_or(1, |v| v.parse().expect("--batch N (1 to 10)"));
     let shared = Arc::new(Shared {
         sent: Mutex::default(),
         arrived: Mutex::default(),
@@ -87,13 +89,23 @@ async fn main() {
         let run = run.clone();
         tasks.push(tokio::spawn(async move {
             loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
+                let first = next.fetch_add(batch, Ordering::Relaxed);
+                if first >= count {
                     return;
                 }
-                let id = format!("msg_b{run}_{n}");
-                shared.sent.lock().unwrap().insert(id.clone(), Instant::now());
-                let body = json!({"message": {"n": n}, "id": id});
+                let now = Instant::now();
+                let messages: Vec<serde_json::Value> = (first..count.min(first + batch))
+                    .map(|n| {
+                        let id = format!("msg_b{run}_{n}");
+                        shared.sent.lock().unwrap().insert(id.clone(), now);
+                        json!({"message": {"n": n}, "id": id})
+                    })
+                    .collect();
+                let body = if batch == 1 {
+                    messages.into_iter().next().unwrap()
+                } else {
+                    serde_json::Value::Array(messages)
+                };
                 let r = client.post(&url).json(&body).send().await.expect("publish");
                 assert_eq!(r.status().as_u16(), 202);
             }
@@ -124,6 +136,7 @@ async fn main() {
     let result = json!({
         "count": count,
         "concurrency": concurrency,
+        "batch": batch,
         "publish_per_s": (count as f64 / published.as_secs_f64()).round(),
         "deliveries_per_s": (count as f64 / delivered.as_secs_f64()).round(),
         "p50_ms": (pct(0.50) * 10.0).round() / 10.0,

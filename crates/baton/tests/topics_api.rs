@@ -438,6 +438,77 @@ async fn a_receiver_that_stays_down_leaves_a_dead_letter_that_replays() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_publishes_all_its_messages_or_none() {
+    let b = start("topics-batch", FAST);
+    let r = Receiver::ok().await;
+    let s = topic_with(&b, "batched", &r.url, json!({"raw": true})).await;
+    let path = "/topics/batched/messages";
+
+    // Ten messages, as SNS's PublishBatch allows: one id each, in order, each delivered once.
+    let batch: Vec<Value> = (0..10)
+        .map(|i| json!({"message": {"n": i}, "ordering_key": if i % 2 == 0 { "even" } else { "odd" }}))
+        .collect();
+    let (status, v) = http(&b, "POST", path, Some(Value::Array(batch))).await;
+    assert_eq!(status, 202, "{v}");
+    let ids: Vec<String> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 10, "distinct ids");
+    r.wait_for(Duration::from_secs(10), "ten deliveries", |h| h.len() == 10).await;
+    let hits = r.hits();
+    for (i, id) in ids.iter().enumerate() {
+        let hit = hits.iter().find(|h| h.id == *id).expect("delivered");
+        assert_eq!(serde_json::from_str::<Value>(&hit.body).unwrap(), json!({"n": i}));
+        verify(s["secret"].as_str().unwrap(), hit).expect("signed");
+    }
+    // Per ordering key, in the batch's order.
+    for parity in [0, 1] {
+        let want: Vec<&String> = ids.iter().skip(parity).step_by(2).collect();
+        let mut got: Vec<&Hit> = hits.iter().filter(|h| want.contains(&&h.id)).collect();
+        got.sort_by_key(|h| h.start_ms);
+        assert_eq!(got.iter().map(|h| &h.id).collect::<Vec<_>>(), want);
+    }
+
+    // An invalid message anywhere publishes none of the batch, and says which one.
+    let bad = json!([{"message": "fine", "id": "msg_batch_fine"}, {"message": "x", "subject": ""}]);
+    let (status, v) = http(&b, "POST", path, Some(bad)).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v.to_string().contains("message 1"), "{v}");
+    let (status, v) = http(
+        &b,
+        "POST",
+        path,
+        Some(json!([{"message": "a", "id": "msg_dup"}, {"message": "b", "id": "msg_dup"}])),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    for empty_or_big in [json!([]), Value::Array((0..11).map(|i| json!({"message": i})).collect())]
+    {
+        let (status, v) = http(&b, "POST", path, Some(empty_or_big)).await;
+        assert_eq!(status, 400, "{v}");
+    }
+    let (status, v) = http(&b, "POST", path, Some(json!([1]))).await;
+    assert_eq!(status, 400, "{v}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.hits().len(), 10, "no message of a rejected batch was delivered");
+
+    // A batch sent again with its ids (a retry) delivers nothing twice.
+    let again = json!([{"message": "once", "id": "msg_batch_once"}]);
+    for _ in 0..2 {
+        let (status, v) = http(&b, "POST", path, Some(again.clone())).await;
+        assert_eq!(status, 202, "{v}");
+        assert_eq!(v["messages"][0]["message_id"], "msg_batch_once");
+    }
+    r.wait_for(Duration::from_secs(10), "the retried batch", |h| h.len() == 11).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.hits().len(), 11, "the retried batch was delivered once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordering_keys_deliver_each_key_in_order_while_keys_run_in_parallel() {
     let b = start("topics-order", FAST);
     // Slow, and failing the first attempt of about half the messages: order must hold anyway.

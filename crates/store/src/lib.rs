@@ -28,7 +28,7 @@ pub use documents::DocumentRecord;
 pub use jobs::JobRecord;
 pub use outbox::OutboxRecord;
 pub use topics::{
-    AttemptEnd, AttemptRecord, Claim, DeliveryRecord, FailingStreak, FinishedAttempts,
+    AttemptEnd, AttemptRecord, Claim, ClaimedWith, DeliveryRecord, FailingStreak, FinishedAttempts,
     MessageRecord, Purged, SubscriptionRecord, TopicRecord,
 };
 

@@ -106,6 +106,19 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The delivery's message and subscription, read in the transaction that claimed it
+    /// ([`Store::claim_deliveries`], [`Store::finish_attempts_and_claim`]), so the attempt
+    /// needs no read of its own; `None` on a delivery read otherwise, or when either no
+    /// longer exists.
+    #[sqlx(skip)]
+    pub claimed_with: Option<Box<ClaimedWith>>,
+}
+
+/// What a claim reads with each delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedWith {
+    pub message: MessageRecord,
+    pub subscription: SubscriptionRecord,
 }
 
 /// One attempt to deliver.
@@ -731,7 +744,77 @@ async fn claim_in<C: Conn>(
     let mut out: Vec<DeliveryRecord> =
         rows.into_iter().map(delivery_from).collect::<Result<_>>()?;
     out.sort_by_key(|d| (d.next_attempt_ms, d.seq));
+    attach_claimed_with(c, &mut out).await?;
     Ok(out)
+}
+
+/// Reads the messages and subscriptions of claimed deliveries, each once, in the claim's
+/// transaction (on SQLite, on the writer's connection, whose page cache holds what the
+/// fan-out just wrote), and attaches them.
+async fn attach_claimed_with<C: Conn>(c: &mut C, deliveries: &mut [DeliveryRecord]) -> Result<()> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let mut message_ids: Vec<&str> = deliveries.iter().map(|d| d.message_id.as_str()).collect();
+    message_ids.sort_unstable();
+    message_ids.dedup();
+    let mut subscription_ids: Vec<&str> =
+        deliveries.iter().map(|d| d.subscription_id.as_str()).collect();
+    subscription_ids.sort_unstable();
+    subscription_ids.dedup();
+    let placeholders = |n: usize| (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let mut messages = std::collections::HashMap::with_capacity(message_ids.len());
+    // Bounded statements: a claim may take hundreds of deliveries.
+    for chunk in message_ids.chunks(500) {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE message_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let args: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        for row in c.query(&sql, &args).await? {
+            let m = message_from(row)?;
+            messages.insert(m.message_id.clone(), m);
+        }
+    }
+    let mut subscriptions = std::collections::HashMap::with_capacity(subscription_ids.len());
+    for chunk in subscription_ids.chunks(500) {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        let args: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        for row in c.query(&sql, &args).await? {
+            let s = subscription_from(row)?;
+            subscriptions.insert(s.id.clone(), s);
+        }
+    }
+    for d in deliveries {
+        if let (Some(message), Some(subscription)) =
+            (messages.get(&d.message_id), subscriptions.get(&d.subscription_id))
+        {
+            d.claimed_with = Some(Box::new(ClaimedWith {
+                message: message.clone(),
+                subscription: subscription.clone(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A message read as [`MESSAGE_COLUMNS`].
+fn message_from(row: Row) -> Result<MessageRecord> {
+    let mut v = row.into_iter();
+    let mut next = || v.next().unwrap_or(Val::Null);
+    Ok(MessageRecord {
+        message_id: next().text()?,
+        seq: next().int()?,
+        topic: next().text()?,
+        body: next().text()?,
+        attributes: next().text()?,
+        subject: next().opt_text()?,
+        ordering_key: next().opt_text()?,
+        created_ms: next().int()?,
+    })
 }
 
 /// A delivery read as [`DELIVERY_COLUMNS`].
@@ -753,6 +836,7 @@ fn delivery_from(row: Row) -> Result<DeliveryRecord> {
         last_error: next().opt_text()?,
         created_ms: next().int()?,
         updated_ms: next().int()?,
+        claimed_with: None,
     })
 }
 

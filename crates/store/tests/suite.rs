@@ -291,6 +291,15 @@ async fn topics(store: &Store, tag: &str) {
     let claimed = store.claim_deliveries("n1", 1_000, 5_000, 10).await.unwrap();
     let ids: Vec<String> = claimed.iter().map(|d| d.message_id.clone()).collect();
     assert_eq!(ids, [1, 3, 4].map(|n| format!("msg_t{tag}_{n}")));
+    // Each claimed delivery brings its message and subscription, as stored.
+    for d in &claimed {
+        let with = d.claimed_with.as_deref().expect("read with the claim");
+        assert_eq!(Some(&with.message), store.topic_message(&d.message_id).await.unwrap().as_ref());
+        assert_eq!(
+            Some(&with.subscription),
+            store.subscription(&d.subscription_id).await.unwrap().as_ref()
+        );
+    }
     assert!(store.claim_deliveries("n2", 2_000, 6_000, 10).await.unwrap().is_empty());
     let attempt =
         |d: &store::DeliveryRecord, n: i64, at_ms: i64, code: Option<i64>| AttemptRecord {
@@ -396,6 +405,11 @@ async fn topics(store: &Store, tag: &str) {
     let next_ids: Vec<&str> = next.iter().map(|d| d.message_id.as_str()).collect();
     assert_eq!(next_ids, [format!("msg_t{tag}_9")]);
     assert_eq!(next[0].lease_owner.as_deref(), Some("n3"));
+    let with = next[0].claimed_with.as_deref().expect("a claim after attempts reads them too");
+    assert_eq!(
+        (with.message.message_id.as_str(), with.subscription.id.as_str()),
+        (next[0].message_id.as_str(), next[0].subscription_id.as_str())
+    );
     let end = [(attempt(&next[0], 1, 10_200, Some(200)), AttemptEnd::Delivered)];
     let (done, none) = store.finish_attempts_and_claim("n3", &end, Some(claim)).await.unwrap();
     assert_eq!((done.kept, none), (vec![true], vec![]));

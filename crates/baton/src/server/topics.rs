@@ -220,9 +220,28 @@ pub(super) async fn publish(
     body: Bytes,
 ) -> ApiResult {
     let t = topics(&state)?;
-    let p = Publish::from_json(&body_json(&body)?)?;
-    let id = t.publish(&name, p).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"message_id": id}))).into_response())
+    match body_json(&body)? {
+        // A batch, as SNS's PublishBatch: every message checked, then all committed together.
+        Value::Array(items) => {
+            let batch = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    Publish::from_json(v).map_err(|e| match e {
+                        Error::Invalid(m) => Error::Invalid(format!("message {i}: {m}")),
+                        other => other,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let ids = t.publish_batch(&name, batch).await?;
+            let messages: Vec<Value> = ids.iter().map(|id| json!({"message_id": id})).collect();
+            Ok((StatusCode::ACCEPTED, Json(json!({"messages": messages}))).into_response())
+        }
+        one => {
+            let id = t.publish(&name, Publish::from_json(&one)?).await?;
+            Ok((StatusCode::ACCEPTED, Json(json!({"message_id": id}))).into_response())
+        }
+    }
 }
 
 pub(super) async fn attempts(

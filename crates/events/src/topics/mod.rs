@@ -645,40 +645,59 @@ impl Topics {
     /// message reaches every matching subscription at least once.
     pub async fn publish(&self, topic: &str, p: Publish) -> Result<String> {
         self.topic(topic).await?;
-        if p.message.len() > MAX_MESSAGE_BYTES {
+        let record = outbox_record(topic, p)?;
+        let id = record.message_id.clone();
+        self.commit(vec![record]).await?;
+        Ok(id)
+    }
+
+    /// Publishes up to [`MAX_BATCH`] messages to the topic at once, as SNS's PublishBatch
+    /// does, and returns their ids in order. Every message is checked before any is
+    /// committed, so an invalid one publishes none (the error names its index). The messages
+    /// join the same group commit, so a batch costs about one publish. When the call fails
+    /// after some were committed, publishing the batch again with the same ids is safe: a
+    /// message id is fanned out once.
+    pub async fn publish_batch(&self, topic: &str, batch: Vec<Publish>) -> Result<Vec<String>> {
+        if batch.is_empty() || batch.len() > MAX_BATCH {
             return Err(invalid(format!(
-                "the message has {} bytes; the limit is {MAX_MESSAGE_BYTES}",
-                p.message.len()
+                "a batch has 1 to {MAX_BATCH} messages; this one has {}",
+                batch.len()
             )));
         }
-        if let Some(key) = &p.ordering_key {
-            if key.is_empty() || key.len() > 128 {
-                return Err(invalid("ordering_key must have 1 to 128 characters"));
+        self.topic(topic).await?;
+        let records = batch
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                outbox_record(topic, p).map_err(|e| match e {
+                    Error::Invalid(m) => invalid(format!("message {i}: {m}")),
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ids: Vec<String> = records.iter().map(|r| r.message_id.clone()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(j) = ids[..i].iter().position(|earlier| earlier == id) {
+                return Err(invalid(format!("message {i}: the id {id} is message {j}'s too")));
             }
         }
-        if p.subject.as_ref().is_some_and(|s| s.is_empty() || s.len() > 100) {
-            return Err(invalid("subject must have 1 to 100 characters"));
+        self.commit(records).await?;
+        Ok(ids)
+    }
+
+    /// Hands records to the publish committer and waits until every one is committed.
+    async fn commit(&self, records: Vec<store::OutboxRecord>) -> Result<()> {
+        let stopping = || Error::Conflict("the topics service is stopping".into());
+        let mut waits = Vec::with_capacity(records.len());
+        for record in records {
+            let (done, committed) = oneshot::channel();
+            self.inner.publishes.send((record, done)).await.map_err(|_| stopping())?;
+            waits.push(committed);
         }
-        let id = match &p.id {
-            Some(id) => MessageId::parse(id)?,
-            None => MessageId::generate()?,
-        };
-        let record = store::OutboxRecord {
-            seq: 0,
-            message_id: id.to_string(),
-            topic: topic.to_owned(),
-            body: p.message,
-            attributes: attributes_to_json(&p.attributes).to_string(),
-            subject: p.subject,
-            ordering_key: p.ordering_key,
-            created_ms: now_ms(),
-        };
-        let (done, committed) = oneshot::channel();
-        if self.inner.publishes.send((record, done)).await.is_err() {
-            return Err(Error::Conflict("the topics service is stopping".into()));
+        for committed in waits {
+            committed.await.map_err(|_| stopping())??;
         }
-        committed.await.map_err(|_| Error::Conflict("the topics service is stopping".into()))??;
-        Ok(id.to_string())
+        Ok(())
     }
 
     // ----- attempts and dead letters --------------------------------------------------------
@@ -729,6 +748,41 @@ impl Topics {
         self.inner.wake_delivery.notify_one();
         Ok(self.inner.store.delivery(delivery).await?.unwrap_or(d))
     }
+}
+
+/// The most messages of one [`Topics::publish_batch`], as SNS's PublishBatch.
+pub const MAX_BATCH: usize = 10;
+
+/// Checks a message and makes its outbox record, with a new id unless it brings its own.
+fn outbox_record(topic: &str, p: Publish) -> Result<store::OutboxRecord> {
+    if p.message.len() > MAX_MESSAGE_BYTES {
+        return Err(invalid(format!(
+            "the message has {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+            p.message.len()
+        )));
+    }
+    if let Some(key) = &p.ordering_key {
+        if key.is_empty() || key.len() > 128 {
+            return Err(invalid("ordering_key must have 1 to 128 characters"));
+        }
+    }
+    if p.subject.as_ref().is_some_and(|s| s.is_empty() || s.len() > 100) {
+        return Err(invalid("subject must have 1 to 100 characters"));
+    }
+    let id = match &p.id {
+        Some(id) => MessageId::parse(id)?,
+        None => MessageId::generate()?,
+    };
+    Ok(store::OutboxRecord {
+        seq: 0,
+        message_id: id.to_string(),
+        topic: topic.to_owned(),
+        body: p.message,
+        attributes: attributes_to_json(&p.attributes).to_string(),
+        subject: p.subject,
+        ordering_key: p.ordering_key,
+        created_ms: now_ms(),
+    })
 }
 
 /// The most publishes (or attempt outcomes) committed in one transaction.

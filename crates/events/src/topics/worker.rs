@@ -218,7 +218,7 @@ impl Topics {
     }
 
     /// One attempt of one delivery, and its record.
-    async fn deliver(&self, d: store::DeliveryRecord) -> Result<(), Error> {
+    async fn deliver(&self, mut d: store::DeliveryRecord) -> Result<(), Error> {
         let store = &self.inner.store;
         let node = &self.inner.options.node;
         let attempt_no = d.attempts + 1;
@@ -234,8 +234,18 @@ impl Topics {
             latency_ms,
             response: a.response.clone(),
         };
-        let message = store.topic_message(&d.message_id).await?;
-        let sub = store.subscription(&d.subscription_id).await?;
+        // The claim read the message and the subscription with the delivery, in its own
+        // transaction; a delivery that came without them reads them now.
+        let (message, sub) = match d.claimed_with.take() {
+            Some(w) => {
+                let store::ClaimedWith { message, subscription } = *w;
+                (Some(message), Some(subscription))
+            }
+            None => (
+                store.topic_message(&d.message_id).await?,
+                store.subscription(&d.subscription_id).await?,
+            ),
+        };
         let (Some(message), Some(sub)) = (message, sub) else {
             let a = failure("the message or its subscription no longer exists");
             store.finish_attempt(node, &record(now_ms(), &a, 0), store::AttemptEnd::Dead).await?;
