@@ -33,12 +33,9 @@ fi
 node "$peer/bench.mjs" "$out/baton.jsonl" "$out/peer.jsonl" "$budget"
 
 echo "== Writing docs/benchmarks.md"
-BENCH_NPROC="$(nproc)" \
-BENCH_CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)" \
-BENCH_MEMORY="$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)" \
-BENCH_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" \
-BENCH_RUSTC="$(rustc --version)" \
-BENCH_NODE="$(node --version)" \
+# shellcheck source=bench/machine.sh
+. "$root/bench/machine.sh"
+export_machine
 BENCH_LOAD="$load" \
 BENCH_BUDGET_MS="$budget" \
 BENCH_PEER_VERSION="$(node -p "require('$peer/node_modules/jsonata/package.json').version")" \

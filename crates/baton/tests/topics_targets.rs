@@ -4,6 +4,7 @@
 //! and the `baton topics` command line.
 
 mod support;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
 use support::{temp_dir, Baton};
+use webhooks::ok;
 
 /// A webhook receiver: every request's `webhook-id` and body.
 #[derive(Clone)]
@@ -74,23 +76,6 @@ async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(
         assert!(Instant::now() < deadline, "nothing after {within:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn http(b: &Baton, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = b.client.request(method.parse().unwrap(), format!("http://{}{path}", b.addr));
-    if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
-    }
-    let r = req.send().await.expect("baton answers");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-async fn ok(b: &Baton, method: &str, path: &str, body: Option<Value>) -> Value {
-    let (status, v) = http(b, method, path, body.clone()).await;
-    assert!((200..300).contains(&status), "{method} {path} {body:?} -> {status} {v}");
-    v
 }
 
 /// The configuration: fast retries and, when given, a function that writes each event it

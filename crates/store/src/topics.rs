@@ -15,6 +15,9 @@
 //! outbox order), so one key's messages go one at a time, in order, while other keys and
 //! unkeyed messages flow in parallel.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use sqlx::Row as _;
 
 use crate::outbox::{first, insert_outbox_many, outbox_from};
@@ -114,11 +117,12 @@ pub struct DeliveryRecord {
     pub claimed_with: Option<Box<ClaimedWith>>,
 }
 
-/// What a claim reads with each delivery.
+/// What a claim reads with each delivery, shared by the deliveries of one claim that have
+/// the same message or subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimedWith {
-    pub message: MessageRecord,
-    pub subscription: SubscriptionRecord,
+    pub message: Arc<MessageRecord>,
+    pub subscription: Arc<SubscriptionRecord>,
 }
 
 /// One attempt to deliver.
@@ -755,39 +759,22 @@ async fn attach_claimed_with<C: Conn>(c: &mut C, deliveries: &mut [DeliveryRecor
     if deliveries.is_empty() {
         return Ok(());
     }
-    let mut message_ids: Vec<&str> = deliveries.iter().map(|d| d.message_id.as_str()).collect();
-    message_ids.sort_unstable();
-    message_ids.dedup();
-    let mut subscription_ids: Vec<&str> =
-        deliveries.iter().map(|d| d.subscription_id.as_str()).collect();
-    subscription_ids.sort_unstable();
-    subscription_ids.dedup();
-    let placeholders = |n: usize| (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-    let mut messages = std::collections::HashMap::with_capacity(message_ids.len());
-    // Bounded statements: a claim may take hundreds of deliveries.
-    for chunk in message_ids.chunks(500) {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE message_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let args: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::from(*id)).collect();
-        for row in c.query(&sql, &args).await? {
-            let m = message_from(row)?;
-            messages.insert(m.message_id.clone(), m);
-        }
-    }
-    let mut subscriptions = std::collections::HashMap::with_capacity(subscription_ids.len());
-    for chunk in subscription_ids.chunks(500) {
-        let sql = format!(
-            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id IN ({})",
-            placeholders(chunk.len())
-        );
-        let args: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::from(*id)).collect();
-        for row in c.query(&sql, &args).await? {
-            let s = subscription_from(row)?;
-            subscriptions.insert(s.id.clone(), s);
-        }
-    }
+    let messages = select_in(
+        c,
+        &format!("SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE message_id IN"),
+        deliveries.iter().map(|d| d.message_id.as_str()),
+        message_from,
+        |m| &m.message_id,
+    )
+    .await?;
+    let subscriptions = select_in(
+        c,
+        &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id IN"),
+        deliveries.iter().map(|d| d.subscription_id.as_str()),
+        subscription_from,
+        |s| &s.id,
+    )
+    .await?;
     for d in deliveries {
         if let (Some(message), Some(subscription)) =
             (messages.get(&d.message_id), subscriptions.get(&d.subscription_id))
@@ -799,6 +786,30 @@ async fn attach_claimed_with<C: Conn>(c: &mut C, deliveries: &mut [DeliveryRecor
         }
     }
     Ok(())
+}
+
+/// The rows `select` (a statement ending in `IN`) finds for the distinct `keys`, by their
+/// key, in statements of power-of-two sizes (so a few prepared ones serve every claim).
+async fn select_in<'k, C: Conn, T>(
+    c: &mut C,
+    select: &str,
+    keys: impl Iterator<Item = &'k str>,
+    parse: fn(Row) -> Result<T>,
+    key: fn(&T) -> &String,
+) -> Result<HashMap<String, Arc<T>>> {
+    let mut keys: Vec<&str> = keys.collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in crate::pow2_chunks(&keys, 256) {
+        let sql = format!("{select} ({})", crate::list(chunk.len(), 1));
+        let args: Vec<Arg<'_>> = chunk.iter().map(|k| Arg::from(*k)).collect();
+        for row in c.query(&sql, &args).await? {
+            let record = parse(row)?;
+            found.insert(key(&record).clone(), Arc::new(record));
+        }
+    }
+    Ok(found)
 }
 
 /// A message read as [`MESSAGE_COLUMNS`].

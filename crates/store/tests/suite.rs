@@ -294,9 +294,12 @@ async fn topics(store: &Store, tag: &str) {
     // Each claimed delivery brings its message and subscription, as stored.
     for d in &claimed {
         let with = d.claimed_with.as_deref().expect("read with the claim");
-        assert_eq!(Some(&with.message), store.topic_message(&d.message_id).await.unwrap().as_ref());
         assert_eq!(
-            Some(&with.subscription),
+            Some(&*with.message),
+            store.topic_message(&d.message_id).await.unwrap().as_ref()
+        );
+        assert_eq!(
+            Some(&*with.subscription),
             store.subscription(&d.subscription_id).await.unwrap().as_ref()
         );
     }

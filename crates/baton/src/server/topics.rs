@@ -223,17 +223,7 @@ pub(super) async fn publish(
     match body_json(&body)? {
         // A batch, as SNS's PublishBatch: every message checked, then all committed together.
         Value::Array(items) => {
-            let batch = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    Publish::from_json(v).map_err(|e| match e {
-                        Error::Invalid(m) => Error::Invalid(format!("message {i}: {m}")),
-                        other => other,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let ids = t.publish_batch(&name, batch).await?;
+            let ids = t.publish_batch(&name, Publish::batch_from_json(&items)?).await?;
             let messages: Vec<Value> = ids.iter().map(|id| json!({"message_id": id})).collect();
             Ok((StatusCode::ACCEPTED, Json(json!({"messages": messages}))).into_response())
         }

@@ -235,6 +235,11 @@ impl Publish {
             id: text("id")?,
         })
     }
+
+    /// Reads a batch's messages, each as [`Publish::from_json`]; an error names the index.
+    pub fn batch_from_json(items: &[Value]) -> Result<Vec<Self>> {
+        items.iter().enumerate().map(|(i, v)| Self::from_json(v).map_err(in_batch(i))).collect()
+    }
 }
 
 /// Message attributes from `{name: {"Type", "Value"}}` (`Binary` values in base64), the
@@ -668,12 +673,7 @@ impl Topics {
         let records = batch
             .into_iter()
             .enumerate()
-            .map(|(i, p)| {
-                outbox_record(topic, p).map_err(|e| match e {
-                    Error::Invalid(m) => invalid(format!("message {i}: {m}")),
-                    other => other,
-                })
-            })
+            .map(|(i, p)| outbox_record(topic, p).map_err(in_batch(i)))
             .collect::<Result<Vec<_>>>()?;
         let ids: Vec<String> = records.iter().map(|r| r.message_id.clone()).collect();
         for (i, id) in ids.iter().enumerate() {
@@ -873,6 +873,14 @@ impl Routes {
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::Invalid(message.into())
+}
+
+/// Names message `i` of a batch in an invalid-request error.
+fn in_batch(i: usize) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::Invalid(m) => invalid(format!("message {i}: {m}")),
+        other => other,
+    }
 }
 
 /// SNS's rule: 1 to 256 letters, digits, `-` and `_`.

@@ -237,13 +237,10 @@ impl Topics {
         // The claim read the message and the subscription with the delivery, in its own
         // transaction; a delivery that came without them reads them now.
         let (message, sub) = match d.claimed_with.take() {
-            Some(w) => {
-                let store::ClaimedWith { message, subscription } = *w;
-                (Some(message), Some(subscription))
-            }
+            Some(w) => (Some(w.message), Some(w.subscription)),
             None => (
-                store.topic_message(&d.message_id).await?,
-                store.subscription(&d.subscription_id).await?,
+                store.topic_message(&d.message_id).await?.map(Arc::new),
+                store.subscription(&d.subscription_id).await?.map(Arc::new),
             ),
         };
         let (Some(message), Some(sub)) = (message, sub) else {
