@@ -692,7 +692,7 @@ impl Store {
     pub async fn steps(&self, execution_arn: &str) -> Result<Vec<StepRecord>> {
         let rows = sqlx::query(
             "SELECT seq, at_ms, input, first_event, last_event FROM steps \
-             WHERE execution_arn = $1 ORDER BY seq",
+             WHERE execution_id = (SELECT id FROM executions WHERE arn = $1) ORDER BY seq",
         )
         .bind(execution_arn)
         .fetch_all(&self.pool)
@@ -950,10 +950,12 @@ impl Store {
         .await?;
         for r in &rows {
             let arn: String = r.try_get("arn")?;
-            sqlx::query("DELETE FROM steps WHERE execution_arn = $1")
-                .bind(&arn)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "DELETE FROM steps WHERE execution_id = (SELECT id FROM executions WHERE arn = $1)",
+            )
+            .bind(&arn)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM executions WHERE arn = $1")
                 .bind(&arn)
                 .execute(&mut *tx)
@@ -971,13 +973,18 @@ async fn commit_in<C: sql::Conn>(
     writes: &[ExecutionWrite],
 ) -> Result<Vec<bool>> {
     use sql::Arg;
-    let mut accepted = vec![false; writes.len()];
+    // The number of each accepted write's execution (its steps' key).
+    let mut accepted: Vec<Option<i64>> = vec![None; writes.len()];
     // Marks the first write of `arn` in `chunk` (indices into `writes`) not yet accepted:
     // a batch may hold two creates of one ARN, and only the first can win.
-    let mut accept = |chunk: &[usize], arn: &str| {
-        if let Some(&i) = chunk.iter().find(|&&i| writes[i].arn == arn && !accepted[i]) {
-            accepted[i] = true;
+    let mut accept = |chunk: &[usize], row: Vec<sql::Val>| -> Result<()> {
+        let mut row = row.into_iter();
+        let arn = row.next().unwrap_or(sql::Val::Null).text()?;
+        let id = row.next().unwrap_or(sql::Val::Null).int()?;
+        if let Some(&i) = chunk.iter().find(|&&i| writes[i].arn == arn && accepted[i].is_none()) {
+            accepted[i] = Some(id);
         }
+        Ok(())
     };
 
     // New executions: inserted unless the ARN exists.
@@ -985,7 +992,7 @@ async fn commit_in<C: sql::Conn>(
     for chunk in pow2_chunks(&creates, 32) {
         let sql = format!(
             "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {} \
-             ON CONFLICT (arn) DO NOTHING RETURNING arn",
+             ON CONFLICT (arn) DO NOTHING RETURNING arn, id",
             placeholders(chunk.len(), 18)
         );
         let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 18);
@@ -1015,8 +1022,7 @@ async fn commit_in<C: sql::Conn>(
             ]);
         }
         for row in c.query(&sql, &args).await? {
-            let arn = row.into_iter().next().unwrap_or(sql::Val::Null).text()?;
-            accept(chunk, &arn);
+            accept(chunk, row)?;
         }
     }
 
@@ -1032,7 +1038,7 @@ async fn commit_in<C: sql::Conn>(
              stop_ms = CASE WHEN v.column4 = 1 THEN v.column9 ELSE executions.stop_ms END \
              FROM (VALUES {}) AS v \
              WHERE executions.arn = v.column1 AND executions.owner = ${} \
-             AND executions.status = 'RUNNING' RETURNING arn",
+             AND executions.status = 'RUNNING' RETURNING executions.arn, executions.id",
             placeholders(chunk.len(), 9),
             chunk.len() * 9 + 1
         );
@@ -1054,27 +1060,26 @@ async fn commit_in<C: sql::Conn>(
         }
         args.push(Arg::from(node));
         for row in c.query(&sql, &args).await? {
-            let arn = row.into_iter().next().unwrap_or(sql::Val::Null).text()?;
-            accept(chunk, &arn);
+            accept(chunk, row)?;
         }
     }
 
-    let ok: Vec<&ExecutionWrite> =
-        writes.iter().zip(&accepted).filter(|(_, a)| **a).map(|(w, _)| w).collect();
+    let ok: Vec<(&ExecutionWrite, i64)> =
+        writes.iter().zip(&accepted).filter_map(|(w, id)| Some((w, (*id)?))).collect();
 
     // Their steps.
-    let steps: Vec<(&str, &StepRecord)> =
-        ok.iter().flat_map(|w| w.steps.iter().map(move |s| (w.arn.as_str(), s))).collect();
+    let steps: Vec<(i64, &StepRecord)> =
+        ok.iter().flat_map(|(w, id)| w.steps.iter().map(move |s| (*id, s))).collect();
     for chunk in pow2_chunks(&steps, 64) {
         let sql = format!(
-            "INSERT INTO steps (execution_arn, seq, at_ms, input, first_event, last_event) \
+            "INSERT INTO steps (execution_id, seq, at_ms, input, first_event, last_event) \
              VALUES {}",
             placeholders(chunk.len(), 6)
         );
         let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 6);
-        for (arn, s) in chunk {
+        for (id, s) in chunk {
             args.extend([
-                Arg::from(*arn),
+                Arg::from(*id),
                 Arg::from(s.seq),
                 Arg::from(s.at_ms),
                 Arg::from(&s.input),
@@ -1084,6 +1089,8 @@ async fn commit_in<C: sql::Conn>(
         }
         c.query(&sql, &args).await?;
     }
+
+    let ok: Vec<&ExecutionWrite> = ok.into_iter().map(|(w, _)| w).collect();
 
     // What their steps consumed, handed out and ended.
     let inbox_done: Vec<i64> = ok.iter().flat_map(|w| w.inbox_done.iter().copied()).collect();
@@ -1142,7 +1149,7 @@ async fn commit_in<C: sql::Conn>(
             c.query(&sql, &args).await?;
         }
     }
-    Ok(accepted)
+    Ok(accepted.iter().map(Option::is_some).collect())
 }
 
 /// What a claim's `SELECT` adds to lock the rows it takes and skip those others hold:
