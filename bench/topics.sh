@@ -2,8 +2,9 @@
 # Topics: deliveries per second to a local receiver and publish-to-delivery latency, through
 # the real `baton up` (release build) on SQLite and, with BATON_BENCH_POSTGRES_URL set, on
 # PostgreSQL. Each run prints one JSON line per load: a burst (COUNT messages, 32 publishes
-# in flight), a trickle (500 messages, one at a time: the latency without a queue) and a
-# batched burst (COUNT messages in batches of 10, as SNS's PublishBatch, 8 batches in flight).
+# in flight), a trickle (500 messages, one at a time: the latency without a queue) and two
+# batched bursts (COUNT messages in batches of 10, as SNS's PublishBatch, 4 and then 8 batches
+# in flight: at 8 the publishes outrun the deliveries, which then queue).
 # The figures go to docs/benchmarks.md by hand, with the machine and the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ run() {
   echo "== $label ($addr)"
   "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 32
   "$BIN/examples/topics_bench" --endpoint "$addr" --count 500 --concurrency 1
+  "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 4 --batch 10
   "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 8 --batch 10
   kill "$pid"
   wait "$pid" || true
