@@ -239,6 +239,17 @@ const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, revision_id, status, in
      error, cause, start_ms, stop_ms, owner, next_seq, event_count, redrive_count, parent, \
      version_arn, alias_arn";
 
+/// [`EXECUTION_COLUMNS`] as reads select them, from `executions`: a running execution's
+/// row is not rewritten at each commit, so its step counters come from its newest step
+/// (the row's own are those of its creation or its end).
+const EXECUTION_SELECT: &str = "arn, machine_arn, name, revision_id, status, input, output, \
+     error, cause, start_ms, stop_ms, owner, \
+     COALESCE((SELECT s.seq + 1 FROM steps s WHERE s.execution_id = executions.id \
+         ORDER BY s.seq DESC LIMIT 1), next_seq) AS next_seq, \
+     COALESCE((SELECT s.last_event FROM steps s WHERE s.execution_id = executions.id \
+         ORDER BY s.seq DESC LIMIT 1), event_count) AS event_count, \
+     redrive_count, parent, version_arn, alias_arn";
+
 const VERSION_COLUMNS: &str = "arn, machine_arn, version, revision_id, description, created_ms";
 
 const ALIAS_COLUMNS: &str = "arn, machine_arn, name, description, routing, created_ms, updated_ms";
@@ -653,11 +664,10 @@ impl Store {
 
     /// An execution by ARN.
     pub async fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
-        let row =
-            sqlx::query(&format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE arn = $1"))
-                .bind(arn)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(&format!("SELECT {EXECUTION_SELECT} FROM executions WHERE arn = $1"))
+            .bind(arn)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| from_row(&r)).transpose()
     }
 
@@ -672,7 +682,7 @@ impl Store {
     ) -> Result<Vec<ExecutionRecord>> {
         let (after_ms, after_arn) = after.unwrap_or((i64::MAX, ""));
         let rows = sqlx::query(&format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE machine_arn = $1 \
+            "SELECT {EXECUTION_SELECT} FROM executions WHERE machine_arn = $1 \
              AND ($2 = '' OR status = $2) \
              AND (start_ms < $3 OR (start_ms = $3 AND arn > $4)) \
              ORDER BY start_ms DESC, arn LIMIT $5"
@@ -710,10 +720,11 @@ impl Store {
     pub async fn commit(&self, node: &str, writes: &[ExecutionWrite]) -> Result<Vec<bool>> {
         if let Some(w) = &self.sqlite_writer {
             let (node, writes) = (node.to_owned(), writes.to_vec());
-            return w.run(move |c| sql::now(commit_in(c, &node, &writes))?).await;
+            let backend = self.backend;
+            return w.run(move |c| sql::now(commit_in(c, backend, &node, &writes))?).await;
         }
         let mut tx = self.begin_write().await?;
-        let accepted = commit_in(&mut *tx, node, writes).await?;
+        let accepted = commit_in(&mut *tx, self.backend, node, writes).await?;
         tx.commit().await?;
         Ok(accepted)
     }
@@ -969,6 +980,7 @@ impl Store {
 /// The batch of [`Store::commit`], on an open transaction.
 async fn commit_in<C: sql::Conn>(
     c: &mut C,
+    backend: Backend,
     node: &str,
     writes: &[ExecutionWrite],
 ) -> Result<Vec<bool>> {
@@ -1026,8 +1038,32 @@ async fn commit_in<C: sql::Conn>(
         }
     }
 
-    // Running executions: updated only by their owner.
-    let updates: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].create.is_none()).collect();
+    // Running executions that go on: only their owner may add steps. Their row does not
+    // change (its step counters are read from the steps, see `EXECUTION_SELECT`), so
+    // the owner's lock on it is checked, not written: rewriting every running execution's
+    // row (input included) at every commit was most of the pages a commit wrote.
+    let going_on: Vec<usize> = (0..writes.len())
+        .filter(|&i| writes[i].create.is_none() && writes[i].end.is_none())
+        .collect();
+    for chunk in pow2_chunks(&going_on, 64) {
+        let sql = format!(
+            "SELECT arn, id FROM executions WHERE arn IN ({}) AND owner = ${} \
+             AND status = 'RUNNING'{}",
+            list(chunk.len(), 1),
+            chunk.len() + 1,
+            share_locked(backend)
+        );
+        let mut args: Vec<Arg<'_>> = chunk.iter().map(|&i| Arg::from(&writes[i].arn)).collect();
+        args.push(Arg::from(node));
+        for row in c.query(&sql, &args).await? {
+            accept(chunk, row)?;
+        }
+    }
+
+    // Running executions that end: updated only by their owner.
+    let updates: Vec<usize> = (0..writes.len())
+        .filter(|&i| writes[i].create.is_none() && writes[i].end.is_some())
+        .collect();
     for chunk in pow2_chunks(&updates, 64) {
         let sql = format!(
             "UPDATE executions SET next_seq = v.column2, event_count = v.column3, \
@@ -1150,6 +1186,16 @@ async fn commit_in<C: sql::Conn>(
         }
     }
     Ok(accepted.iter().map(Option::is_some).collect())
+}
+
+/// What a `SELECT` adds to keep the rows it read from changing until the transaction ends
+/// (a takeover's `UPDATE` of the owner waits for it, and it waits for one under way):
+/// nothing on SQLite, whose one writer holds the whole database.
+fn share_locked(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR SHARE",
+    }
 }
 
 /// What a claim's `SELECT` adds to lock the rows it takes and skip those others hold:

@@ -106,6 +106,9 @@ async fn story(store: Store) {
     };
     assert_eq!(store.commit(&other, std::slice::from_ref(&more)).await.unwrap(), vec![false]);
     assert_eq!(store.commit(&node, &[more]).await.unwrap(), vec![true]);
+    // A running execution's counters are those of its newest step.
+    let got = store.execution(&e1.arn).await.unwrap().unwrap();
+    assert_eq!((got.next_seq, got.event_count), (2, 5));
     let steps = store.steps(&e1.arn).await.unwrap();
     assert_eq!(steps.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![0, 1]);
     assert_eq!(steps[1], step(1, 4, 5));
