@@ -717,14 +717,14 @@ impl Store {
     /// The batch is written with a handful of multi-row statements, not a few per write: a
     /// statement costs a round trip (to the server, or to SQLite's worker thread), and group
     /// commit is only worth it if the batch is cheap to write.
-    pub async fn commit(&self, node: &str, writes: &[ExecutionWrite]) -> Result<Vec<bool>> {
+    pub async fn commit(&self, node: &str, writes: Vec<ExecutionWrite>) -> Result<Vec<bool>> {
         if let Some(w) = &self.sqlite_writer {
-            let (node, writes) = (node.to_owned(), writes.to_vec());
+            let node = node.to_owned();
             let backend = self.backend;
             return w.run(move |c| sql::now(commit_in(c, backend, &node, &writes))?).await;
         }
         let mut tx = self.begin_write().await?;
-        let accepted = commit_in(&mut *tx, self.backend, node, writes).await?;
+        let accepted = commit_in(&mut *tx, self.backend, node, &writes).await?;
         tx.commit().await?;
         Ok(accepted)
     }

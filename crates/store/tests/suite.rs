@@ -90,7 +90,7 @@ async fn story(store: Store) {
         event_count: 3,
         ..Default::default()
     };
-    let applied = store.commit(&node, &[create(&e1), create(&e2), create(&e1)]).await.unwrap();
+    let applied = store.commit(&node, vec![create(&e1), create(&e2), create(&e1)]).await.unwrap();
     assert_eq!(applied, vec![true, true, false]);
     let got = store.execution(&e1.arn).await.unwrap().unwrap();
     assert_eq!(got.owner.as_deref(), Some(node.as_str()));
@@ -104,8 +104,8 @@ async fn story(store: Store) {
         event_count: 5,
         ..Default::default()
     };
-    assert_eq!(store.commit(&other, std::slice::from_ref(&more)).await.unwrap(), vec![false]);
-    assert_eq!(store.commit(&node, &[more]).await.unwrap(), vec![true]);
+    assert_eq!(store.commit(&other, vec![more.clone()]).await.unwrap(), vec![false]);
+    assert_eq!(store.commit(&node, vec![more]).await.unwrap(), vec![true]);
     // A running execution's counters are those of its newest step.
     let got = store.execution(&e1.arn).await.unwrap().unwrap();
     assert_eq!((got.next_seq, got.event_count), (2, 5));
@@ -141,7 +141,7 @@ async fn story(store: Store) {
         }],
         ..Default::default()
     };
-    assert_eq!(store.commit(&node, &[w]).await.unwrap(), vec![true]);
+    assert_eq!(store.commit(&node, vec![w]).await.unwrap(), vec![true]);
     assert!(store.inbox_for(&node, 100).await.unwrap().iter().all(|i| i.id != id));
     assert_eq!(store.token_execution(&token).await.unwrap().as_deref(), Some(e1.arn.as_str()));
 
@@ -176,7 +176,7 @@ async fn story(store: Store) {
         }),
         ..Default::default()
     };
-    assert_eq!(store.commit(&node, &[end]).await.unwrap(), vec![true]);
+    assert_eq!(store.commit(&node, vec![end]).await.unwrap(), vec![true]);
     let done = store.execution(&e1.arn).await.unwrap().unwrap();
     assert_eq!((done.status.as_str(), done.stop_ms), ("SUCCEEDED", Some(4_000)));
     assert_eq!(store.token_execution(&token).await.unwrap(), None);
@@ -191,8 +191,8 @@ async fn story(store: Store) {
     assert!(!claimed.contains(&e1.arn), "finished executions are not claimed");
     let w =
         ExecutionWrite { arn: e2.arn.clone(), next_seq: 1, event_count: 3, ..Default::default() };
-    assert_eq!(store.commit(&node, std::slice::from_ref(&w)).await.unwrap(), vec![false]);
-    assert_eq!(store.commit(&other, &[w]).await.unwrap(), vec![true]);
+    assert_eq!(store.commit(&node, vec![w.clone()]).await.unwrap(), vec![false]);
+    assert_eq!(store.commit(&other, vec![w]).await.unwrap(), vec![true]);
     store.release(&other).await.unwrap();
     assert_eq!(store.execution(&e2.arn).await.unwrap().unwrap().owner, None);
 

@@ -833,14 +833,14 @@ pub(crate) async fn committer(engine: Engine, mut rx: mpsc::Receiver<CommitJob>)
         }
         let writes: Vec<ExecutionWrite> =
             jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.writes)).collect();
-        let started = Instant::now();
-        let result = engine.store().commit(&node, &writes).await;
+        let (started, count) = (Instant::now(), writes.len());
+        let result = engine.store().commit(&node, writes).await;
         let m = &engine.inner().metrics;
         m.commit_latency.observe_duration(started.elapsed());
-        m.commit_batch.observe(writes.len() as f64);
+        m.commit_batch.observe(count as f64);
         let mut results = match result {
             Ok(applied) => applied.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e.to_string()); writes.len()],
+            Err(e) => vec![Err(e.to_string()); count],
         };
         for job in jobs {
             let mine: Vec<Result<bool, String>> = results.drain(..job.arns.len()).collect();
