@@ -4,7 +4,9 @@
 # PostgreSQL. Each run prints one JSON line per load: a burst (COUNT messages, 32 publishes
 # in flight), a trickle (500 messages, one at a time: the latency without a queue) and two
 # batched bursts (COUNT messages in batches of 10, as SNS's PublishBatch, 4 and then 8 batches
-# in flight: at 8 the publishes outrun the deliveries, which then queue).
+# in flight: at 8 the publishes outrun the deliveries, which then queue). Baton names the
+# messages (as for a publisher that sends no ids), except in the last two loads, batches of 10
+# with 4 in flight whose ids the publisher chooses: in order, then at random.
 # The figures go to docs/benchmarks.md by hand, with the machine and the date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,8 @@ run() {
   "$BIN/examples/topics_bench" --endpoint "$addr" --count 500 --concurrency 1
   "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 4 --batch 10
   "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 8 --batch 10
+  "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 4 --batch 10 --ids ordered
+  "$BIN/examples/topics_bench" --endpoint "$addr" --count "$COUNT" --concurrency 4 --batch 10 --ids random
   kill "$pid"
   wait "$pid" || true
   rm -rf "$dir"

@@ -3,13 +3,16 @@
 //!
 //! ```sh
 //! cargo run --release --example topics_bench -- --endpoint http://127.0.0.1:8080 \
-//!     --count 20000 --concurrency 32 [--batch 10]
+//!     --count 20000 --concurrency 32 [--batch 10] [--ids server|ordered|random]
 //! ```
 //!
 //! It starts a webhook receiver on 127.0.0.1:0 (answers 200 at once), creates a topic with
 //! one raw subscription to it, then keeps `--concurrency` publishes in flight until
 //! `--count` messages are acknowledged, and waits until every one has arrived. With
 //! `--batch N` each publish request carries N messages (a batch, as SNS's PublishBatch).
+//! `--ids` says who names the messages: `server` (the default: Baton makes the ids, as for a
+//! publisher that sends none), `ordered` (the publisher's own, in order: `msg_<run>_<n>`)
+//! or `random` (the publisher's own, random: `msg_<uuid>`).
 //! A message's latency runs from the start of its publish request to its arrival at the
 //! receiver (its first arrival: repeats are counted apart). `bench/topics.sh` runs it.
 
@@ -37,6 +40,8 @@ async fn main() {
     let count: u64 = arg("--count").map_or(20_000, |v| v.parse().expect("--count N"));
     let concurrency: u64 = arg("--concurrency").map_or(32, |v| v.parse().expect("--concurrency N"));
     let batch: u64 = arg("--batch").map_or(1, |v| v.parse().expect("--batch N (1 to 10)"));
+    let ids = arg("--ids").unwrap_or_else(|| "server".into());
+    assert!(["server", "ordered", "random"].contains(&ids.as_str()), "--ids server|ordered|random");
     let shared = Arc::new(Shared {
         sent: Mutex::default(),
         arrived: Mutex::default(),
@@ -86,7 +91,7 @@ async fn main() {
     for _ in 0..concurrency {
         let (client, shared, next) = (client.clone(), shared.clone(), next.clone());
         let url = format!("{endpoint}/topics/{topic}/messages");
-        let run = run.clone();
+        let (run, ids) = (run.clone(), ids.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let first = next.fetch_add(batch, Ordering::Relaxed);
@@ -96,7 +101,11 @@ async fn main() {
                 let now = Instant::now();
                 let messages: Vec<serde_json::Value> = (first..count.min(first + batch))
                     .map(|n| {
-                        let id = format!("msg_b{run}_{n}");
+                        let id = match ids.as_str() {
+                            "ordered" => format!("msg_b{run}_{n}"),
+                            "random" => format!("msg_{}", uuid::Uuid::new_v4().simple()),
+                            _ => return json!({"message": {"n": n}}),
+                        };
                         shared.sent.lock().unwrap().insert(id.clone(), now);
                         json!({"message": {"n": n}, "id": id})
                     })
@@ -108,6 +117,25 @@ async fn main() {
                 };
                 let r = client.post(&url).json(&body).send().await.expect("publish");
                 assert_eq!(r.status().as_u16(), 202);
+                if ids == "server" {
+                    // The ids Baton gave, in order; their sending time is this request's.
+                    let answer: serde_json::Value = r.json().await.expect("a publish answer");
+                    let given: Vec<String> = match answer.get("messages") {
+                        Some(list) => list
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
+                            .collect(),
+                        None => {
+                            answer["message_id"].as_str().map(str::to_owned).into_iter().collect()
+                        }
+                    };
+                    let mut sent = shared.sent.lock().unwrap();
+                    for id in given {
+                        sent.insert(id, now);
+                    }
+                }
             }
         }));
     }
@@ -137,6 +165,7 @@ async fn main() {
         "count": count,
         "concurrency": concurrency,
         "batch": batch,
+        "ids": ids,
         "publish_per_s": (count as f64 / published.as_secs_f64()).round(),
         "deliveries_per_s": (count as f64 / delivered.as_secs_f64()).round(),
         "p50_ms": (pct(0.50) * 10.0).round() / 10.0,
