@@ -1040,8 +1040,8 @@ async fn commit_in<C: sql::Conn>(
 
     // Running executions that go on: only their owner may add steps. Their row does not
     // change (its step counters are read from the steps, see `EXECUTION_SELECT`), so
-    // the owner's lock on it is checked, not written: rewriting every running execution's
-    // row (input included) at every commit was most of the pages a commit wrote.
+    // the owner's hold on it is checked, not written: rewriting each running execution's
+    // row (input included) at every commit wrote a page per execution.
     let going_on: Vec<usize> = (0..writes.len())
         .filter(|&i| writes[i].create.is_none() && writes[i].end.is_none())
         .collect();
