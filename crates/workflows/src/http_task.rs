@@ -233,10 +233,11 @@ impl Response {
 
 /// Sends the request and reads the whole response.
 async fn exchange(builder: reqwest::RequestBuilder) -> Result<Response, reqwest::Error> {
-    let response = builder.send().await?;
+    let mut response = builder.send().await?;
     let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.bytes().await?.to_vec();
+    let headers = std::mem::take(response.headers_mut());
+    // Without a copy when the body came in one piece.
+    let body = response.bytes().await?.into();
     Ok(Response { status, headers, body })
 }
 
