@@ -128,7 +128,7 @@ impl Default for Options {
             netguard: NetGuard::default(),
             timeout: Duration::from_secs(15),
             poll: Duration::from_millis(100),
-            max_in_flight: 64,
+            max_in_flight: 256,
             single_node: false,
             disable_after: Duration::from_secs(120 * 3600),
             retention: Duration::from_secs(72 * 3600),
