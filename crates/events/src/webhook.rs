@@ -213,13 +213,12 @@ impl MessageId {
 
     /// [`MessageId::generate`] at a given time in milliseconds since the Unix epoch.
     pub fn generate_at(millis: u128) -> Result<Self> {
-        let mut bytes = [0u8; 10];
+        let mut bytes = [0u8; 16];
         OsRng
-            .try_fill_bytes(&mut bytes)
+            .try_fill_bytes(&mut bytes[6..])
             .map_err(|e| Error::MessageId(format!("the random generator failed: {e}")))?;
-        let random = bytes.iter().fold(0u128, |n, b| (n << 8) | u128::from(*b));
         let time = millis & ((1 << 48) - 1);
-        Ok(MessageId::from_u128((time << 80) | random))
+        Ok(MessageId::from_u128((time << 80) | u128::from_be_bytes(bytes)))
     }
 
     /// The id for 128 given bits: `msg_` and 22 base62 digits.

@@ -4,8 +4,7 @@
 //! every row through channels, so a read by primary key costs several thread wake-ups: on a
 //! small machine those cost more CPU than the B-tree lookup itself (a profile of resource
 //! GETs under load spent most of its time switching threads). The hottest reads (a document
-//! by its id; the topic of each publish; the message and the subscription of each delivery
-//! attempt) therefore go through a few read-only connections of their own, used directly
+//! by its id; the topic of each publish; a subscription by its id) therefore go through a few read-only connections of their own, used directly
 //! from the task that asks: a lookup in the page cache takes microseconds, less than the hop
 //! it replaces, and in WAL mode readers never wait for the writer.
 //!
@@ -19,9 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::documents::DocumentRecord;
-use crate::topics::{
-    MessageRecord, SubscriptionRecord, TopicRecord, MESSAGE_COLUMNS, SUBSCRIPTION_COLUMNS,
-};
+use crate::topics::{SubscriptionRecord, TopicRecord, SUBSCRIPTION_COLUMNS};
 
 /// Idle connections kept for reuse; a burst beyond this opens more and closes them after.
 const MAX_IDLE: usize = 8;
@@ -131,30 +128,6 @@ impl InlineReader {
             conn.prepare_cached("SELECT name, created_ms FROM topics WHERE name = ?1")?
                 .query_row([name], |row| {
                     Ok(TopicRecord { name: row.get(0)?, created_ms: row.get(1)? })
-                })
-                .optional()
-        })
-    }
-
-    /// The message `message_id` of a topic.
-    pub(crate) fn topic_message(
-        &self,
-        message_id: &str,
-    ) -> rusqlite::Result<Option<MessageRecord>> {
-        self.with(|conn| {
-            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE message_id = ?1");
-            conn.prepare_cached(&sql)?
-                .query_row([message_id], |row| {
-                    Ok(MessageRecord {
-                        message_id: row.get(0)?,
-                        seq: row.get(1)?,
-                        topic: row.get(2)?,
-                        body: row.get(3)?,
-                        attributes: row.get(4)?,
-                        subject: row.get(5)?,
-                        ordering_key: row.get(6)?,
-                        created_ms: row.get(7)?,
-                    })
                 })
                 .optional()
         })

@@ -69,8 +69,8 @@ pub(crate) async fn insert_outbox_many<C: Conn>(
     Ok(records.iter().map(|r| new.remove(&r.message_id)).collect())
 }
 
-/// An outbox row read as `seq, message_id, topic, body, attributes, subject, ordering_key,
-/// created_ms`.
+/// A message read as [`MESSAGE_COLUMNS`](crate::topics::MESSAGE_COLUMNS), from the outbox
+/// or from `topic_messages`.
 pub(crate) fn outbox_from(row: Row) -> Result<OutboxRecord> {
     let mut v = row.into_iter();
     let mut next = || v.next().unwrap_or(Val::Null);

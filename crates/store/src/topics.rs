@@ -72,20 +72,9 @@ impl std::fmt::Debug for SubscriptionRecord {
     }
 }
 
-/// A message after its fan-out: what its deliveries send.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct MessageRecord {
-    pub message_id: String,
-    /// Its outbox order.
-    pub seq: i64,
-    pub topic: String,
-    pub body: String,
-    /// `{name: {"Type", "Value"}}`, JSON.
-    pub attributes: String,
-    pub subject: Option<String>,
-    pub ordering_key: Option<String>,
-    pub created_ms: i64,
-}
+/// A message after its fan-out, what its deliveries send: the record it had in the outbox
+/// (`seq` is its outbox order), kept in `topic_messages`.
+pub type MessageRecord = OutboxRecord;
 
 /// One message on its way to one subscription.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -202,8 +191,10 @@ pub(crate) const SUBSCRIPTION_COLUMNS: &str =
     "id, topic, endpoint, filter_policy, filter_scope, raw, \
      secrets, retry_schedule, status, created_ms, updated_ms";
 
+/// The columns of a message, in the outbox and in `topic_messages` alike, in the order
+/// [`outbox_from`] reads them.
 pub(crate) const MESSAGE_COLUMNS: &str =
-    "message_id, seq, topic, body, attributes, subject, ordering_key, created_ms";
+    "seq, message_id, topic, body, attributes, subject, ordering_key, created_ms";
 
 const DELIVERY_COLUMNS: &str = "id, seq, message_id, subscription_id, topic, ordering_key, \
      status, attempts, next_attempt_ms, lease_owner, lease_until_ms, last_error, created_ms, \
@@ -623,9 +614,6 @@ impl Store {
 
     /// A message that was fanned out.
     pub async fn topic_message(&self, message_id: &str) -> Result<Option<MessageRecord>> {
-        if let Some(inline) = &self.inline {
-            return Ok(inline.topic_message(message_id)?);
-        }
         let row = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE message_id = $1"
         ))
@@ -763,7 +751,7 @@ async fn attach_claimed_with<C: Conn>(c: &mut C, deliveries: &mut [DeliveryRecor
         c,
         &format!("SELECT {MESSAGE_COLUMNS} FROM topic_messages WHERE message_id IN"),
         deliveries.iter().map(|d| d.message_id.as_str()),
-        message_from,
+        outbox_from,
         |m| &m.message_id,
     )
     .await?;
@@ -810,22 +798,6 @@ async fn select_in<'k, C: Conn, T>(
         }
     }
     Ok(found)
-}
-
-/// A message read as [`MESSAGE_COLUMNS`].
-fn message_from(row: Row) -> Result<MessageRecord> {
-    let mut v = row.into_iter();
-    let mut next = || v.next().unwrap_or(Val::Null);
-    Ok(MessageRecord {
-        message_id: next().text()?,
-        seq: next().int()?,
-        topic: next().text()?,
-        body: next().text()?,
-        attributes: next().text()?,
-        subject: next().opt_text()?,
-        ordering_key: next().opt_text()?,
-        created_ms: next().int()?,
-    })
 }
 
 /// A delivery read as [`DELIVERY_COLUMNS`].
@@ -891,8 +863,7 @@ where
     }
     let rows = c
         .query(
-            "SELECT seq, message_id, topic, body, attributes, subject, ordering_key, created_ms \
-             FROM outbox ORDER BY seq LIMIT $1",
+            &format!("SELECT {MESSAGE_COLUMNS} FROM outbox ORDER BY seq LIMIT $1"),
             &[Arg::from(limit)],
         )
         .await?;
@@ -914,8 +885,8 @@ where
         let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 8);
         for e in chunk {
             args.extend([
-                Arg::from(&e.message_id),
                 Arg::from(e.seq),
+                Arg::from(&e.message_id),
                 Arg::from(&e.topic),
                 Arg::from(&e.body),
                 Arg::from(&e.attributes),

@@ -236,7 +236,7 @@ async fn exchange(builder: reqwest::RequestBuilder) -> Result<Response, reqwest:
     let mut response = builder.send().await?;
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
-    // Without a copy when the body came in one piece.
+    // `Bytes` into `Vec` keeps the allocation when nothing else shares it.
     let body = response.bytes().await?.into();
     Ok(Response { status, headers, body })
 }

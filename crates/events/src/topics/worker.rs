@@ -234,16 +234,11 @@ impl Topics {
             latency_ms,
             response: a.response.clone(),
         };
-        // The claim read the message and the subscription with the delivery, in its own
-        // transaction; a delivery that came without them reads them now.
-        let (message, sub) = match d.claimed_with.take() {
-            Some(w) => (Some(w.message), Some(w.subscription)),
-            None => (
-                store.topic_message(&d.message_id).await?.map(Arc::new),
-                store.subscription(&d.subscription_id).await?.map(Arc::new),
-            ),
-        };
-        let (Some(message), Some(sub)) = (message, sub) else {
+        // Every delivery comes from a claim, which read its message and subscription in its
+        // own transaction; it came without them when either no longer existed.
+        let Some(store::ClaimedWith { message, subscription: sub }) =
+            d.claimed_with.take().map(|w| *w)
+        else {
             let a = failure("the message or its subscription no longer exists");
             store.finish_attempt(node, &record(now_ms(), &a, 0), store::AttemptEnd::Dead).await?;
             // Recorded without the recorder, which claims for the places it frees.
