@@ -36,18 +36,24 @@
 //! connection that cannot be made, breaks, or outlasts the timeout fails the task with
 //! `States.Http.Socket`. Parameters that cannot describe a request fail it with `States.Runtime`.
 //!
-//! Redirects are whatever the caller's [`reqwest::Client`] does with them. A client built with
-//! `reqwest::redirect::Policy::none()` reports a 3xx response as a
-//! `States.Http.StatusCode.3xx` failure, which is what callers should prefer: nothing is followed
-//! behind the workflow's back.
+//! Redirects are not followed: a 3xx response is a `States.Http.StatusCode.3xx` failure, so
+//! nothing is called behind the workflow's back. The [`Client`] connects to the endpoint
+//! directly (proxy environment variables are not used), keeps connections open for the next
+//! task to the same host, and verifies `https` endpoints against the webpki roots.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use asl::Failure;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
-use reqwest::{Method, StatusCode, Url};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use hyper::{Method, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::{Map, Value};
+use url::Url;
 
 /// The error an HTTP Task fails with when no response arrives in time or at all.
 const SOCKET_ERROR: &str = "States.Http.Socket";
@@ -86,9 +92,39 @@ const RESERVED_HEADERS: [&str; 9] = [
 const JSON_CONTENT_TYPE: &str = "application/json";
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
+/// The HTTP client of `http:invoke` tasks: hyper's pooled HTTP/1 client, with rustls for
+/// `https` endpoints. Cloning it shares its connections.
+#[derive(Clone)]
+pub struct Client {
+    inner: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Client {
+    /// Connections idle longer than this are closed.
+    const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+    /// A client that connects directly and follows no redirects.
+    pub fn new() -> Result<Self, String> {
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| format!("cannot set up TLS for the HTTP client: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Self::IDLE_TIMEOUT)
+            .build(connector);
+        Ok(Self { inner })
+    }
+}
+
 /// Performs one `http:invoke` task: `parameters` is the task's input (its `Parameters`/`Arguments` after evaluation).
 pub async fn invoke(
-    client: &reqwest::Client,
+    client: &Client,
     parameters: &serde_json::Value,
     timeout: std::time::Duration,
 ) -> Result<serde_json::Value, asl::Failure> {
@@ -99,30 +135,27 @@ pub async fn invoke(
 /// The executor passes the same key each time it dispatches the same attempt of a task
 /// (after a crash, say), so the receiver can tell a repeat from a new call.
 pub async fn invoke_once(
-    client: &reqwest::Client,
+    client: &Client,
     parameters: &serde_json::Value,
     timeout: std::time::Duration,
     key: Option<&str>,
 ) -> Result<serde_json::Value, asl::Failure> {
     let mut request = Request::parse(parameters)?;
     if let Some(value) = key.and_then(|k| HeaderValue::from_str(k).ok()) {
-        let name = reqwest::header::HeaderName::from_static("idempotency-key");
+        let name = HeaderName::from_static("idempotency-key");
         request.headers.entry(name).or_insert(value);
     }
     tracing::debug!(method = %request.method, url = %request.url, "http:invoke");
-    let url = request.url.clone();
-    let builder = request.into_builder(client);
-    match tokio::time::timeout(timeout, exchange(builder)).await {
+    let url = request.url.to_string();
+    let request = request.into_request()?;
+    match tokio::time::timeout(timeout, exchange(client, request)).await {
         Err(_) => Err(Failure::new(
             SOCKET_ERROR,
             format!("The HTTP request to '{url}' timed out after {}.", describe(timeout)),
         )),
-        Ok(Err(error)) if error.is_builder() => {
-            Err(Failure::runtime(format!("The HTTP request could not be built: {}", chain(&error))))
-        }
         Ok(Err(error)) => Err(Failure::new(
             SOCKET_ERROR,
-            format!("The HTTP request to '{url}' failed: {}", chain(&error)),
+            format!("The HTTP request to '{url}' failed: {}", chain(&*error)),
         )),
         Ok(Ok(response)) => response.into_result(),
     }
@@ -190,13 +223,18 @@ impl Request {
         Ok(Self { method, url, headers, body })
     }
 
-    /// Turns the request into a builder on the caller's client.
-    fn into_builder(self, client: &reqwest::Client) -> reqwest::RequestBuilder {
-        let builder = client.request(self.method, self.url).headers(self.headers);
-        match self.body {
-            Some(body) => builder.body(body),
-            None => builder,
-        }
+    /// The request as hyper sends it. `Accept: */*` unless the task sets `Accept`.
+    fn into_request(self) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+        let uri = Uri::try_from(String::from(self.url)).map_err(|error| {
+            Failure::runtime(format!("The HTTP request could not be built: {error}"))
+        })?;
+        let mut request =
+            hyper::Request::new(Full::new(self.body.map(Bytes::from).unwrap_or_default()));
+        *request.method_mut() = self.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.headers;
+        request.headers_mut().entry(ACCEPT).or_insert(HeaderValue::from_static("*/*"));
+        Ok(request)
     }
 }
 
@@ -205,7 +243,7 @@ impl Request {
 struct Response {
     status: StatusCode,
     headers: HeaderMap,
-    body: Vec<u8>,
+    body: Bytes,
 }
 
 impl Response {
@@ -232,13 +270,14 @@ impl Response {
 }
 
 /// Sends the request and reads the whole response.
-async fn exchange(builder: reqwest::RequestBuilder) -> Result<Response, reqwest::Error> {
-    let mut response = builder.send().await?;
-    let status = response.status();
-    let headers = std::mem::take(response.headers_mut());
-    // `Bytes` into `Vec` keeps the allocation when nothing else shares it.
-    let body = response.bytes().await?.into();
-    Ok(Response { status, headers, body })
+async fn exchange(
+    client: &Client,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<Response, Box<dyn std::error::Error + Send + Sync>> {
+    let response = client.inner.request(request).await?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(Response { status: parts.status, headers: parts.headers, body })
 }
 
 /// Checks `ApiEndpoint`: an absolute `http` or `https` URL.
@@ -424,7 +463,7 @@ fn encode_body(
             type_name(other)
         ))),
         Value::String(text) => Ok((text.clone().into_bytes(), JSON_CONTENT_TYPE)),
-        other => Ok((other.to_string().into_bytes(), JSON_CONTENT_TYPE)),
+        other => Ok((serde_json::to_vec(other).unwrap_or_default(), JSON_CONTENT_TYPE)),
     }
 }
 
@@ -666,13 +705,8 @@ mod tests {
         format!("http://{address}")
     }
 
-    /// A client as callers should build it: no proxies and no redirects followed.
-    fn client() -> reqwest::Client {
-        reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a client")
+    fn client() -> Client {
+        Client::new().expect("a client")
     }
 
     async fn call(parameters: Value) -> Result<Value, Failure> {

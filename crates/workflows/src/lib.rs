@@ -161,7 +161,7 @@ pub(crate) struct Inner {
     pub(crate) commits: mpsc::Sender<shard::CommitJob>,
     pub(crate) machines: Mutex<HashMap<String, Arc<StateMachine>>>,
     pub(crate) metrics: metrics::Metrics,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: http_task::Client,
     /// Woken when activity tasks are created, for GetActivityTask long polls.
     pub(crate) activity_tasks: Notify,
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
@@ -191,10 +191,7 @@ impl Engine {
             senders.push(tx);
             receivers.push(rx);
         }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
+        let http = http_task::Client::new().map_err(Error::Internal)?;
         let (stopping, _) = tokio::sync::watch::channel(false);
         let engine = Self {
             inner: Arc::new(Inner {
