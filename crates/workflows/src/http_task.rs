@@ -146,8 +146,9 @@ pub async fn invoke_once(
         request.headers.entry(name).or_insert(value);
     }
     tracing::debug!(method = %request.method, url = %request.url, "http:invoke");
-    let url = request.url.to_string();
     let request = request.into_request()?;
+    // For the causes: the URL as sent (a clone of `Uri` shares its bytes).
+    let url = request.uri().clone();
     match tokio::time::timeout(timeout, exchange(client, request)).await {
         Err(_) => Err(Failure::new(
             SOCKET_ERROR,
@@ -956,6 +957,48 @@ mod tests {
         );
         assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
         assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    }
+
+    #[tokio::test]
+    async fn an_https_endpoint_is_checked_against_the_trusted_roots() {
+        use std::sync::Arc;
+        // A server with a certificate no trusted root signed: the task fails in the
+        // handshake, before anything is sent.
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .expect("certificate parameters")
+            .self_signed(&key)
+            .expect("a self-signed certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("a server configuration");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("the address").port();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("the task connects");
+            acceptor.accept(tcp).await.is_ok()
+        });
+
+        let endpoint = format!("https://127.0.0.1:{port}/");
+        let failure = call(json!({"ApiEndpoint": endpoint, "Method": "GET"}))
+            .await
+            .expect_err("an untrusted certificate is refused");
+        assert_eq!(failure.error_name(), "States.Http.Socket");
+        let cause = failure.cause.expect("a cause");
+        assert!(
+            cause.starts_with(&format!("The HTTP request to '{endpoint}' failed: ")),
+            "{cause}"
+        );
+        assert!(cause.contains("certificate"), "{cause}");
+        assert!(!server.await.expect("the server task"), "the handshake did not complete");
     }
 
     /// A valid GET to a loopback address, with `extra` fields added.
