@@ -464,7 +464,7 @@ fn encode_body(
             type_name(other)
         ))),
         Value::String(text) => Ok((text.clone().into_bytes(), JSON_CONTENT_TYPE)),
-        other => Ok((serde_json::to_vec(other).unwrap_or_default(), JSON_CONTENT_TYPE)),
+        other => Ok((other.to_string().into_bytes(), JSON_CONTENT_TYPE)),
     }
 }
 
