@@ -78,7 +78,8 @@ pub(crate) struct CommitJob {
 
 /// Something to do once the steps that asked for it are durable.
 enum Effect {
-    Dispatch(TaskRequest),
+    /// Shared with the execution's outstanding waits: a task's input is not copied.
+    Dispatch(Arc<TaskRequest>),
     ArmTimer(ActionId, i64),
     Cancel(ActionId),
     Started,
@@ -110,7 +111,7 @@ impl Pending {
 /// A task or timer the execution waits on.
 #[derive(Debug, Clone)]
 enum Outstanding {
-    Task { req: TaskRequest, token: Option<String> },
+    Task { req: Arc<TaskRequest>, token: Option<String> },
     Timer(i64),
 }
 
@@ -144,6 +145,7 @@ impl Run {
         for action in actions {
             match action {
                 Action::RunTask(req) => {
+                    let req = Arc::new(req);
                     let mut token = req.task_token.clone();
                     if let Kind::Activity(activity) = tasks::classify(&req.resource) {
                         let t = tasks::token(&arn, req.id);
@@ -160,7 +162,8 @@ impl Run {
                     if let (Some(t), false) = (&token, replaying) {
                         self.pending.tokens_added.push(t.clone());
                     }
-                    self.outstanding.insert(req.id, Outstanding::Task { req: req.clone(), token });
+                    self.outstanding
+                        .insert(req.id, Outstanding::Task { req: Arc::clone(&req), token });
                     if !replaying {
                         self.pending.effects.push(Effect::Dispatch(req));
                     }

@@ -3,6 +3,7 @@
 //! A dispatched task runs as a tokio task of its own and reports its result to a [`Sink`]:
 //! the owning shard for a Standard execution, the driver's channel for an Express one.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asl::interpreter::ActionId;
@@ -98,7 +99,7 @@ impl Sink {
 pub(crate) fn spawn(
     engine: &Engine,
     execution_arn: &str,
-    req: TaskRequest,
+    req: Arc<TaskRequest>,
     sink: Sink,
 ) -> Option<JoinHandle<()>> {
     let kind = classify(&req.resource);
