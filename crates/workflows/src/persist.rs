@@ -12,10 +12,11 @@ use serde_json::Value;
 /// The current version of persisted payloads.
 const VERSION: u32 = 1;
 
-/// The input of one step, as persisted.
+/// The input of one step, as persisted. `V` is a task's output: owned when read back, borrowed
+/// from the interpreter's input when written (see [`StepInput::encode_input`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
-pub(crate) enum StepInput {
+pub(crate) enum StepInput<V = Value> {
     /// The execution started (its input is in the execution's row), with the seed of its
     /// random values.
     Start {
@@ -24,7 +25,7 @@ pub(crate) enum StepInput {
     },
     TaskSucceeded {
         id: ActionId,
-        output: Value,
+        output: V,
     },
     TaskFailed {
         id: ActionId,
@@ -56,14 +57,20 @@ struct Versioned<T> {
 }
 
 impl StepInput {
-    pub(crate) fn from_input(input: &Input) -> Self {
-        match input.clone() {
-            Input::TaskSucceeded { id, output } => Self::TaskSucceeded { id, output },
-            Input::TaskFailed { id, error, cause } => Self::TaskFailed { id, error, cause },
-            Input::TaskHeartbeat { id } => Self::TaskHeartbeat { id },
-            Input::TimerFired { id } => Self::TimerFired { id },
-            Input::Stop { error, cause } => Self::Stop { error, cause },
-        }
+    /// The persisted form of an interpreter input, encoded without copying its output.
+    pub(crate) fn encode_input(input: &Input) -> String {
+        let step: StepInput<&Value> = match input {
+            Input::TaskSucceeded { id, output } => StepInput::TaskSucceeded { id: *id, output },
+            Input::TaskFailed { id, error, cause } => {
+                StepInput::TaskFailed { id: *id, error: error.clone(), cause: cause.clone() }
+            }
+            Input::TaskHeartbeat { id } => StepInput::TaskHeartbeat { id: *id },
+            Input::TimerFired { id } => StepInput::TimerFired { id: *id },
+            Input::Stop { error, cause } => {
+                StepInput::Stop { error: error.clone(), cause: cause.clone() }
+            }
+        };
+        step.encode()
     }
 
     /// The interpreter input; `None` for the start and for a redrive.
@@ -78,10 +85,6 @@ impl StepInput {
         })
     }
 
-    pub(crate) fn encode(&self) -> String {
-        serde_json::to_string(&Versioned { v: VERSION, body: self }).unwrap_or_default()
-    }
-
     pub(crate) fn decode(text: &str) -> Result<Self, String> {
         let v: Versioned<Self> =
             serde_json::from_str(text).map_err(|e| format!("unreadable step input: {e}"))?;
@@ -89,6 +92,12 @@ impl StepInput {
             return Err(format!("step input version {} is not known to this binary", v.v));
         }
         Ok(v.body)
+    }
+}
+
+impl<V: Serialize> StepInput<V> {
+    pub(crate) fn encode(&self) -> String {
+        serde_json::to_string(&Versioned { v: VERSION, body: self }).unwrap_or_default()
     }
 }
 
@@ -108,5 +117,29 @@ impl ParentRef {
 
     pub(crate) fn decode(text: &str) -> Option<Self> {
         serde_json::from_str::<Versioned<Self>>(text).ok().map(|v| v.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_input_encoded_without_a_copy_reads_back_as_itself() {
+        let inputs = [
+            Input::TaskSucceeded { id: 3, output: json!({"StatusCode": 200, "b": [1, "x"]}) },
+            Input::TaskFailed { id: 4, error: Some("E".into()), cause: None },
+            Input::TaskHeartbeat { id: 5 },
+            Input::TimerFired { id: 6 },
+            Input::Stop { error: None, cause: Some("why".into()) },
+        ];
+        for input in inputs {
+            let text = StepInput::encode_input(&input);
+            assert!(text.starts_with(r#"{"v":1,"kind":""#), "{text}");
+            let read = StepInput::decode(&text).expect("decodes");
+            assert_eq!(read.to_input(), Some(input));
+        }
     }
 }

@@ -215,7 +215,8 @@ impl Run {
         if self.ended {
             return;
         }
-        let persisted = StepInput::from_input(&input);
+        // Encoded before the interpreter takes the input (a replayed step is stored already).
+        let persisted = (!replaying).then(|| StepInput::encode_input(&input));
         match &input {
             Input::TaskSucceeded { id, .. }
             | Input::TaskFailed { id, .. }
@@ -229,19 +230,24 @@ impl Run {
         }
         let actions = self.exec.step(input, at_ms);
         self.absorb(actions, replaying);
-        if !replaying {
-            self.record_step(persisted, at_ms);
+        if let Some(encoded) = persisted {
+            self.record_encoded(encoded, at_ms);
         }
     }
 
     /// Records the step just made: its input and the range of event ids it made (the
     /// events themselves are made again by replay when the history is read).
     fn record_step(&mut self, input: StepInput, at_ms: i64) {
+        self.record_encoded(input.encode(), at_ms);
+    }
+
+    /// [`Run::record_step`] with the input already encoded.
+    fn record_encoded(&mut self, input: String, at_ms: i64) {
         let last = self.exec.last_event_id() as i64;
         self.pending.steps.push(StepRecord {
             seq: self.next_seq,
             at_ms,
-            input: input.encode(),
+            input,
             first_event: self.events_before + 1,
             last_event: last,
         });
