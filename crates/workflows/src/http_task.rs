@@ -39,12 +39,15 @@
 //! Redirects are not followed: a 3xx response is a `States.Http.StatusCode.3xx` failure, so
 //! nothing is called behind the workflow's back. The [`Client`] connects to the endpoint
 //! directly (proxy environment variables are not used), keeps connections open for the next
-//! task to the same host, and verifies `https` endpoints against the webpki roots.
+//! task to the same host, and verifies `https` endpoints against the webpki roots. A user name
+//! and password in `ApiEndpoint` are sent as HTTP Basic authentication (unless `Headers` sets
+//! `Authorization`), not in the URL, and causes name the URL without them.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use asl::Failure;
+use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
@@ -209,6 +212,7 @@ impl Request {
         if let Some(query) = fields.get("QueryParameters") {
             append_query(&mut url, query, array_format)?;
         }
+        take_credentials(&mut url, &mut headers);
 
         let body = match fields.get("RequestBody") {
             None | Some(Value::Null) => None,
@@ -304,6 +308,50 @@ fn parse_endpoint(value: Option<&Value>) -> Result<Url, Failure> {
         )));
     }
     Ok(url)
+}
+
+/// Credentials in the endpoint (`https://user:password@host/`) become HTTP Basic
+/// authentication, unless the task sets `Authorization` itself; they are never sent in the
+/// URL.
+fn take_credentials(url: &mut Url, headers: &mut HeaderMap) {
+    if url.username().is_empty() && url.password().is_none() {
+        return;
+    }
+    let pair = format!(
+        "{}:{}",
+        percent_decode(url.username()),
+        percent_decode(url.password().unwrap_or_default())
+    );
+    // Only URLs with a host reach here (`parse_endpoint`), and those accept both calls.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
+    if let Ok(value) = HeaderValue::from_str(&format!("Basic {encoded}")) {
+        headers.entry(hyper::header::AUTHORIZATION).or_insert(value);
+    }
+}
+
+/// Decodes `%XX` escapes (as a URL's user name and password carry them); anything else,
+/// malformed escapes included, is kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                if let Ok(byte) = u8::try_from(high * 16 + low) {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Checks `Method` against the methods an HTTP Task may use.
@@ -999,6 +1047,27 @@ mod tests {
         );
         assert!(cause.contains("certificate"), "{cause}");
         assert!(!server.await.expect("the server task"), "the handshake did not complete");
+    }
+
+    #[tokio::test]
+    async fn credentials_in_the_endpoint_become_basic_authentication() {
+        let base = serve().await;
+        let with_user = base.replacen("http://", "http://ann:p%40ss%20w@", 1);
+        let result = call(json!({"ApiEndpoint": format!("{with_user}/echo"), "Method": "GET"}))
+            .await
+            .expect("a 200 succeeds");
+        // "ann:p@ss w" in base64.
+        assert_eq!(echoed(&result)["headers"]["authorization"], "Basic YW5uOnBAc3Mgdw==");
+
+        // The task's own Authorization header wins.
+        let result = call(json!({
+            "ApiEndpoint": format!("{with_user}/echo"),
+            "Method": "GET",
+            "Headers": {"Authorization": "Bearer t"},
+        }))
+        .await
+        .expect("a 200 succeeds");
+        assert_eq!(echoed(&result)["headers"]["authorization"], "Bearer t");
     }
 
     /// A valid GET to a loopback address, with `extra` fields added.
