@@ -4,9 +4,10 @@
 //! every row through channels, so a read by primary key costs several thread wake-ups: on a
 //! small machine those cost more CPU than the B-tree lookup itself (a profile of resource
 //! GETs under load spent most of its time switching threads). The hottest reads (a document
-//! by its id; the topic of each publish; a subscription by its id) therefore go through a few read-only connections of their own, used directly
-//! from the task that asks: a lookup in the page cache takes microseconds, less than the hop
-//! it replaces, and in WAL mode readers never wait for the writer.
+//! by its id; the topic of each publish; a subscription by its id) therefore go through a few
+//! read-only connections of their own, used directly from the task that asks: a lookup in the
+//! page cache takes microseconds, less than the hop it replaces, and in WAL mode readers never
+//! wait for the writer.
 //!
 //! Only for a database file: an in-memory database is private to its sqlx connections, so
 //! the store keeps using sqlx for it.

@@ -67,12 +67,9 @@ pub(crate) async fn run(
             match action {
                 Action::RunTask(req) => {
                     let id = req.id;
-                    if let Some(h) = tasks::spawn(
-                        &engine,
-                        &arn,
-                        std::sync::Arc::new(req),
-                        Sink::Channel(tx.clone()),
-                    ) {
+                    if let Some(h) =
+                        tasks::spawn(&engine, &arn, req.into(), Sink::Channel(tx.clone()))
+                    {
                         running.insert(id, h);
                     }
                 }

@@ -317,11 +317,8 @@ fn take_credentials(url: &mut Url, headers: &mut HeaderMap) {
     if url.username().is_empty() && url.password().is_none() {
         return;
     }
-    let pair = format!(
-        "{}:{}",
-        percent_decode(url.username()),
-        percent_decode(url.password().unwrap_or_default())
-    );
+    let decode = |text| percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    let pair = format!("{}:{}", decode(url.username()), decode(url.password().unwrap_or_default()));
     // Only URLs with a host reach here (`parse_endpoint`), and those accept both calls.
     let _ = url.set_username("");
     let _ = url.set_password(None);
@@ -329,29 +326,6 @@ fn take_credentials(url: &mut Url, headers: &mut HeaderMap) {
     if let Ok(value) = HeaderValue::from_str(&format!("Basic {encoded}")) {
         headers.entry(hyper::header::AUTHORIZATION).or_insert(value);
     }
-}
-
-/// Decodes `%XX` escapes (as a URL's user name and password carry them); anything else,
-/// malformed escapes included, is kept as it is.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                if let Ok(byte) = u8::try_from(high * 16 + low) {
-                    out.push(byte);
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Checks `Method` against the methods an HTTP Task may use.
@@ -968,6 +942,17 @@ mod tests {
         assert_eq!(cause["StatusText"], "Found");
     }
 
+    /// The cause of a `States.Http.Socket` failure of a request to `endpoint`.
+    fn socket_failure_cause(failure: Failure, endpoint: &str) -> String {
+        assert_eq!(failure.error_name(), "States.Http.Socket");
+        let cause = failure.cause.expect("a cause");
+        assert!(
+            cause.starts_with(&format!("The HTTP request to '{endpoint}' failed: ")),
+            "{cause}"
+        );
+        cause
+    }
+
     #[tokio::test]
     async fn a_refused_connection_is_a_socket_failure() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
@@ -977,12 +962,7 @@ mod tests {
         let failure = call(json!({"ApiEndpoint": endpoint, "Method": "GET"}))
             .await
             .expect_err("nothing listens");
-        assert_eq!(failure.error_name(), "States.Http.Socket");
-        let cause = failure.cause.expect("a cause");
-        assert!(
-            cause.starts_with(&format!("The HTTP request to '{endpoint}' failed: ")),
-            "{cause}"
-        );
+        let cause = socket_failure_cause(failure, &endpoint);
         assert!(cause.to_ascii_lowercase().contains("connect"), "{cause}");
     }
 
@@ -1039,12 +1019,7 @@ mod tests {
         let failure = call(json!({"ApiEndpoint": endpoint, "Method": "GET"}))
             .await
             .expect_err("an untrusted certificate is refused");
-        assert_eq!(failure.error_name(), "States.Http.Socket");
-        let cause = failure.cause.expect("a cause");
-        assert!(
-            cause.starts_with(&format!("The HTTP request to '{endpoint}' failed: ")),
-            "{cause}"
-        );
+        let cause = socket_failure_cause(failure, &endpoint);
         assert!(cause.contains("certificate"), "{cause}");
         assert!(!server.await.expect("the server task"), "the handshake did not complete");
     }

@@ -231,18 +231,13 @@ impl Run {
         let actions = self.exec.step(input, at_ms);
         self.absorb(actions, replaying);
         if let Some(encoded) = persisted {
-            self.record_encoded(encoded, at_ms);
+            self.record_step(encoded, at_ms);
         }
     }
 
-    /// Records the step just made: its input and the range of event ids it made (the
-    /// events themselves are made again by replay when the history is read).
-    fn record_step(&mut self, input: StepInput, at_ms: i64) {
-        self.record_encoded(input.encode(), at_ms);
-    }
-
-    /// [`Run::record_step`] with the input already encoded.
-    fn record_encoded(&mut self, input: String, at_ms: i64) {
+    /// Records the step just made: its encoded input and the range of event ids it made
+    /// (the events themselves are made again by replay when the history is read).
+    fn record_step(&mut self, input: String, at_ms: i64) {
         let last = self.exec.last_event_id() as i64;
         self.pending.steps.push(StepRecord {
             seq: self.next_seq,
@@ -475,7 +470,8 @@ impl Shard {
         };
         run.absorb(actions, false);
         let at = run.record.start_ms;
-        run.record_step(StepInput::Start { seed: Some(seed) }, at);
+        let start: StepInput = StepInput::Start { seed: Some(seed) };
+        run.record_step(start.encode(), at);
         run.pending.effects.push(Effect::Started);
         let arn = run.record.arn.clone();
         run.count_transitions(&self.engine.inner().metrics);
@@ -814,7 +810,8 @@ async fn replay(engine: &Engine, arn: &str, redrive: Option<u32>) -> Result<Run,
         let at = now_ms();
         run.exec.redrive(run.record.event_count as u64, count, at);
         run.record.redrive_count = i64::from(count);
-        run.record_step(StepInput::Redrive { count }, at);
+        let redrive: StepInput = StepInput::Redrive { count };
+        run.record_step(redrive.encode(), at);
     }
     tracing::info!(
         execution = %arn,

@@ -105,14 +105,7 @@ impl Engine {
                 match action {
                     Action::RunTask(req) => {
                         let id = req.id;
-                        if tasks::spawn(
-                            self,
-                            "",
-                            std::sync::Arc::new(req),
-                            Sink::Channel(tx.clone()),
-                        )
-                        .is_none()
-                        {
+                        if tasks::spawn(self, "", req.into(), Sink::Channel(tx.clone())).is_none() {
                             return Err(Error::Validation("TestState cannot run this task".into()));
                         }
                         let got = tokio::time::timeout(self.config().http_timeout, rx.recv()).await;
