@@ -187,11 +187,11 @@ impl Store {
         )
         .bind(name)
         .bind(initial)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *self.write_conn().await?)
             .await?;
         Ok(row.try_get("value")?)
     }
@@ -200,7 +200,7 @@ impl Store {
 /// Ends a document write: when it took effect, its event joins it and the transaction
 /// commits (`true`); otherwise nothing is written (`false`).
 async fn commit_with_event(
-    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    mut tx: crate::Writing<sqlx::Transaction<'static, sqlx::Any>>,
     took_effect: bool,
     event: Option<&OutboxRecord>,
 ) -> Result<bool> {

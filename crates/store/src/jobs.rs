@@ -47,7 +47,7 @@ impl Store {
         .bind(&j.payload)
         .bind(j.run_at_ms)
         .bind(j.created_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -74,7 +74,7 @@ impl Store {
         .bind(now_ms)
         .bind(lease_until_ms)
         .bind(limit)
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.write_conn().await?)
         .await?;
         let mut jobs: Vec<JobRecord> = rows.iter().map(from_row).collect::<Result<_>>()?;
         jobs.sort_by_key(|j| (j.run_at_ms, j.created_ms));
@@ -86,7 +86,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_owner = $2")
             .bind(id)
             .bind(node)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -114,7 +114,7 @@ impl Store {
         .bind(now_ms)
         .bind(i64::from(run_at_ms.is_some()))
         .bind(run_at_ms.unwrap_or(0))
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -126,7 +126,7 @@ impl Store {
         )
         .bind(id)
         .bind(node)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -140,7 +140,7 @@ impl Store {
         )
         .bind(kind)
         .bind(node)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected())
     }

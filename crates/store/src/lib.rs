@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +233,36 @@ pub struct Store {
     inline: Option<Arc<inline::InlineReader>>,
     /// On a SQLite file: the hottest writes, a group per transaction on a thread of their own.
     sqlite_writer: Option<Arc<writer::Writer>>,
+    /// On SQLite: the turn at writing that `writer` and the writer thread share.
+    turn: Option<writer::Turn>,
+}
+
+/// A connection or transaction of the store's writer, in its turn (on SQLite) until it is
+/// dropped or committed.
+struct Writing<C> {
+    conn: C,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<C: std::ops::Deref<Target = AnyConnection>> std::ops::Deref for Writing<C> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl<C: std::ops::DerefMut<Target = AnyConnection>> std::ops::DerefMut for Writing<C> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Writing<sqlx::Transaction<'static, sqlx::Any>> {
+    /// Commits, then gives up the turn.
+    async fn commit(self) -> sqlx::Result<()> {
+        self.conn.commit().await
+    }
 }
 
 const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, revision_id, status, input, output, \
@@ -303,14 +333,17 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        let mut store = Self { pool, writer, backend, inline: None, sqlite_writer: None };
+        let turn = (backend == Backend::Sqlite).then(writer::Turn::default);
+        let mut store = Self { pool, writer, backend, inline: None, sqlite_writer: None, turn };
         store.migrate().await?;
         if backend == Backend::Sqlite {
             // After the migrations, so the file exists (a new database is created by them).
             let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             store.inline = inline::InlineReader::open(file.get_filename())?.map(Arc::new);
             if store.inline.is_some() {
-                store.sqlite_writer = Some(Arc::new(writer::Writer::open(file.get_filename())?));
+                let turn = store.turn.clone().unwrap_or_default();
+                store.sqlite_writer =
+                    Some(Arc::new(writer::Writer::open(file.get_filename(), turn)?));
             }
         }
         Ok(store)
@@ -360,14 +393,27 @@ impl Store {
         Ok(())
     }
 
-    /// A write transaction through sqlx. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), waiting its turn behind the writer thread: a deferred
-    /// transaction that reads before it writes could fail to upgrade instead.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
+    /// A write transaction through sqlx. On SQLite it waits for its turn (behind the writer
+    /// thread's group in progress, if any) and takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads before it writes could fail
+    /// to upgrade instead.
+    async fn begin_write(&self) -> Result<Writing<sqlx::Transaction<'static, sqlx::Any>>> {
+        let turn = self.take_turn().await;
+        let conn = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
-        })
+        };
+        Ok(Writing { conn, _turn: turn })
+    }
+
+    /// The writer connection for statements that write on their own, in its turn.
+    async fn write_conn(&self) -> Result<Writing<sqlx::pool::PoolConnection<sqlx::Any>>> {
+        let turn = self.take_turn().await;
+        Ok(Writing { conn: self.writer.acquire().await?, _turn: turn })
+    }
+
+    async fn take_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.turn.clone()?.lock_owned().await)
     }
 
     fn skip_locked(&self) -> &'static str {
@@ -581,7 +627,7 @@ impl Store {
     pub async fn delete_version(&self, arn: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM machine_versions WHERE arn = $1")
             .bind(arn)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -599,7 +645,7 @@ impl Store {
         .bind(&a.routing)
         .bind(a.created_ms)
         .bind(a.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -635,7 +681,7 @@ impl Store {
         .bind(&a.description)
         .bind(&a.routing)
         .bind(a.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -644,7 +690,7 @@ impl Store {
     pub async fn delete_alias(&self, arn: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM machine_aliases WHERE arn = $1")
             .bind(arn)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -744,7 +790,7 @@ impl Store {
         .bind(arn)
         .bind(node)
         .bind(redrive_count)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -762,7 +808,7 @@ impl Store {
         .bind(&e.cause)
         .bind(e.stop_ms)
         .bind(e.redrive_count)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -810,7 +856,7 @@ impl Store {
         )
         .bind(node)
         .bind(until_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -840,7 +886,7 @@ impl Store {
         .bind(now_ms)
         .bind(i64::from(all))
         .bind(limit)
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.write_conn().await?)
         .await?;
         rows.iter().map(|r| Ok(r.try_get("arn")?)).collect()
     }
@@ -862,7 +908,7 @@ impl Store {
         sqlx::query("UPDATE executions SET owner = NULL WHERE arn = $1 AND owner = $2")
             .bind(arn)
             .bind(node)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }
@@ -879,7 +925,7 @@ impl Store {
         .bind(&a.name)
         .bind(a.created_ms)
         .bind(&a.tags)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(self.activity(&a.arn).await?.unwrap_or_else(|| a.clone()))
     }
@@ -909,7 +955,7 @@ impl Store {
     pub async fn delete_activity(&self, arn: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM activities WHERE arn = $1")
             .bind(arn)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -928,7 +974,7 @@ impl Store {
         ))
         .bind(activity_arn)
         .bind(worker)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.write_conn().await?)
         .await?;
         row.map(|r| Ok((r.try_get("token")?, r.try_get("input")?))).transpose()
     }
@@ -942,7 +988,7 @@ impl Store {
             n += sqlx::query(&format!("UPDATE {table} SET tags = $2 WHERE arn = $1"))
                 .bind(arn)
                 .bind(tags)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?
                 .rows_affected();
         }
@@ -1244,7 +1290,7 @@ fn list(n: usize, first: usize) -> String {
 }
 
 async fn insert_revision(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut AnyConnection,
     id: &str,
     machine_arn: &str,
     definition: &str,
@@ -1260,13 +1306,13 @@ async fn insert_revision(
     .bind(definition)
     .bind(role_arn)
     .bind(created_ms)
-    .execute(&mut **tx)
+    .execute(conn)
     .await?;
     Ok(())
 }
 
 async fn insert_inbox(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut AnyConnection,
     execution_arn: &str,
     message: &str,
     now_ms: i64,
@@ -1277,7 +1323,7 @@ async fn insert_inbox(
     .bind(execution_arn)
     .bind(message)
     .bind(now_ms)
-    .fetch_one(&mut **tx)
+    .fetch_one(conn)
     .await?;
     Ok(row.try_get("id")?)
 }
@@ -1340,6 +1386,53 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// Under a steady flood of writer-thread jobs, a write through sqlx gets its turn after
+    /// the group in progress (and perhaps one that beat it to the lock), not whenever
+    /// SQLite's busy handler happens to retry while the thread is between groups.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sqlx_write_waits_for_a_group_not_for_the_writer_thread_to_go_idle() {
+        let dir = std::env::temp_dir().join(format!("baton-turn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store =
+            super::Store::open(&format!("sqlite://{}", dir.join("t.db").display())).await.unwrap();
+        let writer = store.sqlite_writer.clone().expect("a SQLite file has a writer thread");
+        writer.run(|c| Ok(c.execute_batch("CREATE TABLE flood (n INTEGER)")?)).await.unwrap();
+        let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let flooders: Vec<_> = (0..4)
+            .map(|_| {
+                let (writer, stop, done) = (writer.clone(), stop.clone(), done.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        writer
+                            .run(|c| {
+                                std::thread::sleep(std::time::Duration::from_millis(2));
+                                Ok(c.execute("INSERT INTO flood VALUES (1)", [])?)
+                            })
+                            .await
+                            .unwrap();
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        while done.load(Ordering::Relaxed) < 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let before = done.load(Ordering::Relaxed);
+        store.setting_or_init("turn", "mine").await.unwrap();
+        let during = done.load(Ordering::Relaxed) - before;
+        stop.store(true, Ordering::Relaxed);
+        for f in flooders {
+            f.await.unwrap();
+        }
+        // Two statements, each waiting for at most two groups of at most four jobs.
+        assert!(during <= 16, "{during} writer-thread jobs finished while one sqlx write waited");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn chunks_are_powers_of_two() {
         let items: Vec<u32> = (0..100).collect();

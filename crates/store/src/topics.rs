@@ -213,7 +213,7 @@ impl Store {
         )
         .bind(&t.name)
         .bind(t.created_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -272,7 +272,7 @@ impl Store {
         .bind(&s.status)
         .bind(s.created_ms)
         .bind(s.updated_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -331,7 +331,7 @@ impl Store {
                 .bind(id)
                 .bind(secrets)
                 .bind(now_ms)
-                .execute(&self.writer)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -375,7 +375,7 @@ impl Store {
         )
         .bind(id)
         .bind(now_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -461,7 +461,7 @@ impl Store {
             let node = node.to_owned();
             return w.run(move |c| sql::now(claim_in(c, backend, &node, &claim))?).await;
         }
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.write_conn().await?;
         claim_in(&mut *conn, backend, node, &claim).await
     }
 
@@ -599,7 +599,7 @@ impl Store {
              AND ($1 = '' OR lease_owner = $1)",
         )
         .bind(node.unwrap_or(""))
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -674,7 +674,7 @@ impl Store {
         )
         .bind(id)
         .bind(now_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -9,19 +9,26 @@
 //! that fails undoes only its own writes), commits once, and only then answers each job's
 //! caller: one disk flush and one hand-over per job for the lot.
 //!
-//! The rest of the store's writes still go through sqlx's writer connection; both open
-//! their transactions with `BEGIN IMMEDIATE` and wait for each other on SQLite's busy
-//! timeout (a deferred transaction that read before writing could fail instead).
+//! The rest of the store's writes still go through sqlx's writer connection. Both take the
+//! store's [`Turn`] before `BEGIN IMMEDIATE` and hold it to the end of their transaction,
+//! so they wait for each other first come, first served. Without it they met only on
+//! SQLite's busy handler, whose back-off sleeps (growing to 100 ms) let the writer thread
+//! begin its next group first again and again: under load a sqlx write (creating a state
+//! machine, a node's heartbeat) waited for up to a second.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::{Error, Result};
+
+/// Whose turn it is to write to the SQLite file: the writer thread and sqlx's writer
+/// connection each hold it for a whole transaction. Fair: waiters are served in order.
+pub(crate) type Turn = Arc<tokio::sync::Mutex<()>>;
 
 /// The most jobs one transaction takes.
 const MAX_GROUP: usize = 512;
@@ -73,8 +80,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Opens a connection to the database file at `path` and starts the thread.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    /// Opens a connection to the database file at `path` and starts the thread, which
+    /// writes in its `turn`.
+    pub(crate) fn open(path: &Path, turn: Turn) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -87,7 +95,7 @@ impl Writer {
         let (queue, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name("baton-sqlite-writer".into())
-            .spawn(move || serve(conn, &jobs))
+            .spawn(move || serve(conn, &jobs, &turn))
             .map_err(|e| Error::Commit(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(Self { queue })
     }
@@ -108,8 +116,11 @@ impl Writer {
     }
 }
 
-fn serve(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+fn serve(mut conn: Connection, queue: &mpsc::Receiver<Box<dyn Job>>, turn: &Turn) {
     while let Ok(first) = queue.recv() {
+        // Not inside the async runtime: this thread may block on the lock.
+        let _turn = turn.blocking_lock();
+        // Jobs that came while this thread waited for its turn join the group.
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
@@ -169,7 +180,7 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE t (a INTEGER UNIQUE)")
             .unwrap();
-        let w = std::sync::Arc::new(Writer::open(&path).unwrap());
+        let w = Arc::new(Writer::open(&path, Turn::default()).unwrap());
         let insert = |a: i64, fail: bool| {
             let w = w.clone();
             async move {
