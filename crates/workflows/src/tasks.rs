@@ -60,7 +60,9 @@ pub(crate) fn classify(resource: &str) -> Kind {
     Kind::Unsupported
 }
 
-/// The token of a task: the execution and the action it completes.
+/// The token of a task: the execution and the action it completes. It is also the
+/// idempotency key of the task's HTTP call and of its SNS message: the same attempt of the
+/// same task always has the same one.
 pub(crate) fn token(execution_arn: &str, id: ActionId) -> String {
     format!("{execution_arn}#{id}")
 }
@@ -142,8 +144,7 @@ async fn perform(
                 .timeout_seconds
                 .map_or(engine.config().http_timeout, Duration::from_secs)
                 .min(engine.config().http_timeout.max(Duration::from_secs(1)));
-            // The same attempt of the same task always has the same key.
-            let key = format!("{execution_arn}#{}", req.id);
+            let key = token(execution_arn, req.id);
             crate::http_task::invoke_once(&engine.inner().http, &req.input, timeout, Some(&key))
                 .await
                 .map(Some)
@@ -182,8 +183,7 @@ async fn publish_sns(
     req: &TaskRequest,
 ) -> Result<Value, asl::Failure> {
     let request_id = uuid::Uuid::new_v4().to_string();
-    // The same attempt of the same task publishes the same message.
-    let key = format!("{execution_arn}#{}", req.id);
+    let key = token(execution_arn, req.id);
     let outcome = match crate::sns::request(&req.input, &key) {
         Err(refused) => Err(refused),
         Ok(request) => match &engine.config().sns {
