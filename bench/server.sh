@@ -162,8 +162,8 @@ section="$work/section.md"
     echo "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) memory, $(uname -sr);"
     echo "load average $load at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end. $(rustc --version)."
     echo
-    echo "| workload | mode | store | calls/s | executions/s | transitions/s | p50 ms | p99 ms | max ms | peak RSS MiB | errors and notes |"
-    echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    echo "| workload | mode | store | calls/s | executions/s | transitions/s | p50 ms | p99 ms | max ms | server CPU µs per transition | peak RSS MiB | errors and notes |"
+    echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     jq -r '
         def num: if . == null then "—" else (. * 10 | round / 10 | tostring) end;
         def commas: if length <= 3 then . else (.[:-3] | commas) + "," + .[-3:] end;
@@ -171,7 +171,7 @@ section="$work/section.md"
         def wname: {"w1": "W1 10 Pass", "w2": "W2 5 HTTP Tasks", "w3": "W3 5 HTTP Tasks, 250 KiB",
             "w4": "W4 Map of 40"}[.] // .;
         if .error then
-            "| \(.workload | wname) | \(.mode) | \(.store) | — | — | — | — | — | — | — | **failed**: \(.error | gsub("\\|"; "/") | gsub("\n"; " ")) |"
+            "| \(.workload | wname) | \(.mode) | \(.store) | — | — | — | — | — | — | — | — | **failed**: \(.error | gsub("\\|"; "/") | gsub("\n"; " ")) |"
         else
             ([ (.errors | to_entries[] | "\(.value) × \(.key)"),
                (if .drain_timed_out then "drain timed out, \(.still_running) still running" else empty end),
@@ -179,7 +179,7 @@ section="$work/section.md"
                (if .server_error_lines > 0 then "server logged \(.server_error_lines) ERROR lines" else empty end),
                (if .server_warn_lines > 0 then "server logged \(.server_warn_lines) WARN lines" else empty end)
              ] | if length == 0 then "none" else join("; ") end) as $notes
-            | "| \(.workload | wname) | \(.mode) | \(.store) | \(.calls_per_s | int) | \(.executions_per_s | int) | \(.transitions_per_s | int) | \(.p50_ms | num) | \(.p99_ms | num) | \(.max_ms | num) | \(if .peak_rss_kib then (.peak_rss_kib / 1024 | num) else "—" end) | \($notes) |"
+            | "| \(.workload | wname) | \(.mode) | \(.store) | \(.calls_per_s | int) | \(.executions_per_s | int) | \(.transitions_per_s | int) | \(.p50_ms | num) | \(.p99_ms | num) | \(.max_ms | num) | \(.server_cpu_us_per_transition | num) | \(if .peak_rss_kib then (.peak_rss_kib / 1024 | num) else "—" end) | \($notes) |"
         end' "$results"
     echo
     echo "Raw results (one \`baton bench --json\` line per row):"

@@ -67,7 +67,8 @@ pub(crate) struct BenchArgs {
     /// How long the standard mode waits for the started executions to finish, in seconds.
     #[arg(long, default_value_t = 120.0)]
     drain_timeout: f64,
-    /// The server's process id: its peak resident memory (VmHWM) is reported at the end.
+    /// The server's process id (on Linux): its CPU time over the run (per transition too)
+    /// and its peak resident memory (VmHWM) are reported.
     #[arg(long)]
     pid: Option<u32>,
     /// Print one JSON object line with the results instead of the summary.
@@ -467,6 +468,7 @@ async fn bench(args: BenchArgs) -> Result<Value> {
     probe(&client, mode, &machine, &start_body).await?;
 
     let before = client.metrics().await;
+    let cpu_before = args.pid.and_then(cpu_seconds);
     let duration = match (args.duration, args.count) {
         (Some(d), _) => d,
         (None, Some(_)) => 300.0,
@@ -524,6 +526,7 @@ async fn bench(args: BenchArgs) -> Result<Value> {
         }
     };
     let after = client.metrics().await;
+    let cpu_after = args.pid.and_then(cpu_seconds);
     let (transitions, source) = match (before, after) {
         (Some(b), Some(a)) => (a.transitions.saturating_sub(b.transitions), "metrics"),
         _ => (finished * workload.transitions(), "estimate"),
@@ -542,6 +545,14 @@ async fn bench(args: BenchArgs) -> Result<Value> {
             Some(k) => json!(k),
             None => Value::Null,
         };
+        if let (Some(b), Some(a)) = (cpu_before, cpu_after) {
+            let cpu = a - b;
+            report["server_cpu_seconds"] = json!(round(cpu, 2));
+            if transitions > 0 {
+                report["server_cpu_us_per_transition"] =
+                    json!(round(cpu * 1e6 / transitions as f64, 1));
+            }
+        }
     }
     Ok(report)
 }
@@ -750,6 +761,26 @@ async fn count_status(client: &Client, machine: &str, statuses: &[&str]) -> u64 
     total
 }
 
+/// The CPU time a process has used so far (user and system, all its threads), in seconds,
+/// from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_ticks(&stat).map(|ticks| ticks as f64 / USER_HZ)
+}
+
+/// The clock ticks per second of `/proc`'s times: fixed at 100 in Linux's user ABI.
+const USER_HZ: f64 = 100.0;
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line. The command name (field 2)
+/// is in parentheses and may hold spaces and parentheses, so fields count from its last `)`.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    // The first field after the name is field 3; utime is field 14.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// The peak resident set size of a process, from `/proc/PID/status`.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -819,6 +850,12 @@ fn print_summary(r: &Value) {
     if let Some(k) = r.get("peak_rss_kib").and_then(Value::as_u64) {
         println!("  server peak RSS: {:.1} MiB", k as f64 / 1024.0);
     }
+    if let Some(cpu) = r.get("server_cpu_seconds") {
+        println!(
+            "  server CPU: {cpu} s ({} us per transition)",
+            r.get("server_cpu_us_per_transition").unwrap_or(&Value::Null)
+        );
+    }
 }
 
 #[cfg(test)]
@@ -860,6 +897,15 @@ mod tests {
         let mut v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
         let l = Latency::of(&mut v);
         assert_eq!((l.p50, l.p99, l.max), (50.0, 99.0, 100.0));
+    }
+
+    #[test]
+    fn cpu_times_are_read_past_any_command_name() {
+        let line = "4242 (baton (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
+                    1234 567 0 0 20 0 9 0 100 1000 200 18446744073709551615";
+        assert_eq!(cpu_ticks(line), Some(1234 + 567));
+        assert_eq!(cpu_ticks("4242 (baton) S 1"), None);
+        assert!(cpu_seconds(std::process::id()).is_some(), "this process's own times are read");
     }
 
     #[test]

@@ -334,3 +334,34 @@ async fn test_state_runs_one_state() {
     assert_eq!((status, r["__type"].as_str()), (400, Some("InvalidDefinition")), "{r}");
     std::fs::remove_dir_all(&data).ok();
 }
+
+/// `baton bench`, as `bench/server.sh` runs it: W2 against a real `baton up`, with the
+/// server's figures read from its process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baton_bench_measures_a_running_server() {
+    let data = temp_dir("bench");
+    let node = Baton::start(&data, None, &[]);
+    let pid = node.pid().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["bench", "--endpoint", &node.base, "--workload", "w2", "--mode", "standard"])
+            .args(["--count", "200", "--concurrency", "8", "--pid", &pid, "--json"])
+            .output()
+            .expect("baton bench runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["requests_ok"], 200, "{report}");
+    assert_eq!((&report["executions_failed"], &report["still_running"]), (&json!(0), &json!(0)));
+    // Counted by the server: five Tasks per execution, the probe's not included.
+    assert_eq!(report["transitions_source"], "metrics");
+    assert_eq!(report["transitions"], 1000, "{report}");
+    assert!(report["peak_rss_kib"].as_u64().is_some_and(|k| k > 0), "{report}");
+    // A thousand durable transitions take the server well over /proc's 10 ms tick.
+    let cpu = report["server_cpu_seconds"].as_f64().expect("the server's CPU time");
+    let per = report["server_cpu_us_per_transition"].as_f64().unwrap();
+    assert!(cpu > 0.0 && (per * 1000.0 / 1e6 - cpu).abs() <= 0.01, "{report}");
+}
