@@ -182,16 +182,17 @@ impl Store {
     /// The setting `name`, set to `initial` first if it has no value yet. Every node that
     /// asks gets the value of whichever node set it first.
     pub async fn setting_or_init(&self, name: &str, initial: &str) -> Result<String> {
+        let mut conn = self.write_conn().await?;
         sqlx::query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(initial)
-        .execute(&mut *self.write_conn().await?)
+        .execute(&mut *conn)
         .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
-            .fetch_one(&mut *self.write_conn().await?)
+            .fetch_one(&mut *conn)
             .await?;
         Ok(row.try_get("value")?)
     }

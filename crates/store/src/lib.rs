@@ -233,8 +233,8 @@ pub struct Store {
     inline: Option<Arc<inline::InlineReader>>,
     /// On a SQLite file: the hottest writes, a group per transaction on a thread of their own.
     sqlite_writer: Option<Arc<writer::Writer>>,
-    /// On SQLite: the turn at writing that `writer` and the writer thread share.
-    turn: Option<writer::Turn>,
+    /// The turn at writing that `writer` and the writer thread share (taken on SQLite only).
+    turn: writer::Turn,
 }
 
 /// A connection or transaction of the store's writer, in its turn (on SQLite) until it is
@@ -333,7 +333,7 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        let turn = (backend == Backend::Sqlite).then(writer::Turn::default);
+        let turn = writer::Turn::default();
         let mut store = Self { pool, writer, backend, inline: None, sqlite_writer: None, turn };
         store.migrate().await?;
         if backend == Backend::Sqlite {
@@ -341,7 +341,7 @@ impl Store {
             let file = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             store.inline = inline::InlineReader::open(file.get_filename())?.map(Arc::new);
             if store.inline.is_some() {
-                let turn = store.turn.clone().unwrap_or_default();
+                let turn = store.turn.clone();
                 store.sqlite_writer =
                     Some(Arc::new(writer::Writer::open(file.get_filename(), turn)?));
             }
@@ -412,8 +412,12 @@ impl Store {
         Ok(Writing { conn: self.writer.acquire().await?, _turn: turn })
     }
 
+    /// The turn, on SQLite (PostgreSQL's writers wait on its row locks instead).
     async fn take_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        Some(self.turn.clone()?.lock_owned().await)
+        match self.backend {
+            Backend::Sqlite => Some(self.turn.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 
     fn skip_locked(&self) -> &'static str {
@@ -1428,7 +1432,8 @@ mod tests {
         for f in flooders {
             f.await.unwrap();
         }
-        // Two statements, each waiting for at most two groups of at most four jobs.
+        // One turn: at most the group in progress and one that beat the write to the lock,
+        // each of at most four jobs (the bound leaves room to spare).
         assert!(during <= 16, "{during} writer-thread jobs finished while one sqlx write waited");
         std::fs::remove_dir_all(&dir).unwrap();
     }
