@@ -246,6 +246,7 @@ pub(crate) struct Limits {
     pub(crate) function_event_retry_seconds: Vec<f64>,
     pub(crate) function_log_lines: usize,
     pub(crate) max_request_bytes: usize,
+    pub(crate) execution_memory_kib: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -102,6 +102,7 @@ async fn serve(mut config: Config) -> Result<()> {
         http_timeout: Duration::from_secs(config.limits.http_timeout_seconds),
         single_node,
         retention: Duration::from_secs(config.limits.retention_days * 24 * 3600),
+        admission_bytes: config.limits.execution_memory_kib.saturating_mul(1024),
         ..workflows::Config::default()
     };
     let resources = crate::server::resources::Resources::new(&config, &store)

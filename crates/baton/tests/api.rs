@@ -365,3 +365,78 @@ async fn baton_bench_measures_a_running_server() {
     let per = report["server_cpu_us_per_transition"].as_f64().unwrap();
     assert!(cpu > 0.0 && (per * 1000.0 / 1e6 - cpu).abs() <= 0.01, "{report}");
 }
+
+/// The admission budget: a node holds only so much of its Standard executions in memory;
+/// a start past it waits for room, then fails with AWS's `ThrottlingException`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_past_the_admission_budget_wait_then_are_throttled() {
+    let data = temp_dir("admission");
+    // 10 KiB: two executions with small inputs (4 KiB each, plus four times the input) fit,
+    // not three.
+    let node = Baton::start(&data, None, &[("BATON_LIMITS__EXECUTION_MEMORY_KIB", "10")]);
+    let waits = node
+        .machine(
+            "waits",
+            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 300, "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let start = |name: &str| json!({"stateMachineArn": waits, "name": name, "input": "{}"});
+    let a = node.ok("StartExecution", start("a")).await["executionArn"].clone();
+    let b = node.ok("StartExecution", start("b")).await["executionArn"].clone();
+    let c = format!("{}:c", a.as_str().unwrap().rsplit_once(':').unwrap().0);
+
+    let t0 = std::time::Instant::now();
+    let (status, body) = node.call("StartExecution", start("c")).await;
+    assert_eq!((status, &body["__type"]), (400, &json!("ThrottlingException")), "{body}");
+    assert!(t0.elapsed() >= Duration::from_millis(900), "refused without waiting for room");
+    let (status, body) = node.call("DescribeExecution", json!({"executionArn": c})).await;
+    assert_eq!(body["__type"], "ExecutionDoesNotExist", "a throttled start left {status} {body}");
+    let metrics = node.client.get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in ["baton_executions_throttled_total 1", "baton_admission_used_bytes 10240"] {
+        assert!(metrics.lines().any(|l| l == line), "{line} not in\n{metrics}");
+    }
+
+    // A start that waits gets the room an ending execution gives back.
+    let waiting = {
+        let node_url = node.url("/");
+        let client = node.client.clone();
+        let body = start("d").to_string();
+        tokio::spawn(async move {
+            client
+                .post(node_url)
+                .header("content-type", "application/x-amz-json-1.0")
+                .header("x-amz-target", "AWSStepFunctions.StartExecution")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node.ok("StopExecution", json!({"executionArn": a})).await;
+    assert_eq!(waiting.await.unwrap(), 200);
+
+    // Child executions are never refused: their parents hold room already.
+    let parent = node
+        .machine(
+            "parent",
+            json!({"StartAt": "Run", "States": {"Run": {"Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution",
+                "Parameters": {"StateMachineArn": waits, "Input": {}}, "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    node.ok("StopExecution", json!({"executionArn": b})).await;
+    let p = node.ok("StartExecution", json!({"stateMachineArn": parent, "input": "{}"})).await;
+    let p = node.finished(p["executionArn"].as_str().unwrap(), Duration::from_secs(10)).await;
+    assert_eq!(p["status"], "SUCCEEDED", "{p}");
+    let running = node
+        .ok("ListExecutions", json!({"stateMachineArn": waits, "statusFilter": "RUNNING"}))
+        .await;
+    // d and the child, with d and the parent (now ended) having held all the room.
+    assert_eq!(running["executions"].as_array().unwrap().len(), 2, "{running}");
+    std::fs::remove_dir_all(&data).ok();
+}

@@ -16,6 +16,10 @@
 //!   durable inbox, then to the owning shard directly when it is here, or through the
 //!   owner's inbox poll when it is elsewhere.
 //! - **Express executions** run in memory in the caller's task ([`express`]).
+//! - **Admission.** A running Standard execution lives in its node's memory, so a node
+//!   admits the executions started through it only up to a memory budget (an estimate from
+//!   their inputs); past it a start waits briefly for room, then is throttled, as AWS
+//!   throttles StartExecution. Children and executions taken over are always admitted.
 
 mod express;
 mod history;
@@ -35,7 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use asl::{MachineType, StateMachine};
 use serde_json::Value;
 use store::{MachineRecord, Store};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 
 pub use express::SyncRun;
 pub use test_state::TestStateResult;
@@ -61,6 +65,10 @@ pub enum Error {
     ActivityDoesNotExist(String),
     #[error("{0}")]
     Validation(String),
+    /// The node holds as many Standard executions as its admission budget allows, and none
+    /// ended within the wait: AWS's `ThrottlingException`, which SDKs retry.
+    #[error("{0}")]
+    Throttled(String),
     #[error("the executor is shutting down")]
     ShuttingDown,
     #[error(transparent)]
@@ -98,6 +106,13 @@ pub struct Config {
     pub single_node: bool,
     /// How long finished executions are kept.
     pub retention: Duration,
+    /// The memory the Standard executions started through this node (by the API, routes and
+    /// topics; not child executions, nor those taken over) may hold, estimated as
+    /// [`INPUT_COPIES`] times each one's input plus [`RUN_OVERHEAD`]. A start past it waits
+    /// for room up to `admission_wait`, then fails with [`Error::Throttled`].
+    pub admission_bytes: usize,
+    /// How long a start waits for admission room before it is throttled.
+    pub admission_wait: Duration,
     /// What runs Lambda tasks; without one they fail with `Lambda.ResourceNotFoundException`.
     pub lambda: Option<lambda::Handle>,
     /// What publishes `sns:publish` tasks' messages; without one they fail with
@@ -120,6 +135,8 @@ impl Default for Config {
             http_timeout: Duration::from_secs(60),
             single_node: false,
             retention: Duration::from_secs(90 * 24 * 3600),
+            admission_bytes: 512 << 20,
+            admission_wait: Duration::from_secs(1),
             lambda: None,
             sns: None,
         }
@@ -154,6 +171,16 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+/// What an execution in memory is charged beyond its input, in admission bytes: its
+/// interpreter state, record and maps, roughly.
+pub const RUN_OVERHEAD: usize = 4096;
+
+/// How many times its input an execution is charged: a running execution holds its input
+/// as text (its record) and parsed (its state), and a task's request and the step in
+/// flight hold more (W3, 250 KiB inputs: the server's memory grew by about four times the
+/// inputs its executions held).
+pub const INPUT_COPIES: usize = 4;
+
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) store: Store,
@@ -166,6 +193,8 @@ pub(crate) struct Inner {
     pub(crate) activity_tasks: Notify,
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
     pub(crate) histories: history::Cache,
+    /// Admission: one permit per KiB of `Config::admission_bytes`.
+    pub(crate) admission: Arc<Semaphore>,
 }
 
 /// Milliseconds since the epoch: the executor's (and its API's) one clock.
@@ -193,6 +222,7 @@ impl Engine {
         }
         let http = http_task::Client::new().map_err(Error::Internal)?;
         let (stopping, _) = tokio::sync::watch::channel(false);
+        let admission = Arc::new(Semaphore::new(admission_kib(config.admission_bytes)));
         let engine = Self {
             inner: Arc::new(Inner {
                 config,
@@ -205,6 +235,7 @@ impl Engine {
                 activity_tasks: Notify::new(),
                 stopping,
                 histories: Mutex::default(),
+                admission,
             }),
         };
         tokio::spawn(shard::committer(engine.clone(), commit_rx));
@@ -229,7 +260,8 @@ impl Engine {
 
     /// The Prometheus text of the executor's metrics.
     pub fn metrics(&self) -> String {
-        self.inner.metrics.render()
+        let total = admission_kib(self.inner.config.admission_bytes);
+        self.inner.metrics.render(self.inner.admission.available_permits(), total)
     }
 
     /// The compiled machine of a revision (compiled once, then cached).
@@ -266,7 +298,7 @@ impl Engine {
         name: Option<String>,
         input: String,
     ) -> Result<Started> {
-        self.start_child(machine, name, input, None, Via::default()).await
+        self.start_child(machine, name, input, None, Via::default(), true).await
     }
 
     /// Starts a Standard execution of a version (`machine` carries the version's revision),
@@ -278,7 +310,7 @@ impl Engine {
         input: String,
         via: Via,
     ) -> Result<Started> {
-        self.start_child(machine, name, input, None, via).await
+        self.start_child(machine, name, input, None, via, true).await
     }
 
     pub(crate) async fn start_child(
@@ -288,8 +320,12 @@ impl Engine {
         input: String,
         parent: Option<persist::ParentRef>,
         via: Via,
+        admit: bool,
     ) -> Result<Started> {
         let compiled = self.compile(&machine.revision_id, &machine.definition, kind_of(machine))?;
+        // A child (`admit` false) is not refused: its parent holds room already, and
+        // waiting for more could wait for the parent itself.
+        let admission = if admit { Some(self.admit(input.len()).await?) } else { None };
         let name = name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let arn = self.execution_arn(&machine.name, &name);
         // No look-up first: the insert of the new row finds a taken name, and only then is
@@ -318,7 +354,13 @@ impl Engine {
         let role_arn = machine.role_arn.clone();
         self.send(
             &arn,
-            shard::Msg::Start { record: Box::new(record), role_arn, machine: compiled, reply },
+            shard::Msg::Start {
+                record: Box::new(record),
+                role_arn,
+                machine: compiled,
+                admission,
+                reply,
+            },
         );
         match rx.await.map_err(|_| Error::ShuttingDown)? {
             Ok(started) => {
@@ -330,6 +372,30 @@ impl Engine {
                 .await?
                 .ok_or_else(|| Error::ExecutionAlreadyExists(already_exists(&arn))),
             Err(shard::StartError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Room for an execution with an input of `input_len` bytes, held until it ends or
+    /// leaves this node: at once when there is room, else after a wait for some, or
+    /// [`Error::Throttled`].
+    async fn admit(&self, input_len: usize) -> Result<OwnedSemaphorePermit> {
+        let inner = &self.inner;
+        // Never more than the whole budget, which one execution alone may always use.
+        let kib = (input_len.saturating_mul(INPUT_COPIES) + RUN_OVERHEAD)
+            .div_ceil(1024)
+            .min(admission_kib(inner.config.admission_bytes));
+        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+        if let Ok(permit) = inner.admission.clone().try_acquire_many_owned(kib) {
+            return Ok(permit);
+        }
+        let wait = inner.admission.clone().acquire_many_owned(kib);
+        match tokio::time::timeout(inner.config.admission_wait, wait).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(Error::ShuttingDown),
+            Err(_) => {
+                inner.metrics.throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(Error::Throttled("Rate exceeded".into()))
+            }
         }
     }
 
@@ -586,6 +652,11 @@ fn same_json(a: &str, b: &str) -> bool {
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
     Error::Internal("a lock was poisoned".into())
+}
+
+/// The admission budget in permits (KiB), at least one; below the semaphore's maximum.
+fn admission_kib(bytes: usize) -> usize {
+    (bytes / 1024).clamp(1, u32::MAX as usize)
 }
 
 fn shard_of(arn: &str, n: usize) -> usize {

@@ -16,7 +16,7 @@ use asl::interpreter::ActionId;
 use asl::{Action, Execution, ExecutionInfo, Input, Outcome, StateMachine, TaskRequest};
 use serde_json::Value;
 use store::{ActivityTaskRecord, ExecutionEnd, ExecutionRecord, ExecutionWrite, StepRecord};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 
 use crate::history::Log;
@@ -40,6 +40,8 @@ pub(crate) enum Msg {
         record: Box<ExecutionRecord>,
         role_arn: String,
         machine: Arc<StateMachine>,
+        /// The room it holds in the node's admission budget, if it was admitted.
+        admission: Option<OwnedSemaphorePermit>,
         reply: StartReply,
     },
     Input {
@@ -135,6 +137,8 @@ pub(crate) struct Run {
     transitions: u64,
     /// The id of the newest event of the steps recorded so far.
     events_before: i64,
+    /// Its room in the admission budget, given back when the run leaves memory.
+    _admission: Option<OwnedSemaphorePermit>,
 }
 
 impl Run {
@@ -397,8 +401,8 @@ impl Shard {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Start { record, role_arn, machine, reply } => {
-                self.start(*record, &role_arn, machine, reply)
+            Msg::Start { record, role_arn, machine, admission, reply } => {
+                self.start(*record, &role_arn, machine, admission, reply)
             }
             Msg::Input { arn, input, inbox } => {
                 if let Some(buffer) = self.loading.get_mut(&arn) {
@@ -420,6 +424,7 @@ impl Shard {
         record: ExecutionRecord,
         role_arn: &str,
         machine: Arc<StateMachine>,
+        admission: Option<OwnedSemaphorePermit>,
         reply: StartReply,
     ) {
         if self.stopping.is_some() {
@@ -467,6 +472,7 @@ impl Shard {
             dirty: false,
             transitions: 0,
             events_before: 0,
+            _admission: admission,
         };
         run.absorb(actions, false);
         let at = run.record.start_ms;
@@ -777,6 +783,8 @@ async fn replay(engine: &Engine, arn: &str, redrive: Option<u32>) -> Result<Run,
         ended: false,
         dirty: false,
         transitions: 0,
+        // Taken over or redriven: work the store has already accepted, never refused.
+        _admission: None,
     };
     run.absorb(actions, true);
     let mut effective: Vec<(StepInput, &StepRecord)> = Vec::new();

@@ -241,7 +241,8 @@ async fn start_child(
         let input: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
         engine.start_express(&machine, Some(name), input)
     } else {
-        engine.start_child(&machine, Some(name), input, parent.clone(), crate::Via::default()).await
+        let via = crate::Via::default();
+        engine.start_child(&machine, Some(name), input, parent.clone(), via, false).await
     };
     let started = started.map_err(|e| {
         asl::Failure::new("StepFunctions.ExecutionAlreadyExistsException", e.to_string())

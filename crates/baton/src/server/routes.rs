@@ -334,6 +334,15 @@ fn workflow_error(e: workflows::Error) -> Response {
             "shutting_down",
             "the node is shutting down: retry",
         ),
+        workflows::Error::Throttled(_) => {
+            let mut r = gateway::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "this node holds as many running workflows as it may: retry",
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
         e => {
             tracing::warn!(error = %e, "a workflow route cannot start its execution");
             gateway::error(StatusCode::BAD_GATEWAY, "workflow_error", e.to_string())

@@ -108,6 +108,7 @@ impl From<workflows::Error> for ApiError {
             E::ExecutionNotRedrivable(m) => Self::new("ExecutionNotRedrivable", m),
             E::ActivityDoesNotExist(m) => Self::new("ActivityDoesNotExist", m),
             E::Validation(m) => Self::validation(m),
+            E::Throttled(m) => Self::new("ThrottlingException", m),
             E::ShuttingDown => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 kind: "ServiceUnavailable",
