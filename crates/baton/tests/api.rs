@@ -419,6 +419,12 @@ async fn starts_past_the_admission_budget_wait_then_are_throttled() {
     node.ok("StopExecution", json!({"executionArn": a})).await;
     assert_eq!(waiting.await.unwrap(), 200);
 
+    // A redrive brings an execution back into memory: admitted like a start.
+    let (status, body) = node.call("RedriveExecution", json!({"executionArn": a})).await;
+    assert_eq!((status, &body["__type"]), (400, &json!("ThrottlingException")), "{body}");
+    let a_now = node.ok("DescribeExecution", json!({"executionArn": a})).await;
+    assert_eq!(a_now["status"], "ABORTED", "a throttled redrive leaves the execution ended");
+
     // Child executions are never refused: their parents hold room already.
     let parent = node
         .machine(

@@ -106,8 +106,8 @@ pub struct Config {
     pub single_node: bool,
     /// How long finished executions are kept.
     pub retention: Duration,
-    /// The memory the Standard executions started through this node (by the API, routes and
-    /// topics; not child executions, nor those taken over) may hold, estimated as
+    /// The memory the Standard executions started or redriven through this node (by the API,
+    /// routes and topics; not child executions, nor those taken over) may hold, estimated as
     /// [`INPUT_COPIES`] times each one's input plus [`RUN_OVERHEAD`]. A start past it waits
     /// for room up to `admission_wait`, then fails with [`Error::Throttled`].
     pub admission_bytes: usize,
@@ -551,6 +551,8 @@ impl Engine {
                 e.status
             )));
         }
+        // Brought back into memory like a new start, so admitted like one.
+        let admission = self.admit(e.input.len()).await?;
         let count = e.redrive_count as u32 + 1;
         let node = &self.inner.config.node_id;
         if !self.inner.store.reopen_execution(arn, node, i64::from(count)).await? {
@@ -559,7 +561,7 @@ impl Engine {
             )));
         }
         let (reply, rx) = oneshot::channel();
-        self.send(arn, shard::Msg::Redrive { arn: arn.to_owned(), count, reply });
+        self.send(arn, shard::Msg::Redrive { arn: arn.to_owned(), count, admission, reply });
         match rx.await.map_err(|_| Error::ShuttingDown)? {
             Ok(started) => Ok(started.start_ms),
             Err(shard::StartError::Failed(why)) => {

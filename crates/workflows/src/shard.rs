@@ -34,6 +34,13 @@ pub(crate) enum StartError {
 
 type StartReply = oneshot::Sender<Result<Started, StartError>>;
 
+/// A redrive's part of an adoption: its count, its admission room, whom to answer.
+struct Redrive {
+    count: u32,
+    admission: OwnedSemaphorePermit,
+    reply: StartReply,
+}
+
 /// Messages to a shard.
 pub(crate) enum Msg {
     Start {
@@ -56,6 +63,7 @@ pub(crate) enum Msg {
     Redrive {
         arn: String,
         count: u32,
+        admission: OwnedSemaphorePermit,
         reply: StartReply,
     },
     Replayed {
@@ -412,7 +420,9 @@ impl Shard {
                 }
             }
             Msg::Adopt { arn } => self.adopt(arn, None),
-            Msg::Redrive { arn, count, reply } => self.adopt(arn, Some((count, reply))),
+            Msg::Redrive { arn, count, admission, reply } => {
+                self.adopt(arn, Some(Redrive { count, admission, reply }))
+            }
             Msg::Replayed { arn, result } => self.replayed(arn, result),
             Msg::Committed { arns, result } => self.committed(arns, result),
             Msg::Shutdown { done } => self.stopping = Some(done),
@@ -664,9 +674,9 @@ impl Shard {
         }
     }
 
-    fn adopt(&mut self, arn: String, redrive: Option<(u32, StartReply)>) {
+    fn adopt(&mut self, arn: String, redrive: Option<Redrive>) {
         if self.runs.contains_key(&arn) || self.loading.contains_key(&arn) {
-            if let Some((_, reply)) = redrive {
+            if let Some(Redrive { reply, .. }) = redrive {
                 let _ = reply.send(Err(StartError::Failed(Error::ExecutionNotRedrivable(
                     format!("Execution is running: '{arn}'"),
                 ))));
@@ -677,11 +687,14 @@ impl Shard {
         let engine = self.engine.clone();
         let me = self.me.clone();
         tokio::spawn(async move {
-            let count = redrive.as_ref().map(|r| r.0);
+            let count = redrive.as_ref().map(|r| r.count);
             let mut result = replay(&engine, &arn, count).await.map(Box::new);
-            if let Some((_, reply)) = redrive {
+            if let Some(Redrive { reply, admission, .. }) = redrive {
                 match &mut result {
-                    Ok(run) => run.start_replies.push(reply),
+                    Ok(run) => {
+                        run.start_replies.push(reply);
+                        run._admission = Some(admission);
+                    }
                     Err(e) => {
                         let _ = reply.send(Err(StartError::Failed(Error::Internal(e.clone()))));
                     }
@@ -783,7 +796,8 @@ async fn replay(engine: &Engine, arn: &str, redrive: Option<u32>) -> Result<Run,
         ended: false,
         dirty: false,
         transitions: 0,
-        // Taken over or redriven: work the store has already accepted, never refused.
+        // Taken over: work the store has already accepted, never refused. (A redrive's room
+        // is added by `Shard::adopt`.)
         _admission: None,
     };
     run.absorb(actions, true);
