@@ -16,11 +16,11 @@
 //!   durable inbox, then to the owning shard directly when it is here, or through the
 //!   owner's inbox poll when it is elsewhere.
 //! - **Express executions** run in memory in the caller's task ([`express`]).
-//! - **Admission.** A running Standard execution lives in its node's memory, so a node
-//!   admits the executions started through it only up to a memory budget (an estimate from
-//!   their inputs); past it a start waits briefly for room, then is throttled, as AWS
-//!   throttles StartExecution. Children and executions taken over are always admitted.
+//! - **Admission** ([`admission`]): a node admits the Standard executions started through
+//!   it only up to a memory budget; past it a start waits briefly, then is throttled.
+//!   Children and executions taken over are always admitted.
 
+mod admission;
 mod express;
 mod history;
 pub mod http_task;
@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use asl::{MachineType, StateMachine};
 use serde_json::Value;
 use store::{MachineRecord, Store};
-use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 pub use express::SyncRun;
 pub use test_state::TestStateResult;
@@ -108,8 +108,8 @@ pub struct Config {
     pub retention: Duration,
     /// The memory the Standard executions started or redriven through this node (by the API,
     /// routes and topics; not child executions, nor those taken over) may hold, estimated as
-    /// [`INPUT_COPIES`] times each one's input plus [`RUN_OVERHEAD`]. A start past it waits
-    /// for room up to `admission_wait`, then fails with [`Error::Throttled`].
+    /// four times each one's input plus 4 KiB. A start past it waits for room up to
+    /// `admission_wait`, then fails with [`Error::Throttled`].
     pub admission_bytes: usize,
     /// How long a start waits for admission room before it is throttled.
     pub admission_wait: Duration,
@@ -171,16 +171,6 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-/// What an execution in memory is charged beyond its input, in admission bytes: its
-/// interpreter state, record and maps, roughly.
-pub const RUN_OVERHEAD: usize = 4096;
-
-/// How many times its input an execution is charged: a running execution holds its input
-/// as text (its record) and parsed (its state), and a task's request and the step in
-/// flight hold more (W3, 250 KiB inputs: the server's memory grew by about four times the
-/// inputs its executions held).
-pub const INPUT_COPIES: usize = 4;
-
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) store: Store,
@@ -193,8 +183,7 @@ pub(crate) struct Inner {
     pub(crate) activity_tasks: Notify,
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
     pub(crate) histories: history::Cache,
-    /// Admission: one permit per KiB of `Config::admission_bytes`.
-    pub(crate) admission: Arc<Semaphore>,
+    pub(crate) admission: admission::Admission,
 }
 
 /// Milliseconds since the epoch: the executor's (and its API's) one clock.
@@ -222,7 +211,7 @@ impl Engine {
         }
         let http = http_task::Client::new().map_err(Error::Internal)?;
         let (stopping, _) = tokio::sync::watch::channel(false);
-        let admission = Arc::new(Semaphore::new(admission_kib(config.admission_bytes)));
+        let admission = admission::Admission::new(config.admission_bytes, config.admission_wait);
         let engine = Self {
             inner: Arc::new(Inner {
                 config,
@@ -260,8 +249,9 @@ impl Engine {
 
     /// The Prometheus text of the executor's metrics.
     pub fn metrics(&self) -> String {
-        let total = admission_kib(self.inner.config.admission_bytes);
-        self.inner.metrics.render(self.inner.admission.available_permits(), total)
+        let mut out = self.inner.metrics.render();
+        self.inner.admission.render(&mut out);
+        out
     }
 
     /// The compiled machine of a revision (compiled once, then cached).
@@ -325,7 +315,8 @@ impl Engine {
         let compiled = self.compile(&machine.revision_id, &machine.definition, kind_of(machine))?;
         // A child (`admit` false) is not refused: its parent holds room already, and
         // waiting for more could wait for the parent itself.
-        let admission = if admit { Some(self.admit(input.len()).await?) } else { None };
+        let admission =
+            if admit { Some(self.inner.admission.admit(input.len()).await?) } else { None };
         let name = name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let arn = self.execution_arn(&machine.name, &name);
         // No look-up first: the insert of the new row finds a taken name, and only then is
@@ -372,30 +363,6 @@ impl Engine {
                 .await?
                 .ok_or_else(|| Error::ExecutionAlreadyExists(already_exists(&arn))),
             Err(shard::StartError::Failed(e)) => Err(e),
-        }
-    }
-
-    /// Room for an execution with an input of `input_len` bytes, held until it ends or
-    /// leaves this node: at once when there is room, else after a wait for some, or
-    /// [`Error::Throttled`].
-    async fn admit(&self, input_len: usize) -> Result<OwnedSemaphorePermit> {
-        let inner = &self.inner;
-        // Never more than the whole budget, which one execution alone may always use.
-        let kib = (input_len.saturating_mul(INPUT_COPIES) + RUN_OVERHEAD)
-            .div_ceil(1024)
-            .min(admission_kib(inner.config.admission_bytes));
-        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
-        if let Ok(permit) = inner.admission.clone().try_acquire_many_owned(kib) {
-            return Ok(permit);
-        }
-        let wait = inner.admission.clone().acquire_many_owned(kib);
-        match tokio::time::timeout(inner.config.admission_wait, wait).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err(Error::ShuttingDown),
-            Err(_) => {
-                inner.metrics.throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Err(Error::Throttled("Rate exceeded".into()))
-            }
         }
     }
 
@@ -552,7 +519,7 @@ impl Engine {
             )));
         }
         // Brought back into memory like a new start, so admitted like one.
-        let admission = self.admit(e.input.len()).await?;
+        let admission = self.inner.admission.admit(e.input.len()).await?;
         let count = e.redrive_count as u32 + 1;
         let node = &self.inner.config.node_id;
         if !self.inner.store.reopen_execution(arn, node, i64::from(count)).await? {
@@ -654,11 +621,6 @@ fn same_json(a: &str, b: &str) -> bool {
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
     Error::Internal("a lock was poisoned".into())
-}
-
-/// The admission budget in permits (KiB), at least one; below the semaphore's maximum.
-fn admission_kib(bytes: usize) -> usize {
-    (bytes / 1024).clamp(1, u32::MAX as usize)
 }
 
 fn shard_of(arn: &str, n: usize) -> usize {

@@ -62,8 +62,6 @@ pub(crate) struct Metrics {
     pub(crate) timed_out: AtomicU64,
     pub(crate) aborted: AtomicU64,
     pub(crate) transitions: AtomicU64,
-    /// Starts refused for want of admission room.
-    pub(crate) throttled: AtomicU64,
     pub(crate) task_latency: Histogram,
     pub(crate) commit_latency: Histogram,
     pub(crate) commit_batch: Histogram,
@@ -78,7 +76,6 @@ impl Default for Metrics {
             timed_out: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
-            throttled: AtomicU64::new(0),
             task_latency: Histogram::new(SECONDS),
             commit_latency: Histogram::new(SECONDS),
             commit_batch: Histogram::new(SIZES),
@@ -97,9 +94,8 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition of every metric; `admission_free` and
-    /// `admission_total` are the admission budget's free and whole KiB.
-    pub(crate) fn render(&self, admission_free: usize, admission_total: usize) -> String {
+    /// The Prometheus text exposition of every metric.
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -131,26 +127,6 @@ impl Metrics {
              # TYPE baton_state_transitions_total counter\n\
              baton_state_transitions_total {}",
             self.transitions.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP baton_executions_throttled_total Starts refused with ThrottlingException: \
-             the node's admission budget was full for the whole wait.\n\
-             # TYPE baton_executions_throttled_total counter\n\
-             baton_executions_throttled_total {}",
-            self.throttled.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP baton_admission_used_bytes Admission budget held by the Standard executions \
-             started through this node (an estimate: four times each one's input plus 4 KiB).\n\
-             # TYPE baton_admission_used_bytes gauge\n\
-             baton_admission_used_bytes {}\n\
-             # HELP baton_admission_limit_bytes The admission budget (limits.execution_memory_kib).\n\
-             # TYPE baton_admission_limit_bytes gauge\n\
-             baton_admission_limit_bytes {}",
-            admission_total.saturating_sub(admission_free) * 1024,
-            admission_total * 1024
         );
         self.task_latency.render(&mut out, "baton_task_seconds", "Task run time.");
         self.commit_latency.render(&mut out, "baton_store_commit_seconds", "Store commit time.");
