@@ -1037,16 +1037,10 @@ async fn commit_in<C: sql::Conn>(
     use sql::Arg;
     // The number of each accepted write's execution (its steps' key).
     let mut accepted: Vec<Option<i64>> = vec![None; writes.len()];
-    // Marks the first write of `arn` in `chunk` (indices into `writes`) not yet accepted:
-    // a batch may hold two creates of one ARN, and only the first can win.
-    let mut accept = |chunk: &[usize], row: Vec<sql::Val>| -> Result<()> {
-        let mut row = row.into_iter();
-        let arn = row.next().unwrap_or(sql::Val::Null).text()?;
-        let id = row.next().unwrap_or(sql::Val::Null).int()?;
-        if let Some(&i) = chunk.iter().find(|&&i| writes[i].arn == arn && accepted[i].is_none()) {
-            accepted[i] = Some(id);
-        }
-        Ok(())
+    // The first write of `arn` in `chunk` (indices into `writes`) not yet accepted: a batch
+    // may hold two creates of one ARN, and only the first can win.
+    let first_open = |accepted: &[Option<i64>], chunk: &[usize], arn: &str| {
+        chunk.iter().copied().find(|&i| writes[i].arn == arn && accepted[i].is_none())
     };
 
     // New executions: inserted unless the ARN exists.
@@ -1084,70 +1078,72 @@ async fn commit_in<C: sql::Conn>(
             ]);
         }
         for row in c.query(&sql, &args).await? {
-            accept(chunk, row)?;
+            let mut row = row.into_iter();
+            let mut next = || row.next().unwrap_or(sql::Val::Null);
+            let (arn, id) = (next().text()?, next().int()?);
+            if let Some(i) = first_open(&accepted, chunk, &arn) {
+                accepted[i] = Some(id);
+            }
         }
     }
 
-    // Running executions that go on: only their owner may add steps. Their row does not
-    // change (its step counters are read from the steps, see `EXECUTION_SELECT`), so
-    // the owner's hold on it is checked, not written: rewriting each running execution's
-    // row (input included) at every commit wrote a page per execution.
-    let going_on: Vec<usize> = (0..writes.len())
-        .filter(|&i| writes[i].create.is_none() && writes[i].end.is_none())
-        .collect();
-    for chunk in pow2_chunks(&going_on, 64) {
-        let sql = format!(
-            "SELECT arn, id FROM executions WHERE arn IN ({}) AND owner = ${} \
-             AND status = 'RUNNING'{}",
-            list(chunk.len(), 1),
-            chunk.len() + 1,
-            share_locked(backend)
-        );
-        let mut args: Vec<Arg<'_>> = chunk.iter().map(|&i| Arg::from(&writes[i].arn)).collect();
-        args.push(Arg::from(node));
+    // Running executions that go on or end: only their owner may write them, and only while
+    // they run. Their rows are found by ARN alone and the owner and status are checked here,
+    // not in the statement: a planner that sees `owner = ? AND status = 'RUNNING'` may
+    // prefer an index of the node's running executions and read every one of them per
+    // statement (SQLite without statistics did; PostgreSQL did with statistics taken when
+    // few ran, at about 1 ms per statement with a few hundred running). On PostgreSQL the
+    // rows stay locked to the end of the transaction, so a takeover cannot change the owner
+    // between this check and the commit; on SQLite the writer holds the whole database.
+    // The row of an execution that goes on does not change (its step counters are read from
+    // the steps, see `EXECUTION_SELECT`): rewriting it at every commit wrote a page per
+    // execution.
+    let existing: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].create.is_none()).collect();
+    let mut ending: Vec<(usize, i64)> = Vec::new();
+    for chunk in pow2_chunks(&existing, 64) {
+        let sql = running_rows_sql(backend, chunk.len());
+        let args: Vec<Arg<'_>> = chunk.iter().map(|&i| Arg::from(&writes[i].arn)).collect();
         for row in c.query(&sql, &args).await? {
-            accept(chunk, row)?;
+            let mut row = row.into_iter();
+            let mut next = || row.next().unwrap_or(sql::Val::Null);
+            let (arn, id, owner, status) =
+                (next().text()?, next().int()?, next().opt_text()?, next().text()?);
+            if owner.as_deref() != Some(node) || status != "RUNNING" {
+                continue;
+            }
+            if let Some(i) = first_open(&accepted, chunk, &arn) {
+                accepted[i] = Some(id);
+                if writes[i].end.is_some() {
+                    ending.push((i, id));
+                }
+            }
         }
     }
 
-    // Running executions that end: updated only by their owner.
-    let updates: Vec<usize> = (0..writes.len())
-        .filter(|&i| writes[i].create.is_none() && writes[i].end.is_some())
-        .collect();
-    for chunk in pow2_chunks(&updates, 64) {
+    // Those that end: their row takes the outcome, found by its number.
+    for chunk in pow2_chunks(&ending, 64) {
         let sql = format!(
             "UPDATE executions SET next_seq = v.column2, event_count = v.column3, \
-             status = CASE WHEN v.column4 = 1 THEN v.column5 ELSE executions.status END, \
-             output = CASE WHEN v.column4 = 1 THEN v.column6 ELSE executions.output END, \
-             error = CASE WHEN v.column4 = 1 THEN v.column7 ELSE executions.error END, \
-             cause = CASE WHEN v.column4 = 1 THEN v.column8 ELSE executions.cause END, \
-             stop_ms = CASE WHEN v.column4 = 1 THEN v.column9 ELSE executions.stop_ms END \
-             FROM (VALUES {}) AS v \
-             WHERE executions.arn = v.column1 AND executions.owner = ${} \
-             AND executions.status = 'RUNNING' RETURNING executions.arn, executions.id",
-            placeholders(chunk.len(), 9),
-            chunk.len() * 9 + 1
+             status = v.column4, output = v.column5, error = v.column6, cause = v.column7, \
+             stop_ms = v.column8 FROM (VALUES {}) AS v WHERE executions.id = v.column1",
+            placeholders(chunk.len(), 8),
         );
-        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 9 + 1);
-        for &i in chunk {
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 8);
+        for &(i, id) in chunk {
             let w = &writes[i];
-            let end = w.end.as_ref();
+            let Some(end) = w.end.as_ref() else { continue };
             args.extend([
-                Arg::from(&w.arn),
+                Arg::from(id),
                 Arg::from(w.next_seq),
                 Arg::from(w.event_count),
-                Arg::from(i64::from(end.is_some())),
-                Arg::from(end.map_or("", |e| e.status.as_str())),
-                Arg::from(end.and_then(|e| e.output.as_deref())),
-                Arg::from(end.and_then(|e| e.error.as_deref())),
-                Arg::from(end.and_then(|e| e.cause.as_deref())),
-                Arg::from(end.map(|e| e.stop_ms)),
+                Arg::from(end.status.as_str()),
+                Arg::from(end.output.as_deref()),
+                Arg::from(end.error.as_deref()),
+                Arg::from(end.cause.as_deref()),
+                Arg::from(end.stop_ms),
             ]);
         }
-        args.push(Arg::from(node));
-        for row in c.query(&sql, &args).await? {
-            accept(chunk, row)?;
-        }
+        c.query(&sql, &args).await?;
     }
 
     let ok: Vec<(&ExecutionWrite, i64)> =
@@ -1238,13 +1234,24 @@ async fn commit_in<C: sql::Conn>(
     Ok(accepted.iter().map(Option::is_some).collect())
 }
 
-/// What a `SELECT` adds to keep the rows it read from changing until the transaction ends
-/// (a takeover's `UPDATE` of the owner waits for it, and it waits for one under way):
-/// nothing on SQLite, whose one writer holds the whole database.
-fn share_locked(backend: Backend) -> &'static str {
+/// The rows of `n` executions by ARN (`$1` to `$n`), to check that they run and who owns them:
+/// see [`commit_in`] for why the statement names no other column.
+fn running_rows_sql(backend: Backend, n: usize) -> String {
+    format!(
+        "SELECT arn, id, owner, status FROM executions WHERE arn IN ({}){}",
+        list(n, 1),
+        row_locked(backend)
+    )
+}
+
+/// What a `SELECT` adds to keep the rows it read from changing until the transaction ends,
+/// and to let the transaction update them (a takeover's `UPDATE` of the owner waits for it,
+/// and it waits for one under way): nothing on SQLite, whose one writer holds the whole
+/// database.
+fn row_locked(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "",
-        Backend::Postgres => " FOR SHARE",
+        Backend::Postgres => " FOR NO KEY UPDATE",
     }
 }
 
@@ -1393,6 +1400,8 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
 
+    use sqlx::Row;
+
     /// Under a steady flood of writer-thread jobs, a write through sqlx gets its turn after
     /// the group in progress (and perhaps one that beat it to the lock), not whenever
     /// SQLite's busy handler happens to retry while the thread is between groups.
@@ -1436,6 +1445,84 @@ mod tests {
         // each of at most four jobs (the bound leaves room to spare).
         assert!(during <= 16, "{during} writer-thread jobs finished while one sqlx write waited");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The commit finds the rows of running executions through the ARN's index, however many
+    /// run: not through an index of the node's running executions, which a planner picks when
+    /// its statistics were taken while few ran (PostgreSQL) or when it has none (SQLite), and
+    /// which then reads every running execution of the node per statement.
+    async fn running_rows_are_found_by_arn(store: super::Store) {
+        let owner_indexes = ["executions_running", "executions_by_owner"];
+        let sql = |values: &str| {
+            format!(
+                "INSERT INTO executions (arn, machine_arn, name, revision_id, status, input, \
+                 start_ms, owner, next_seq, event_count, redrive_count) \
+                 SELECT 'arn:e:' || n, 'arn:m', 'e' || n, 'r', 'SUCCEEDED', '{{}}', n, 'node-a', \
+                 0, 0, 0 FROM ({values}) AS s"
+            )
+        };
+        let (insert, analyze) = match store.backend {
+            super::Backend::Postgres => {
+                (sql("SELECT generate_series(1, 2000) AS n"), "ANALYZE executions")
+            }
+            super::Backend::Sqlite => (
+                sql("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c \
+                     WHERE n < 2000) SELECT n FROM c"),
+                // Statistics are what SQLite has when nothing has run ANALYZE: none.
+                "SELECT 1",
+            ),
+        };
+        let mut w = store.write_conn().await.unwrap();
+        for statement in [
+            insert.as_str(),
+            analyze,
+            // Half of them run now, which the statistics have not seen.
+            "UPDATE executions SET status = 'RUNNING' WHERE start_ms > 1000",
+        ] {
+            sqlx::query(statement).execute(&mut *w).await.unwrap();
+        }
+        let statement = super::running_rows_sql(store.backend, 8);
+        let explain = match store.backend {
+            super::Backend::Postgres => format!("EXPLAIN {statement}"),
+            super::Backend::Sqlite => format!("EXPLAIN QUERY PLAN {statement}"),
+        };
+        let mut query = sqlx::query(&explain);
+        for n in 1990..1998 {
+            query = query.bind(format!("arn:e:{n}"));
+        }
+        let plan: Vec<String> = query
+            .fetch_all(&mut *w)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| match store.backend {
+                super::Backend::Postgres => r.try_get::<String, _>(0).unwrap(),
+                super::Backend::Sqlite => r.try_get::<String, _>("detail").unwrap(),
+            })
+            .collect();
+        let plan = plan.join("\n");
+        assert!(!owner_indexes.iter().any(|i| plan.contains(i)), "{plan}");
+        assert!(plan.contains("arn"), "the ARN's index is used:\n{plan}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_finds_running_rows_by_arn() {
+        let dir = std::env::temp_dir().join(format!("baton-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("p.db").display());
+        running_rows_are_found_by_arn(super::Store::open(&url).await.unwrap()).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn postgres_finds_running_rows_by_arn() {
+        let Ok(url) = std::env::var("BATON_TEST_POSTGRES_URL") else {
+            eprintln!("BATON_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
+            return;
+        };
+        let fresh = crate::testing::fresh_postgres(&url).await.unwrap();
+        running_rows_are_found_by_arn(super::Store::open(&fresh).await.unwrap()).await;
+        crate::testing::drop_database(&url, &fresh).await;
     }
 
     #[test]
