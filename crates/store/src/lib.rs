@@ -1248,7 +1248,7 @@ fn running_rows_sql(backend: Backend, n: usize) -> String {
 /// and to let the transaction update them (a takeover's `UPDATE` of the owner waits for it,
 /// and it waits for one under way): nothing on SQLite, whose one writer holds the whole
 /// database.
-fn row_locked(backend: Backend) -> &'static str {
+pub(crate) fn row_locked(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "",
         Backend::Postgres => " FOR NO KEY UPDATE",

@@ -777,7 +777,8 @@ async fn attach_claimed_with<C: Conn>(c: &mut C, deliveries: &mut [DeliveryRecor
 }
 
 /// The rows `select` (a statement ending in `IN`) finds for the distinct `keys`, by their
-/// key, in statements of power-of-two sizes (so a few prepared ones serve every claim).
+/// key, in statements of power-of-two sizes (so SQLite's few cached ones serve every claim),
+/// each planned for its keys on PostgreSQL ([`Conn::query_replanned`]).
 async fn select_in<'k, C: Conn, T>(
     c: &mut C,
     select: &str,
@@ -792,7 +793,7 @@ async fn select_in<'k, C: Conn, T>(
     for chunk in crate::pow2_chunks(&keys, 256) {
         let sql = format!("{select} ({})", crate::list(chunk.len(), 1));
         let args: Vec<Arg<'_>> = chunk.iter().map(|k| Arg::from(*k)).collect();
-        for row in c.query(&sql, &args).await? {
+        for row in c.query_replanned(&sql, &args).await? {
             let record = parse(row)?;
             found.insert(key(&record).clone(), Arc::new(record));
         }
@@ -974,18 +975,41 @@ async fn finish_in<C: Conn>(
     attempts: &[(AttemptRecord, AttemptEnd)],
     claim: Option<Claim>,
 ) -> Result<(FinishedAttempts, Vec<DeliveryRecord>)> {
+    // The deliveries this node still holds: found by number alone, lease and status checked
+    // here (on PostgreSQL under a row lock to the end of the transaction). With `lease_owner
+    // = ? AND status = 'pending'` in the statement, PostgreSQL read every pending delivery
+    // through `deliveries_due` per statement, as it did for running executions (see
+    // `commit_in`).
     let mut held = std::collections::HashSet::new();
-    for chunk in crate::pow2_chunks(attempts, 64) {
+    let ids: Vec<i64> = attempts.iter().map(|(a, _)| a.delivery_id).collect();
+    for chunk in crate::pow2_chunks(&ids, 64) {
+        let sql = format!(
+            "SELECT id, lease_owner, status FROM deliveries WHERE id IN ({}){}",
+            crate::list(chunk.len(), 1),
+            crate::row_locked(backend)
+        );
+        let args: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        for row in c.query(&sql, &args).await? {
+            let mut row = row.into_iter();
+            let mut next = || row.next().unwrap_or(crate::sql::Val::Null);
+            let (id, owner, status) = (next().int()?, next().opt_text()?, next().text()?);
+            if owner.as_deref() == Some(node) && status == "pending" {
+                held.insert(id);
+            }
+        }
+    }
+    // An attempt is kept when its node still held the delivery (once per delivery).
+    let kept: Vec<bool> = attempts.iter().map(|(a, _)| held.remove(&a.delivery_id)).collect();
+    let finished: Vec<&(AttemptRecord, AttemptEnd)> =
+        attempts.iter().zip(&kept).filter(|(_, k)| **k).map(|(a, _)| a).collect();
+    for chunk in crate::pow2_chunks(&finished, 64) {
         let sql = format!(
             "UPDATE deliveries SET attempts = attempts + 1, status = v.column2, \
              last_error = v.column3, \
              next_attempt_ms = CASE WHEN v.column4 = 1 THEN v.column5 ELSE next_attempt_ms END, \
              lease_owner = NULL, lease_until_ms = 0, updated_ms = v.column6 \
-             FROM (VALUES {}) AS v \
-             WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ${} \
-             AND deliveries.status = 'pending' RETURNING deliveries.id",
+             FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
             crate::placeholders(chunk.len(), 6),
-            chunk.len() * 6 + 1
         );
         let errors: Vec<Option<String>> = chunk
             .iter()
@@ -995,8 +1019,8 @@ async fn finish_in<C: Conn>(
                 _ => None,
             })
             .collect();
-        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 6 + 1);
-        for ((attempt, end), error) in chunk.iter().zip(&errors) {
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 6);
+        for ((attempt, end), error) in chunk.iter().copied().zip(&errors) {
             let (status, next) = match *end {
                 AttemptEnd::Delivered => ("delivered", None),
                 AttemptEnd::RetryAt(at) => ("pending", Some(at)),
@@ -1011,13 +1035,8 @@ async fn finish_in<C: Conn>(
                 Arg::from(attempt.at_ms),
             ]);
         }
-        args.push(Arg::from(node));
-        for row in c.query(&sql, &args).await? {
-            held.insert(first(row).int()?);
-        }
+        c.query(&sql, &args).await?;
     }
-    // An attempt is kept when its node still held the delivery (once per delivery).
-    let kept: Vec<bool> = attempts.iter().map(|(a, _)| held.remove(&a.delivery_id)).collect();
     let records: Vec<&AttemptRecord> =
         attempts.iter().zip(&kept).filter(|(_, k)| **k).map(|((a, _), _)| a).collect();
     for chunk in crate::pow2_chunks(&records, 64) {
