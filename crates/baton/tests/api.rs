@@ -167,6 +167,38 @@ async fn nested_executions_and_callbacks() {
     let runs = node.ok("ListExecutions", json!({"stateMachineArn": child})).await;
     assert_eq!(runs["executions"].as_array().unwrap().len(), 1, "the child ran once");
 
+    // What StartExecution refuses, the task fails with, as AWS names it: a bad name, input
+    // that is not JSON, a name taken with other input.
+    let cases = [
+        (json!({"Name": "has space"}), "StepFunctions.InvalidNameException"),
+        (json!({"Input": "not json"}), "StepFunctions.InvalidExecutionInputException"),
+        (json!({"Name": "once", "Input": {"n": 1}}), ""),
+        (
+            json!({"Name": "once", "Input": {"n": 2}}),
+            "StepFunctions.ExecutionAlreadyExistsException",
+        ),
+    ];
+    for (i, (extra, error)) in cases.into_iter().enumerate() {
+        let mut parameters = json!({"StateMachineArn": child});
+        parameters.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let starter = node
+            .machine(
+                &format!("starter-{i}"),
+                json!({"StartAt": "Run", "States": {"Run": {"Type": "Task",
+                    "Resource": "arn:aws:states:::states:startExecution",
+                    "Parameters": parameters, "End": true}}}),
+                "STANDARD",
+            )
+            .await;
+        let v = node.ok("StartExecution", json!({"stateMachineArn": starter})).await;
+        let d = node.finished(v["executionArn"].as_str().unwrap(), Duration::from_secs(10)).await;
+        if error.is_empty() {
+            assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        } else {
+            assert_eq!((d["status"].as_str(), d["error"].as_str()), (Some("FAILED"), Some(error)));
+        }
+    }
+
     // A callback: the task token reaches a worker through the activity; its answer resumes.
     node.ok("CreateActivity", json!({"name": "review"})).await;
     let activity = "arn:aws:states:us-east-1:123456789012:activity:review";

@@ -594,6 +594,19 @@ impl Engine {
 }
 
 /// A machine's `STANDARD` or `EXPRESS` as the interpreter's type.
+/// Whether `name` may name a state machine, an execution or an activity, as AWS has it: 1 to
+/// 80 characters, no whitespace, control characters or any of `<>{}[]?*"#%\^|~`$&,;:/`.
+pub fn valid_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=80).contains(&n)
+        && !name.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
+                || ('\u{7f}'..='\u{9f}').contains(&c)
+        })
+}
+
 pub fn kind_of(machine: &MachineRecord) -> MachineType {
     machine_type(&machine.kind)
 }
@@ -631,4 +644,16 @@ fn shard_of(arn: &str, n: usize) -> usize {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     (h % n.max(1) as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_follow_aws_rules() {
+        assert!(super::valid_name("order-42_ok"));
+        assert!(!super::valid_name(""));
+        assert!(!super::valid_name("has space"));
+        assert!(!super::valid_name("a:b"));
+        assert!(!super::valid_name(&"x".repeat(81)));
+    }
 }

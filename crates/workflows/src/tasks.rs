@@ -225,13 +225,25 @@ async fn start_child(
         Some(Value::String(s)) => s.clone(),
         Some(v) => v.to_string(),
     };
+    // What StartExecution refuses, the task fails with as AWS's integration does.
+    if serde_json::from_str::<Value>(&input).is_err() {
+        return Err(asl::Failure::new(
+            "StepFunctions.InvalidExecutionInputException",
+            format!("Invalid State Machine Execution Input: '{input}'"),
+        ));
+    }
     // A retried dispatch starts the same child: its default name comes from the parent.
-    let name = req
-        .input
-        .get("Name")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| child_name(execution_arn, req.id));
+    let name = match req.input.get("Name") {
+        None => child_name(execution_arn, req.id),
+        Some(Value::String(n)) if crate::valid_name(n) => n.clone(),
+        Some(n) => {
+            let n = n.as_str().map_or_else(|| n.to_string(), str::to_owned);
+            return Err(asl::Failure::new(
+                "StepFunctions.InvalidNameException",
+                format!("Invalid Name: '{n}'"),
+            ));
+        }
+    };
     let parent = sync.map(|output_as_json| ParentRef {
         execution_arn: execution_arn.to_owned(),
         action: req.id,
@@ -244,8 +256,11 @@ async fn start_child(
         let via = crate::Via::default();
         engine.start_child(&machine, Some(name), input, parent.clone(), via, false).await
     };
-    let started = started.map_err(|e| {
-        asl::Failure::new("StepFunctions.ExecutionAlreadyExistsException", e.to_string())
+    let started = started.map_err(|e| match e {
+        crate::Error::ExecutionAlreadyExists(m) => {
+            asl::Failure::new("StepFunctions.ExecutionAlreadyExistsException", m)
+        }
+        e => asl::Failure::new("States.TaskFailed", e.to_string()),
     })?;
     if parent.is_some() {
         return Ok(None);
