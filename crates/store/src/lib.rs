@@ -220,6 +220,21 @@ pub struct ActivityRecord {
     pub tags: String,
 }
 
+/// Which running executions [`Store::claim_orphans`] takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphans {
+    /// Those with no owner (handed back at a shutdown) and those whose owner's heartbeat
+    /// lapsed: found owner by owner through the index of running executions by owner, so a
+    /// claim costs what it finds, however many run (the periodic claim).
+    Lapsed,
+    /// Those too, and those whose owner never wrote a heartbeat or has no row any more: reads
+    /// every running execution (at a node's start, and now and then).
+    Sweep,
+    /// Every running execution the caller does not own (a single node starting on its own
+    /// database).
+    All,
+}
+
 /// The connection to the database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -857,34 +872,75 @@ impl Store {
         Ok(())
     }
 
-    /// Takes over running executions whose owner is gone (no heartbeat after `now_ms`), or
-    /// every running execution not owned by `node` when `all` is set (a single node starting
-    /// on its own database). Returns their ARNs.
+    /// Takes over running executions for `node`, as many as `limit`: see [`Orphans`] for
+    /// which. Returns their ARNs.
     pub async fn claim_orphans(
         &self,
         node: &str,
         now_ms: i64,
-        all: bool,
+        which: Orphans,
         limit: i64,
     ) -> Result<Vec<String>> {
         let lock = match self.backend {
             Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE OF e SKIP LOCKED",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
-        let rows = sqlx::query(&format!(
-            "UPDATE executions SET owner = $1 WHERE arn IN (\
-               SELECT e.arn FROM executions e LEFT JOIN nodes n ON n.id = e.owner \
-               WHERE e.status = 'RUNNING' AND (e.owner IS NULL OR e.owner <> $1) \
-               AND ($3 = 1 OR n.id IS NULL OR n.heartbeat_until < $2) LIMIT $4{lock}) \
-             RETURNING arn"
-        ))
+        let mut w = self.write_conn().await?;
+        if which != Orphans::Lapsed {
+            let all = i64::from(which == Orphans::All);
+            let rows = sqlx::query(&format!(
+                "UPDATE executions SET owner = $1 WHERE arn IN (\
+                   SELECT e.arn FROM executions e LEFT JOIN nodes n ON n.id = e.owner \
+                   WHERE e.status = 'RUNNING' AND (e.owner IS NULL OR e.owner <> $1) \
+                   AND ($3 = 1 OR n.id IS NULL OR n.heartbeat_until < $2) LIMIT $4{}) \
+                 RETURNING arn",
+                lock.replace("UPDATE", "UPDATE OF e")
+            ))
+            .bind(node)
+            .bind(now_ms)
+            .bind(all)
+            .bind(limit)
+            .fetch_all(&mut *w)
+            .await?;
+            return rows.iter().map(|r| Ok(r.try_get("arn")?)).collect();
+        }
+        // Owner by owner, each through the index of running executions by owner: the owners
+        // whose heartbeat lapsed and that still own a running execution (a handful at most),
+        // and none (handed back at a node's shutdown).
+        let dead: Vec<String> = sqlx::query(
+            "SELECT n.id FROM nodes n WHERE n.heartbeat_until < $2 AND n.id <> $1 \
+             AND EXISTS (SELECT 1 FROM executions e WHERE e.owner = n.id \
+             AND e.status = 'RUNNING')",
+        )
         .bind(node)
         .bind(now_ms)
-        .bind(i64::from(all))
-        .bind(limit)
-        .fetch_all(&mut *self.write_conn().await?)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("arn")?)).collect()
+        .fetch_all(&mut *w)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<std::result::Result<_, _>>()?;
+        let mut claimed = Vec::new();
+        for owner in dead.iter().map(Some).chain([None]) {
+            let left = limit - claimed.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let owned = if owner.is_some() { "owner = $2" } else { "owner IS NULL" };
+            let rows = sqlx::query(&format!(
+                "UPDATE executions SET owner = $1 WHERE arn IN (\
+                   SELECT arn FROM executions WHERE {owned} AND status = 'RUNNING' \
+                   LIMIT $3{lock}) RETURNING arn"
+            ))
+            .bind(node)
+            .bind(owner.map_or("", String::as_str))
+            .bind(left)
+            .fetch_all(&mut *w)
+            .await?;
+            for r in &rows {
+                claimed.push(r.try_get("arn")?);
+            }
+        }
+        Ok(claimed)
     }
 
     /// Hands back everything `node` owns, for another node to take at once.

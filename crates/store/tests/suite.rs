@@ -2,8 +2,8 @@
 
 use store::{
     ActivityRecord, ActivityTaskRecord, AttemptEnd, AttemptRecord, DocumentRecord, ExecutionEnd,
-    ExecutionRecord, ExecutionWrite, JobRecord, MachineRecord, OutboxRecord, StepRecord, Store,
-    SubscriptionRecord, TopicRecord,
+    ExecutionRecord, ExecutionWrite, JobRecord, MachineRecord, Orphans, OutboxRecord, StepRecord,
+    Store, SubscriptionRecord, TopicRecord,
 };
 
 fn machine(arn: &str) -> MachineRecord {
@@ -184,9 +184,9 @@ async fn story(store: Store) {
     assert_eq!(finished.len(), 1);
 
     // Leases: a dead node's executions are claimed by another; a live node's are not.
-    assert!(store.claim_orphans(&other, 5_000, false, 100).await.unwrap().is_empty());
+    assert!(store.claim_orphans(&other, 5_000, Orphans::Lapsed, 100).await.unwrap().is_empty());
     store.heartbeat(&node, 1).await.unwrap();
-    let claimed = store.claim_orphans(&other, 5_000, false, 100).await.unwrap();
+    let claimed = store.claim_orphans(&other, 5_000, Orphans::Lapsed, 100).await.unwrap();
     assert!(claimed.contains(&e2.arn), "{claimed:?}");
     assert!(!claimed.contains(&e1.arn), "finished executions are not claimed");
     let w =
@@ -195,6 +195,15 @@ async fn story(store: Store) {
     assert_eq!(store.commit(&other, vec![w]).await.unwrap(), vec![true]);
     store.release(&other).await.unwrap();
     assert_eq!(store.execution(&e2.arn).await.unwrap().unwrap().owner, None);
+    // What a shutdown handed back (no owner) goes to the next claim.
+    let claimed = store.claim_orphans(&node, 5_000, Orphans::Lapsed, 100).await.unwrap();
+    assert_eq!(claimed, vec![e2.arn.clone()]);
+    // An owner that never wrote a heartbeat is found by a sweep only.
+    let e3 = execution(&format!("arn:aws:states:us-east-1:1:execution:m{tag}:c"), &m2, 30);
+    assert_eq!(store.commit(&format!("ghost-{tag}"), vec![create(&e3)]).await.unwrap(), [true]);
+    assert!(store.claim_orphans(&node, 5_000, Orphans::Lapsed, 100).await.unwrap().is_empty());
+    let claimed = store.claim_orphans(&node, 5_000, Orphans::Sweep, 100).await.unwrap();
+    assert_eq!(claimed, vec![e3.arn.clone()]);
 
     // Redrive reopens a failed execution; retention purges finished ones.
     assert!(!store.reopen_execution(&e1.arn, &node, 1).await.unwrap(), "succeeded stays closed");

@@ -232,7 +232,7 @@ impl Engine {
             tokio::spawn(shard::Shard::new(engine.clone(), i, rx).run());
         }
         let single = engine.inner.config.single_node;
-        engine.claim(single).await?;
+        engine.claim(if single { store::Orphans::All } else { store::Orphans::Sweep }).await?;
         tokio::spawn(shard::background(engine.clone()));
         Ok(engine)
     }
@@ -568,13 +568,13 @@ impl Engine {
 
     /// Claims executions whose owner is gone (or all running ones, at a single node's start)
     /// and hands them to their shards to replay.
-    pub(crate) async fn claim(&self, all: bool) -> Result<usize> {
+    pub(crate) async fn claim(&self, which: store::Orphans) -> Result<usize> {
         let mut total = 0;
         loop {
             let arns = self
                 .inner
                 .store
-                .claim_orphans(&self.inner.config.node_id, now_ms(), all, 500)
+                .claim_orphans(&self.inner.config.node_id, now_ms(), which, 500)
                 .await?;
             total += arns.len();
             let n = arns.len();
@@ -593,9 +593,9 @@ impl Engine {
     }
 }
 
-/// A machine's `STANDARD` or `EXPRESS` as the interpreter's type.
 /// Whether `name` may name a state machine, an execution or an activity, as AWS has it: 1 to
-/// 80 characters, no whitespace, control characters or any of `<>{}[]?*"#%\^|~`$&,;:/`.
+/// 80 characters, none of them whitespace, a control character or punctuation AWS keeps
+/// out of names (the list below).
 pub fn valid_name(name: &str) -> bool {
     let n = name.chars().count();
     (1..=80).contains(&n)
@@ -607,6 +607,7 @@ pub fn valid_name(name: &str) -> bool {
         })
 }
 
+/// A machine's `STANDARD` or `EXPRESS` as the interpreter's type.
 pub fn kind_of(machine: &MachineRecord) -> MachineType {
     machine_type(&machine.kind)
 }

@@ -878,6 +878,12 @@ pub(crate) async fn committer(engine: Engine, mut rx: mpsc::Receiver<CommitJob>)
     }
 }
 
+/// Every how many claims of lapsed owners' executions a claim reads every running execution
+/// instead ([`store::Orphans::Sweep`]): for owners that never wrote a heartbeat or whose row
+/// is gone (a node that died before its first heartbeat, a write that landed after its
+/// node's shutdown handed everything back).
+const SWEEP_EVERY: u64 = 60;
+
 /// The node's background loops: heartbeat, takeover of orphans, the inbox, retention.
 pub(crate) async fn background(engine: Engine) {
     let config = engine.config().clone();
@@ -889,6 +895,7 @@ pub(crate) async fn background(engine: Engine) {
     for i in [&mut heartbeat, &mut claim, &mut inbox, &mut purge] {
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
+    let mut claims: u64 = 0;
     loop {
         tokio::select! {
             _ = stopping.changed() => return,
@@ -899,7 +906,13 @@ pub(crate) async fn background(engine: Engine) {
                 }
             }
             _ = claim.tick() => {
-                if let Err(e) = engine.claim(false).await {
+                claims += 1;
+                let which = if claims.is_multiple_of(SWEEP_EVERY) {
+                    store::Orphans::Sweep
+                } else {
+                    store::Orphans::Lapsed
+                };
+                if let Err(e) = engine.claim(which).await {
                     tracing::warn!(error = %e, "claiming orphaned executions failed");
                 }
             }
