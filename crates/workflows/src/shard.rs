@@ -845,9 +845,20 @@ async fn replay(engine: &Engine, arn: &str, redrive: Option<u32>) -> Result<Run,
 }
 
 /// The committer: takes every queued job, writes them in one transaction, and reports back.
+/// On PostgreSQL as many such transactions run at once as there are shards (at most
+/// [`PG_MAX_COMMITS_IN_FLIGHT`]), each on a connection of its own: a commit there waits
+/// mostly for round trips and the log flush, not for CPU, and a shard has one job in flight
+/// at a time, so two transactions never write one execution. On SQLite one at a time: the
+/// writer thread groups whatever comes anyway.
 pub(crate) async fn committer(engine: Engine, mut rx: mpsc::Receiver<CommitJob>) {
     let node = engine.config().node_id.clone();
+    let lanes = match engine.store().backend() {
+        store::Backend::Postgres => engine.inner().shards.len().clamp(1, PG_MAX_COMMITS_IN_FLIGHT),
+        store::Backend::Sqlite => 1,
+    };
+    let room = Arc::new(tokio::sync::Semaphore::new(lanes));
     while let Some(first) = rx.recv().await {
+        let Ok(lane) = room.clone().acquire_owned().await else { return };
         let mut jobs = vec![first];
         let mut total = jobs[0].writes.len();
         while total < 4096 {
@@ -859,22 +870,34 @@ pub(crate) async fn committer(engine: Engine, mut rx: mpsc::Receiver<CommitJob>)
                 Err(_) => break,
             }
         }
-        let writes: Vec<ExecutionWrite> =
-            jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.writes)).collect();
-        let (started, count) = (Instant::now(), writes.len());
-        let result = engine.store().commit(&node, writes).await;
-        let m = &engine.inner().metrics;
-        m.commit_latency.observe_duration(started.elapsed());
-        m.commit_batch.observe(count as f64);
-        let mut results = match result {
-            Ok(applied) => applied.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e.to_string()); count],
-        };
-        for job in jobs {
-            let mine: Vec<Result<bool, String>> = results.drain(..job.arns.len()).collect();
-            let result = mine.into_iter().collect::<Result<Vec<bool>, String>>();
-            let _ = job.reply.send(Msg::Committed { arns: job.arns, result });
-        }
+        let (engine, node) = (engine.clone(), node.clone());
+        tokio::spawn(async move {
+            commit_jobs(&engine, &node, jobs).await;
+            drop(lane);
+        });
+    }
+}
+
+/// The most group commits a node runs at once on PostgreSQL (the store's pool has 16
+/// connections, which the API's reads and the background loops share).
+const PG_MAX_COMMITS_IN_FLIGHT: usize = 8;
+
+async fn commit_jobs(engine: &Engine, node: &str, mut jobs: Vec<CommitJob>) {
+    let writes: Vec<ExecutionWrite> =
+        jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.writes)).collect();
+    let (started, count) = (Instant::now(), writes.len());
+    let result = engine.store().commit(node, writes).await;
+    let m = &engine.inner().metrics;
+    m.commit_latency.observe_duration(started.elapsed());
+    m.commit_batch.observe(count as f64);
+    let mut results = match result {
+        Ok(applied) => applied.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err(e.to_string()); count],
+    };
+    for job in jobs {
+        let mine: Vec<Result<bool, String>> = results.drain(..job.arns.len()).collect();
+        let result = mine.into_iter().collect::<Result<Vec<bool>, String>>();
+        let _ = job.reply.send(Msg::Committed { arns: job.arns, result });
     }
 }
 
