@@ -350,9 +350,27 @@ async fn keyed_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<(String, Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_keeps_every_execution_and_each_task_key() {
+    kill_9_under_load(None).await;
+}
+
+/// The same on PostgreSQL, where a node runs a commit per shard at once and the restarted
+/// node (a new node id) takes the executions over once the dead one's lease lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_on_postgres_keeps_every_execution_and_each_task_key() {
+    let Ok(admin) = std::env::var("BATON_TEST_POSTGRES_URL") else {
+        eprintln!("BATON_TEST_POSTGRES_URL is not set: skipping the PostgreSQL crash test");
+        return;
+    };
+    let url = store::testing::fresh_postgres(&admin).await.unwrap();
+    kill_9_under_load(Some(&url)).await;
+    store::testing::drop_database(&admin, &url).await;
+}
+
+async fn kill_9_under_load(database: Option<&str>) {
     let (endpoint, seen) = keyed_receiver(Duration::from_millis(40)).await;
-    let data = temp_dir("load");
-    let mut node = Baton::start(&data, None, &[]);
+    let data = temp_dir(if database.is_some() { "load-pg" } else { "load" });
+    let env = [("BATON_CLUSTER__LEASE_SECONDS", "2")];
+    let mut node = Baton::start(&data, database, &env);
     let call = |next: &str, step: u32| {
         let mut s = json!({"Type": "Task", "Resource": "arn:aws:states:::http:invoke",
             "Parameters": {"ApiEndpoint": endpoint, "Method": "POST",
@@ -396,7 +414,7 @@ async fn kill_9_under_load_keeps_every_execution_and_each_task_key() {
     node.kill9();
     let calls_before_crash = seen.lock().unwrap().len();
 
-    let node = Baton::start(&data, None, &[]);
+    let node = Baton::start(&data, database, &env);
     for arn in &arns {
         let d = node.finished(arn, Duration::from_secs(60)).await;
         assert_eq!(d["status"], "SUCCEEDED", "{d}");
