@@ -881,10 +881,7 @@ impl Store {
         which: Orphans,
         limit: i64,
     ) -> Result<Vec<String>> {
-        let lock = match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
+        let lock = self.skip_locked();
         let mut w = self.write_conn().await?;
         if which != Orphans::Lapsed {
             let all = i64::from(which == Orphans::All);
@@ -894,7 +891,10 @@ impl Store {
                    WHERE e.status = 'RUNNING' AND (e.owner IS NULL OR e.owner <> $1) \
                    AND ($3 = 1 OR n.id IS NULL OR n.heartbeat_until < $2) LIMIT $4{}) \
                  RETURNING arn",
-                lock.replace("UPDATE", "UPDATE OF e")
+                match self.backend {
+                    Backend::Sqlite => "",
+                    Backend::Postgres => " FOR UPDATE OF e SKIP LOCKED",
+                }
             ))
             .bind(node)
             .bind(now_ms)
@@ -925,17 +925,17 @@ impl Store {
             if left <= 0 {
                 break;
             }
-            let owned = if owner.is_some() { "owner = $2" } else { "owner IS NULL" };
-            let rows = sqlx::query(&format!(
+            let owned = if owner.is_some() { "owner = $3" } else { "owner IS NULL" };
+            let sql = format!(
                 "UPDATE executions SET owner = $1 WHERE arn IN (\
                    SELECT arn FROM executions WHERE {owned} AND status = 'RUNNING' \
-                   LIMIT $3{lock}) RETURNING arn"
-            ))
-            .bind(node)
-            .bind(owner.map_or("", String::as_str))
-            .bind(left)
-            .fetch_all(&mut *w)
-            .await?;
+                   LIMIT $2{lock}) RETURNING arn"
+            );
+            let mut query = sqlx::query(&sql).bind(node).bind(left);
+            if let Some(owner) = owner {
+                query = query.bind(owner);
+            }
+            let rows = query.fetch_all(&mut *w).await?;
             for r in &rows {
                 claimed.push(r.try_get("arn")?);
             }
