@@ -881,7 +881,6 @@ impl Store {
         which: Orphans,
         limit: i64,
     ) -> Result<Vec<String>> {
-        let lock = self.skip_locked();
         let mut w = self.write_conn().await?;
         if which != Orphans::Lapsed {
             let all = i64::from(which == Orphans::All);
@@ -925,12 +924,7 @@ impl Store {
             if left <= 0 {
                 break;
             }
-            let owned = if owner.is_some() { "owner = $3" } else { "owner IS NULL" };
-            let sql = format!(
-                "UPDATE executions SET owner = $1 WHERE arn IN (\
-                   SELECT arn FROM executions WHERE {owned} AND status = 'RUNNING' \
-                   LIMIT $2{lock}) RETURNING arn"
-            );
+            let sql = lapsed_claim_sql(self.backend, owner.is_some());
             let mut query = sqlx::query(&sql).bind(node).bind(left);
             if let Some(owner) = owner {
                 query = query.bind(owner);
@@ -1305,6 +1299,19 @@ fn running_rows_sql(backend: Backend, n: usize) -> String {
     )
 }
 
+/// The claim of an owner's running executions (`$3`, or those with no owner when `by_owner`
+/// is false) for `$1`, at most `$2`: through the index of running executions by owner, so it
+/// reads only what it takes.
+fn lapsed_claim_sql(backend: Backend, by_owner: bool) -> String {
+    let owned = if by_owner { "owner = $3" } else { "owner IS NULL" };
+    format!(
+        "UPDATE executions SET owner = $1 WHERE arn IN (\
+           SELECT arn FROM executions WHERE {owned} AND status = 'RUNNING' \
+           LIMIT $2{}) RETURNING arn",
+        skip_locked(backend)
+    )
+}
+
 /// What a `SELECT` adds to keep the rows it read from changing until the transaction ends,
 /// and to let the transaction update them (a takeover's `UPDATE` of the owner waits for it,
 /// and it waits for one under way): nothing on SQLite, whose one writer holds the whole
@@ -1509,9 +1516,10 @@ mod tests {
     }
 
     /// The commit and the inbox find the rows of running executions through the ARN's index,
-    /// however many run: not through an index of the node's running executions, which a planner picks when
-    /// its statistics were taken while few ran (PostgreSQL) or when it has none (SQLite), and
-    /// which then reads every running execution of the node per statement.
+    /// however many run: not through an index of the node's running executions, which a
+    /// planner picks when its statistics were taken while few ran (PostgreSQL) or when it has
+    /// none (SQLite), and which then reads every running execution of the node per statement.
+    /// The periodic takeover claim searches that index by owner instead of reading it whole.
     async fn running_rows_are_found_by_arn(store: super::Store) {
         let owner_indexes = ["executions_running", "executions_by_owner"];
         let sql = |values: &str| {
@@ -1575,6 +1583,33 @@ mod tests {
             assert!(!owner_indexes.iter().any(|i| plan.contains(i)), "{statement}\n{plan}");
             assert!(plan.contains("arn"), "the ARN's index is used:\n{statement}\n{plan}");
         }
+        // The other way round, the periodic claim of a dead owner's executions goes through
+        // the owner: it reads what it takes, not every running execution.
+        let statement = super::lapsed_claim_sql(store.backend, true);
+        let explain = match store.backend {
+            super::Backend::Postgres => format!("EXPLAIN {statement}"),
+            super::Backend::Sqlite => format!("EXPLAIN QUERY PLAN {statement}"),
+        };
+        let rows = sqlx::query(&explain)
+            .bind("node-b")
+            .bind(500_i64)
+            .bind("node-a")
+            .fetch_all(&mut *w)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| match store.backend {
+                super::Backend::Postgres => r.try_get::<String, _>(0).unwrap(),
+                super::Backend::Sqlite => r.try_get::<String, _>("detail").unwrap(),
+            })
+            .collect();
+        let plan = plan.join("\n");
+        let by_owner = match store.backend {
+            super::Backend::Postgres => "Index Cond: (owner =",
+            super::Backend::Sqlite => "(owner=?",
+        };
+        assert!(plan.contains(by_owner), "the owner's index is searched by owner:\n{plan}");
     }
 
     #[tokio::test]
