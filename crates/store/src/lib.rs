@@ -884,23 +884,13 @@ impl Store {
         let mut w = self.write_conn().await?;
         if which != Orphans::Lapsed {
             let all = i64::from(which == Orphans::All);
-            let rows = sqlx::query(&format!(
-                "UPDATE executions SET owner = $1 WHERE arn IN (\
-                   SELECT e.arn FROM executions e LEFT JOIN nodes n ON n.id = e.owner \
-                   WHERE e.status = 'RUNNING' AND (e.owner IS NULL OR e.owner <> $1) \
-                   AND ($3 = 1 OR n.id IS NULL OR n.heartbeat_until < $2) LIMIT $4{}) \
-                 RETURNING arn",
-                match self.backend {
-                    Backend::Sqlite => "",
-                    Backend::Postgres => " FOR UPDATE OF e SKIP LOCKED",
-                }
-            ))
-            .bind(node)
-            .bind(now_ms)
-            .bind(all)
-            .bind(limit)
-            .fetch_all(&mut *w)
-            .await?;
+            let rows = sqlx::query(&sweep_claim_sql(self.backend))
+                .bind(node)
+                .bind(now_ms)
+                .bind(all)
+                .bind(limit)
+                .fetch_all(&mut *w)
+                .await?;
             return rows.iter().map(|r| Ok(r.try_get("arn")?)).collect();
         }
         // Owner by owner, each through the index of running executions by owner: the owners
@@ -1141,7 +1131,7 @@ async fn commit_in<C: sql::Conn>(
     // the steps, see `EXECUTION_SELECT`): rewriting it at every commit wrote a page per
     // execution.
     let existing: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].create.is_none()).collect();
-    let mut ending: Vec<(usize, i64)> = Vec::new();
+    let mut ending: Vec<(i64, &ExecutionWrite, &ExecutionEnd)> = Vec::new();
     for chunk in pow2_chunks(&existing, 64) {
         let sql = running_rows_sql(backend, chunk.len());
         let args: Vec<Arg<'_>> = chunk.iter().map(|&i| Arg::from(&writes[i].arn)).collect();
@@ -1155,8 +1145,8 @@ async fn commit_in<C: sql::Conn>(
             }
             if let Some(i) = first_open(&accepted, chunk, &arn) {
                 accepted[i] = Some(id);
-                if writes[i].end.is_some() {
-                    ending.push((i, id));
+                if let Some(end) = &writes[i].end {
+                    ending.push((id, &writes[i], end));
                 }
             }
         }
@@ -1171,9 +1161,7 @@ async fn commit_in<C: sql::Conn>(
             placeholders(chunk.len(), 8),
         );
         let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 8);
-        for &(i, id) in chunk {
-            let w = &writes[i];
-            let Some(end) = w.end.as_ref() else { continue };
+        for &(id, w, end) in chunk {
             args.extend([
                 Arg::from(id),
                 Arg::from(w.next_seq),
@@ -1282,6 +1270,7 @@ async fn commit_in<C: sql::Conn>(
 /// execution of the node and probed the inbox for each, ten times a second (2.5 ms with
 /// 3,000 waiting; a node with 100,000 waiting for callbacks would have spent most of a core
 /// on it).
+///
 /// The status is compared outside the subquery's `WHERE`: there, `status = 'RUNNING'` let
 /// PostgreSQL scan the whole index of running executions (which its statistics thought
 /// nearly empty) for each message instead of looking the ARN up.
@@ -1296,6 +1285,23 @@ fn running_rows_sql(backend: Backend, n: usize) -> String {
         "SELECT arn, id, owner, status FROM executions WHERE arn IN ({}){}",
         list(n, 1),
         row_locked(backend)
+    )
+}
+
+/// The claim, for `$1`, of at most `$4` running executions it does not own whose owner's
+/// heartbeat lapsed before `$2` or is not there at all, or of all of them when `$3` is 1: reads
+/// every running execution ([`Orphans::Sweep`], [`Orphans::All`]).
+fn sweep_claim_sql(backend: Backend) -> String {
+    format!(
+        "UPDATE executions SET owner = $1 WHERE arn IN (\
+           SELECT e.arn FROM executions e LEFT JOIN nodes n ON n.id = e.owner \
+           WHERE e.status = 'RUNNING' AND (e.owner IS NULL OR e.owner <> $1) \
+           AND ($3 = 1 OR n.id IS NULL OR n.heartbeat_until < $2) LIMIT $4{}) \
+         RETURNING arn",
+        match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE OF e SKIP LOCKED",
+        }
     )
 }
 
@@ -1558,58 +1564,50 @@ mod tests {
             (super::INBOX_FOR.to_owned(), vec!["node-a".to_owned(), "10".to_owned()]),
         ];
         for (statement, args) in checks {
-            let explain = match store.backend {
-                super::Backend::Postgres => format!("EXPLAIN {statement}"),
-                super::Backend::Sqlite => format!("EXPLAIN QUERY PLAN {statement}"),
-            };
-            let mut query = sqlx::query(&explain);
-            for a in &args {
-                query = match a.parse::<i64>() {
-                    Ok(n) => query.bind(n),
-                    Err(_) => query.bind(a.clone()),
-                };
-            }
-            let plan: Vec<String> = query
-                .fetch_all(&mut *w)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| match store.backend {
-                    super::Backend::Postgres => r.try_get::<String, _>(0).unwrap(),
-                    super::Backend::Sqlite => r.try_get::<String, _>("detail").unwrap(),
-                })
-                .collect();
-            let plan = plan.join("\n");
+            let plan = plan_of(&store, &mut w, &statement, &args).await;
             assert!(!owner_indexes.iter().any(|i| plan.contains(i)), "{statement}\n{plan}");
             assert!(plan.contains("arn"), "the ARN's index is used:\n{statement}\n{plan}");
         }
         // The other way round, the periodic claim of a dead owner's executions goes through
         // the owner: it reads what it takes, not every running execution.
         let statement = super::lapsed_claim_sql(store.backend, true);
+        let args = ["node-b".to_owned(), "500".to_owned(), "node-a".to_owned()];
+        let plan = plan_of(&store, &mut w, &statement, &args).await;
+        let by_owner = match store.backend {
+            super::Backend::Postgres => "Index Cond: (owner =",
+            super::Backend::Sqlite => "(owner=?",
+        };
+        assert!(plan.contains(by_owner), "the owner's index is searched by owner:\n{plan}");
+    }
+
+    /// The planner's plan of `statement` with `args` (numbers bound as integers), a line per
+    /// step.
+    async fn plan_of(
+        store: &super::Store,
+        conn: &mut sqlx::AnyConnection,
+        statement: &str,
+        args: &[String],
+    ) -> String {
         let explain = match store.backend {
             super::Backend::Postgres => format!("EXPLAIN {statement}"),
             super::Backend::Sqlite => format!("EXPLAIN QUERY PLAN {statement}"),
         };
-        let rows = sqlx::query(&explain)
-            .bind("node-b")
-            .bind(500_i64)
-            .bind("node-a")
-            .fetch_all(&mut *w)
-            .await
-            .unwrap();
-        let plan: Vec<String> = rows
+        let mut query = sqlx::query(&explain);
+        for a in args {
+            query = match a.parse::<i64>() {
+                Ok(n) => query.bind(n),
+                Err(_) => query.bind(a.clone()),
+            };
+        }
+        let rows = query.fetch_all(conn).await.unwrap();
+        let lines: Vec<String> = rows
             .iter()
             .map(|r| match store.backend {
                 super::Backend::Postgres => r.try_get::<String, _>(0).unwrap(),
                 super::Backend::Sqlite => r.try_get::<String, _>("detail").unwrap(),
             })
             .collect();
-        let plan = plan.join("\n");
-        let by_owner = match store.backend {
-            super::Backend::Postgres => "Index Cond: (owner =",
-            super::Backend::Sqlite => "(owner=?",
-        };
-        assert!(plan.contains(by_owner), "the owner's index is searched by owner:\n{plan}");
+        lines.join("\n")
     }
 
     #[tokio::test]

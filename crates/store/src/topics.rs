@@ -1037,8 +1037,7 @@ async fn finish_in<C: Conn>(
         }
         c.query(&sql, &args).await?;
     }
-    let records: Vec<&AttemptRecord> =
-        attempts.iter().zip(&kept).filter(|(_, k)| **k).map(|((a, _), _)| a).collect();
+    let records: Vec<&AttemptRecord> = finished.iter().map(|(a, _)| a).collect();
     for chunk in crate::pow2_chunks(&records, 64) {
         let sql = format!(
             "INSERT INTO delivery_attempts ({}) VALUES {}",

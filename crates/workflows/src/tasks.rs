@@ -226,12 +226,12 @@ async fn start_child(
         Some(v) => v.to_string(),
     };
     // What StartExecution refuses, the task fails with as AWS's integration does.
-    if serde_json::from_str::<Value>(&input).is_err() {
+    let Ok(parsed) = serde_json::from_str::<Value>(&input) else {
         return Err(asl::Failure::new(
             "StepFunctions.InvalidExecutionInputException",
             format!("Invalid State Machine Execution Input: '{input}'"),
         ));
-    }
+    };
     // A retried dispatch starts the same child: its default name comes from the parent.
     let name = match req.input.get("Name") {
         None => child_name(execution_arn, req.id),
@@ -250,8 +250,7 @@ async fn start_child(
         output_as_json,
     });
     let started = if crate::kind_of(&machine) == asl::MachineType::Express {
-        let input: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
-        engine.start_express(&machine, Some(name), input)
+        engine.start_express(&machine, Some(name), parsed)
     } else {
         let via = crate::Via::default();
         engine.start_child(&machine, Some(name), input, parent.clone(), via, false).await
